@@ -1,0 +1,1 @@
+//! adforge server library (filled in by the foundation issue).
