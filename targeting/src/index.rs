@@ -1,0 +1,479 @@
+//! A compiled index over all live segments that resolves one request to its matching segments
+//! without evaluating every rule.
+//!
+//! Each rule is reduced to a *guard*: up to [`MAX_CLAUSES`] clauses in conjunctive form, each
+//! clause a set of request keys (`country=FR`, `age=29`, `hour=19`, ...) of which the request must
+//! have at least one whenever the rule matches. The guard is a necessary condition only, so the
+//! rule itself is still evaluated, but only on segments whose every clause was hit. For each key
+//! the index keeps a posting list of (segment, clause bit). Rules that admit no guard (a lone
+//! `not`, an `any` with an unguarded branch) are kept on a short list that is always evaluated.
+//!
+//! Per-request scratch space lives in a thread-local buffer, so [`SegmentIndex::matching`] takes
+//! `&self` and the index can be shared between threads behind an `Arc`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::request::{AdRequest, PreparedRequest};
+use crate::rules::{Rule, MAX_AGE};
+
+/// The most clauses a guard keeps (the cheapest ones).
+pub const MAX_CLAUSES: usize = 4;
+
+/// Request attributes that are indexed by string value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StrKind {
+    Gender = 0,
+    Country,
+    Region,
+    City,
+    Language,
+    Device,
+    Os,
+    Interest,
+    Keyword,
+}
+const STR_KINDS: usize = 9;
+
+/// Rough share of requests that carry one value of each kind; used to pick selective clauses.
+fn str_kind_share(kind: StrKind) -> f64 {
+    match kind {
+        StrKind::Gender => 0.5,
+        StrKind::Country => 0.05,
+        StrKind::Region => 0.01,
+        StrKind::City => 0.002,
+        StrKind::Language => 0.1,
+        StrKind::Device => 0.33,
+        StrKind::Os => 0.2,
+        StrKind::Interest => 0.05,
+        StrKind::Keyword => 0.02,
+    }
+}
+
+/// One key a request can carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Str(StrKind, String),
+    Age(u8),
+    Hour(u8),
+    Day(u8),
+    Attr(String, String),
+}
+
+impl Key {
+    fn share(&self) -> f64 {
+        match self {
+            Key::Str(kind, _) => str_kind_share(*kind),
+            Key::Age(_) => 0.02,
+            Key::Hour(_) => 1.0 / 24.0,
+            Key::Day(_) => 1.0 / 7.0,
+            Key::Attr(_, _) => 0.1,
+        }
+    }
+}
+
+/// A disjunction of keys with its estimated selectivity.
+#[derive(Debug, Clone)]
+struct Clause {
+    keys: Vec<Key>,
+    cost: f64,
+}
+
+impl Clause {
+    fn new(keys: Vec<Key>) -> Self {
+        let cost = keys.iter().map(Key::share).sum::<f64>().min(1.0);
+        Clause { keys, cost }
+    }
+}
+
+/// The guard of a rule: every clause must be hit. Empty means "no guard".
+fn guard(rule: &Rule) -> Vec<Clause> {
+    let strs = |kind: StrKind, values: &[String]| {
+        vec![Clause::new(
+            values.iter().map(|v| Key::Str(kind, v.clone())).collect(),
+        )]
+    };
+    match rule {
+        Rule::All(children) => {
+            let mut clauses: Vec<Clause> = children.iter().flat_map(guard).collect();
+            clauses.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+            clauses.truncate(MAX_CLAUSES);
+            clauses
+        }
+        Rule::Any(children) => {
+            let mut keys = Vec::new();
+            for child in children {
+                let child_guard = guard(child);
+                let Some(best) = child_guard
+                    .into_iter()
+                    .min_by(|a, b| a.cost.total_cmp(&b.cost))
+                else {
+                    return Vec::new();
+                };
+                for key in best.keys {
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+            vec![Clause::new(keys)]
+        }
+        Rule::Not(_) => Vec::new(),
+        Rule::Age(range) => {
+            let lo = range.min.unwrap_or(0);
+            let hi = range.max.unwrap_or(MAX_AGE);
+            vec![Clause::new((lo..=hi).map(Key::Age).collect())]
+        }
+        Rule::Gender(v) => strs(StrKind::Gender, v),
+        Rule::Country(v) => strs(StrKind::Country, v),
+        Rule::Region(v) => strs(StrKind::Region, v),
+        Rule::City(v) => strs(StrKind::City, v),
+        Rule::Language(v) => strs(StrKind::Language, v),
+        Rule::Device(v) => strs(StrKind::Device, v),
+        Rule::Os(v) => strs(StrKind::Os, v),
+        Rule::Interests(v) => strs(StrKind::Interest, v),
+        Rule::Keywords(v) => strs(StrKind::Keyword, v),
+        Rule::TimeOfDay(window) => vec![Clause::new(window.hours().map(Key::Hour).collect())],
+        Rule::DayOfWeek(days) => vec![Clause::new(
+            days.iter()
+                .map(|d| Key::Day(d.num_days_from_monday() as u8))
+                .collect(),
+        )],
+        Rule::Attribute(m) => vec![Clause::new(
+            m.values
+                .iter()
+                .map(|v| Key::Attr(m.key.clone(), v.clone()))
+                .collect(),
+        )],
+    }
+}
+
+/// One entry of a posting list: the segment's position and the bit of the clause it satisfies.
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    segment: u32,
+    bit: u8,
+}
+
+/// Scratch space for one thread's queries.
+#[derive(Default)]
+struct Scratch {
+    generation: u32,
+    stamp: Vec<u32>,
+    hits: Vec<u8>,
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// All live segments compiled for fast matching. `Id` is whatever the caller identifies
+/// segments by (a database id, a UUID...).
+#[derive(Debug, Clone)]
+pub struct SegmentIndex<Id> {
+    ids: Vec<Id>,
+    rules: Vec<Rule>,
+    /// Bit mask of the clauses each segment must hit (0 for unguarded segments).
+    required: Vec<u8>,
+    strings: [HashMap<String, Vec<Posting>>; STR_KINDS],
+    ages: Vec<Vec<Posting>>,
+    hours: Vec<Vec<Posting>>,
+    days: Vec<Vec<Posting>>,
+    attributes: HashMap<String, HashMap<String, Vec<Posting>>>,
+    unguarded: Vec<u32>,
+}
+
+impl<Id: Clone> Default for SegmentIndex<Id> {
+    fn default() -> Self {
+        SegmentIndex {
+            ids: Vec::new(),
+            rules: Vec::new(),
+            required: Vec::new(),
+            strings: Default::default(),
+            ages: vec![Vec::new(); usize::from(MAX_AGE) + 1],
+            hours: vec![Vec::new(); 24],
+            days: vec![Vec::new(); 7],
+            attributes: HashMap::new(),
+            unguarded: Vec::new(),
+        }
+    }
+}
+
+impl<Id: Clone> SegmentIndex<Id> {
+    /// Compiles the given (segment id, validated rule) pairs.
+    pub fn build(segments: impl IntoIterator<Item = (Id, Rule)>) -> Self {
+        let mut index = SegmentIndex::default();
+        for (id, rule) in segments {
+            index.insert(id, rule);
+        }
+        index
+    }
+
+    /// Adds one segment. To change or remove segments, build a new index.
+    pub fn insert(&mut self, id: Id, rule: Rule) {
+        let position = u32::try_from(self.ids.len()).expect("fewer than 2^32 segments");
+        let clauses = guard(&rule);
+        let mut required = 0u8;
+        for (i, clause) in clauses.iter().enumerate() {
+            let bit = 1u8 << i;
+            required |= bit;
+            let posting = Posting {
+                segment: position,
+                bit,
+            };
+            for key in &clause.keys {
+                self.postings_mut(key).push(posting);
+            }
+        }
+        if clauses.is_empty() {
+            self.unguarded.push(position);
+        }
+        self.ids.push(id);
+        self.rules.push(rule);
+        self.required.push(required);
+    }
+
+    fn postings_mut(&mut self, key: &Key) -> &mut Vec<Posting> {
+        match key {
+            Key::Str(kind, value) => self.strings[*kind as usize]
+                .entry(value.clone())
+                .or_default(),
+            Key::Age(age) => &mut self.ages[usize::from(*age)],
+            Key::Hour(hour) => &mut self.hours[usize::from(*hour)],
+            Key::Day(day) => &mut self.days[usize::from(*day)],
+            Key::Attr(name, value) => self
+                .attributes
+                .entry(name.clone())
+                .or_default()
+                .entry(value.clone())
+                .or_default(),
+        }
+    }
+
+    /// Number of segments in the index.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the index holds no segment.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Number of segments whose rule admits no guard and is evaluated on every request.
+    pub fn unguarded_len(&self) -> usize {
+        self.unguarded.len()
+    }
+
+    /// The ids of the segments whose rules match `request`, in insertion order.
+    pub fn matching(&self, request: &AdRequest) -> Vec<Id> {
+        self.matching_prepared(&PreparedRequest::new(request))
+    }
+
+    /// Like [`SegmentIndex::matching`] for a request already prepared.
+    pub fn matching_prepared(&self, request: &PreparedRequest) -> Vec<Id> {
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            self.matching_with(request, &mut scratch)
+        })
+    }
+
+    fn matching_with(&self, req: &PreparedRequest, scratch: &mut Scratch) -> Vec<Id> {
+        let n = self.ids.len();
+        if scratch.stamp.len() < n {
+            scratch.stamp.resize(n, 0);
+            scratch.hits.resize(n, 0);
+        }
+        scratch.generation = scratch.generation.wrapping_add(1);
+        if scratch.generation == 0 {
+            scratch.stamp.iter_mut().for_each(|s| *s = 0);
+            scratch.generation = 1;
+        }
+        let generation = scratch.generation;
+        scratch.touched.clear();
+        let Scratch {
+            stamp,
+            hits,
+            touched,
+            ..
+        } = scratch;
+        let mut visit = |postings: &[Posting]| {
+            for p in postings {
+                let s = p.segment as usize;
+                if stamp[s] != generation {
+                    stamp[s] = generation;
+                    hits[s] = 0;
+                    touched.push(p.segment);
+                }
+                hits[s] |= p.bit;
+            }
+        };
+        let strings = |kind: StrKind, value: &str| self.strings[kind as usize].get(value);
+        let singles = [
+            (StrKind::Gender, &req.gender),
+            (StrKind::Country, &req.country),
+            (StrKind::Region, &req.region),
+            (StrKind::City, &req.city),
+            (StrKind::Language, &req.language),
+            (StrKind::Device, &req.device),
+            (StrKind::Os, &req.os),
+        ];
+        for (kind, value) in singles {
+            if let Some(postings) = value.as_deref().and_then(|v| strings(kind, v)) {
+                visit(postings);
+            }
+        }
+        for interest in &req.interests {
+            if let Some(postings) = strings(StrKind::Interest, interest) {
+                visit(postings);
+            }
+        }
+        for keyword in &req.keywords {
+            if let Some(postings) = strings(StrKind::Keyword, keyword) {
+                visit(postings);
+            }
+        }
+        if let Some(postings) = req.age.and_then(|a| self.ages.get(usize::from(a))) {
+            visit(postings);
+        }
+        visit(&self.hours[usize::from(req.local_hour())]);
+        visit(&self.days[req.weekday.num_days_from_monday() as usize]);
+        for (name, value) in &req.attributes {
+            if let Some(postings) = self.attributes.get(name).and_then(|m| m.get(value)) {
+                visit(postings);
+            }
+        }
+
+        let mut matched: Vec<u32> = touched
+            .iter()
+            .copied()
+            .filter(|&s| {
+                let s = s as usize;
+                hits[s] == self.required[s] && self.rules[s].matches(req)
+            })
+            .collect();
+        matched.extend(
+            self.unguarded
+                .iter()
+                .copied()
+                .filter(|&s| self.rules[s as usize].matches(req)),
+        );
+        matched.sort_unstable();
+        matched
+            .into_iter()
+            .map(|s| self.ids[s as usize].clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use serde_json::{json, Value};
+
+    const COUNTRIES: &[&str] = &["FR", "DE", "ES", "US", "GB"];
+    const INTERESTS: &[&str] = &["cycling", "cooking", "golf", "travel", "gaming", "music"];
+    const DEVICES: &[&str] = &["mobile", "desktop", "tablet"];
+
+    fn random_leaf(rng: &mut StdRng) -> Value {
+        let pick = |rng: &mut StdRng, list: &[&str]| list[rng.gen_range(0..list.len())].to_string();
+        match rng.gen_range(0..7) {
+            0 => json!({"country": [pick(rng, COUNTRIES), pick(rng, COUNTRIES)]}),
+            1 => {
+                let min = rng.gen_range(13..60);
+                json!({"age": {"min": min, "max": min + rng.gen_range(0..30)}})
+            }
+            2 => json!({"interests": [pick(rng, INTERESTS), pick(rng, INTERESTS)]}),
+            3 => json!({"device": [pick(rng, DEVICES)]}),
+            4 => {
+                let from = rng.gen_range(0..24);
+                let to = (from + rng.gen_range(1..12)) % 24;
+                json!({"time_of_day": {"from": format!("{from:02}:00"), "to": format!("{to:02}:30")}})
+            }
+            5 => {
+                let day = ["mon", "sat"][rng.gen_range(0..2)];
+                json!({"day_of_week": [day, "sun"]})
+            }
+            _ => {
+                let plan = ["free", "pro"][rng.gen_range(0..2)];
+                json!({"attribute": {"key": "plan", "values": [plan]}})
+            }
+        }
+    }
+
+    fn random_rule(rng: &mut StdRng, depth: u32) -> Value {
+        if depth == 0 {
+            return random_leaf(rng);
+        }
+        match rng.gen_range(0..5) {
+            0 | 1 => json!({"all": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()}),
+            2 => json!({"any": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()}),
+            3 => json!({"not": random_rule(rng, depth - 1)}),
+            _ => random_leaf(rng),
+        }
+    }
+
+    fn random_request(rng: &mut StdRng) -> AdRequest {
+        let ts = Utc.timestamp_opt(1_772_000_000 + rng.gen_range(0..604_800), 0).unwrap();
+        let mut r = AdRequest::at(ts, chrono_tz::Europe::Paris);
+        if rng.gen_bool(0.9) {
+            r.age = Some(rng.gen_range(13..80));
+        }
+        if rng.gen_bool(0.9) {
+            r.country = Some(COUNTRIES[rng.gen_range(0..COUNTRIES.len())].into());
+        }
+        r.device = Some(DEVICES[rng.gen_range(0..DEVICES.len())].into());
+        for _ in 0..rng.gen_range(0..3) {
+            r.interests.push(INTERESTS[rng.gen_range(0..INTERESTS.len())].into());
+        }
+        if rng.gen_bool(0.5) {
+            r.attributes.insert("plan".into(), ["free", "pro"][rng.gen_range(0..2)].into());
+        }
+        r
+    }
+
+    #[test]
+    fn index_agrees_with_evaluating_every_rule() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut segments = Vec::new();
+        while segments.len() < 2000 {
+            // Randomly generated rules can contradict themselves; those are rejected.
+            if let Ok(rule) = Rule::from_json(&random_rule(&mut rng, 3)) {
+                segments.push((segments.len(), rule));
+            }
+        }
+        let index = SegmentIndex::build(segments.clone());
+        assert!(index.unguarded_len() < segments.len() / 2);
+        let mut total = 0;
+        for _ in 0..500 {
+            let request = random_request(&mut rng);
+            let prepared = PreparedRequest::new(&request);
+            let expected: Vec<usize> = segments
+                .iter()
+                .filter(|(_, rule)| rule.matches(&prepared))
+                .map(|(id, _)| *id)
+                .collect();
+            let got = index.matching(&request);
+            assert_eq!(got, expected, "request {request:?}");
+            total += got.len();
+        }
+        assert!(total > 0, "the random rules should match some requests");
+    }
+
+    #[test]
+    fn guards_pick_selective_clauses() {
+        let rule = Rule::from_json(&json!({"all": [
+            {"device": ["mobile"]}, {"city": ["lyon"]}, {"not": {"os": ["ios"]}}
+        ]}))
+        .unwrap();
+        let clauses = guard(&rule);
+        assert_eq!(clauses.len(), 2);
+        assert_eq!(clauses[0].keys, vec![Key::Str(StrKind::City, "lyon".into())]);
+        let unguarded = Rule::from_json(&json!({"any": [{"city": ["lyon"]}, {"not": {"os": ["ios"]}}]})).unwrap();
+        assert!(guard(&unguarded).is_empty());
+    }
+}
