@@ -1,0 +1,195 @@
+//! A loaded text model: the network, its tokenizer and its chat template, from a GGUF file or a
+//! Hugging Face directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use tch::{Device, Kind, Tensor};
+
+use super::chat_template::{ChatMessage, ChatTemplate};
+use super::config::ModelConfig;
+use super::error::{Result, TextError};
+use super::gguf::GgufFile;
+use super::gpt2::Gpt2;
+use super::kv_cache::KvCache;
+use super::llama::Llama;
+use super::structured::StructuredVocab;
+use super::tokenizer::TextTokenizer;
+use super::weights::WeightSource;
+
+/// File name of the default model inside `ADFORGE_MODELS_DIR`.
+pub const DEFAULT_MODEL_FILE: &str = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The network of a decoder-only model.
+pub enum CausalLm {
+    /// Llama family.
+    Llama(Llama),
+    /// GPT-2.
+    Gpt2(Gpt2),
+}
+
+impl CausalLm {
+    /// Runs the decoder; see [`Llama::forward`] for the contract.
+    pub fn forward(&self, input_ids: &Tensor, positions: &Tensor, mask: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
+        match self {
+            Self::Llama(m) => m.forward(input_ids, positions, mask, cache),
+            Self::Gpt2(m) => m.forward(input_ids, positions, mask, cache),
+        }
+    }
+
+    /// Vocabulary logits for hidden states, in f32.
+    pub fn logits(&self, hidden: &Tensor) -> Tensor {
+        let logits = match self {
+            Self::Llama(m) => m.logits(hidden),
+            Self::Gpt2(m) => m.logits(hidden),
+        };
+        logits.to_kind(Kind::Float)
+    }
+
+    /// Number of decoder layers (KV cache slots).
+    pub fn num_layers(&self) -> usize {
+        match self {
+            Self::Llama(m) => m.config().num_hidden_layers as usize,
+            Self::Gpt2(m) => m.config().n_layer as usize,
+        }
+    }
+
+    /// Longest context the model supports.
+    pub fn max_positions(&self) -> i64 {
+        match self {
+            Self::Llama(m) => m.config().max_position_embeddings,
+            Self::Gpt2(m) => m.config().n_positions,
+        }
+    }
+}
+
+/// The models directory: `ADFORGE_MODELS_DIR`, else `<workspace>/.deps/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("ADFORGE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".deps").join("models"))
+}
+
+/// Resolves `"default"` to the bundled SmolLM2 GGUF; any other value is a path.
+pub fn resolve_model_path(path_or_default: &str) -> PathBuf {
+    if path_or_default == "default" {
+        models_dir().join(DEFAULT_MODEL_FILE)
+    } else {
+        PathBuf::from(path_or_default)
+    }
+}
+
+/// A ready-to-run text model.
+pub struct TextModel {
+    /// The network.
+    pub network: CausalLm,
+    /// Its tokenizer.
+    pub tokenizer: TextTokenizer,
+    chat_template: Option<ChatTemplate>,
+    device: Device,
+    kind: Kind,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    structured_vocab: OnceLock<Arc<StructuredVocab>>,
+}
+
+impl TextModel {
+    /// Loads a model: `"default"` (SmolLM2-135M-Instruct), a `.gguf` file, or a Hugging Face
+    /// directory with `config.json`, safetensors weights and `tokenizer.json`.
+    pub fn load(path_or_default: &str, device: Device, kind: Kind) -> Result<Self> {
+        let path = resolve_model_path(path_or_default);
+        let _guard = tch::no_grad_guard();
+        let (config, source, tokenizer) = if path.is_dir() {
+            let cfg_path = path.join("config.json");
+            let text = std::fs::read_to_string(&cfg_path).map_err(|source| TextError::Io {
+                path: cfg_path.clone(),
+                source,
+            })?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| TextError::Config(format!("{}: {e}", cfg_path.display())))?;
+            let config = ModelConfig::from_hf_json(&json)?;
+            let source = WeightSource::from_hf_dir(&path)?;
+            let tokenizer = TextTokenizer::from_hf_dir(&path)?;
+            (config, source, tokenizer)
+        } else {
+            let gguf = GgufFile::open(&path)?;
+            let config = ModelConfig::from_gguf(&gguf)?;
+            let tokenizer = if path.with_file_name("tokenizer.json").exists() {
+                TextTokenizer::from_hf_dir(path.parent().unwrap_or(Path::new(".")))?
+            } else {
+                TextTokenizer::from_gguf(&gguf)?
+            };
+            (config, WeightSource::Gguf(Box::new(gguf)), tokenizer)
+        };
+        let network = match &config {
+            ModelConfig::Llama(c) => CausalLm::Llama(Llama::load(c, &source, kind, device)?),
+            ModelConfig::Gpt2(c) => CausalLm::Gpt2(Gpt2::load(c, &source, kind, device)?),
+        };
+        let chat_template = match &tokenizer.chat_template {
+            Some(src) => Some(ChatTemplate::new(src, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref())?),
+            None => None,
+        };
+        tracing::info!(path = %path.display(), ?device, ?kind, "loaded text model");
+        Ok(Self {
+            network,
+            tokenizer,
+            chat_template,
+            device,
+            kind,
+            path,
+            structured_vocab: OnceLock::new(),
+        })
+    }
+
+    /// Loads with the device from `ADFORGE_DEVICE` (default `auto`) and dtype from
+    /// `ADFORGE_DTYPE` (default `f32`).
+    pub fn load_from_env(path_or_default: &str) -> Result<Self> {
+        let device = crate::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_default())?;
+        let kind = crate::device::parse_dtype(&std::env::var("ADFORGE_DTYPE").unwrap_or_else(|_| "f32".into()))?;
+        Self::load(path_or_default, device, kind)
+    }
+
+    /// Token classes for structured output, computed on first use.
+    pub fn structured_vocab(&self) -> Result<Arc<StructuredVocab>> {
+        if let Some(v) = self.structured_vocab.get() {
+            return Ok(v.clone());
+        }
+        let built = Arc::new(StructuredVocab::build(&self.tokenizer)?);
+        Ok(self.structured_vocab.get_or_init(|| built).clone())
+    }
+
+    /// The compute device.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The compute dtype.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Renders chat messages into a prompt with the model's chat template (ending with the
+    /// assistant turn's opening). Models without a template get the contents joined by newlines.
+    pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        match &self.chat_template {
+            Some(t) => t.render(messages, true),
+            None => Ok(messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")),
+        }
+    }
+
+    /// Logits `[batch, seq, vocab]` (f32) of every position of unpadded prompts of equal length.
+    pub fn prompt_logits(&self, token_ids: &[Vec<u32>]) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let len = token_ids.first().map(Vec::len).unwrap_or(0);
+        if len == 0 || token_ids.iter().any(|r| r.len() != len) {
+            return Err(TextError::InvalidRequest("prompts must be non-empty and of equal length".into()));
+        }
+        let flat: Vec<i64> = token_ids.iter().flatten().map(|&t| t as i64).collect();
+        let b = token_ids.len() as i64;
+        let ids = Tensor::from_slice(&flat).reshape([b, len as i64]).to_device(self.device);
+        let positions = Tensor::arange(len as i64, (Kind::Int64, self.device)).unsqueeze(0).expand([b, len as i64], false);
+        let mut cache = KvCache::new(self.network.num_layers());
+        let hidden = self.network.forward(&ids, &positions.contiguous(), None, &mut cache);
+        Ok(self.network.logits(&hidden))
+    }
+}
