@@ -8,6 +8,7 @@
 //!   [`SegmentIndex::matching`] resolves an [`AdRequest`] to the ids of its matching segments.
 pub mod brief;
 pub mod index;
+pub mod policy;
 pub mod request;
 pub mod rules;
 
