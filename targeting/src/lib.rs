@@ -7,6 +7,7 @@
 //!   as `rules.all[2].age.min`); [`SegmentIndex::build`] compiles `(id, Rule)` pairs and
 //!   [`SegmentIndex::matching`] resolves an [`AdRequest`] to the ids of its matching segments.
 pub mod brief;
+pub mod embed;
 pub mod index;
 pub mod policy;
 pub mod request;
