@@ -1,2 +1,17 @@
-//! Image engine: latent diffusion (CLIP, UNet, VAE, schedulers) loading diffusers checkpoints.
-//! Filled in by the image-engine issue.
+//! Image engine: latent diffusion (CLIP text encoders, UNet, VAE, schedulers) on tch, loading
+//! Hugging Face diffusers checkpoint folders unchanged.
+
+mod attention;
+pub mod clip;
+pub mod config;
+mod error;
+mod layers;
+pub mod noise;
+pub mod scheduler;
+pub mod tokenizer;
+pub mod unet;
+mod unet_blocks;
+pub mod vae;
+mod weights;
+
+pub use error::{ImageError, Result};
