@@ -10,6 +10,7 @@ pub mod brief;
 pub mod embed;
 pub mod index;
 pub mod policy;
+pub mod rank;
 pub mod request;
 pub mod rules;
 
