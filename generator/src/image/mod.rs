@@ -7,6 +7,7 @@ pub mod config;
 mod error;
 mod layers;
 pub mod noise;
+pub mod pipeline;
 pub mod scheduler;
 pub mod tokenizer;
 pub mod unet;
@@ -15,3 +16,5 @@ pub mod vae;
 mod weights;
 
 pub use error::{ImageError, Result};
+pub use pipeline::{DiffusionPipeline, Family, ImageRequest, PromptEmbeddings, StepTrace};
+pub use scheduler::SchedulerKind;
