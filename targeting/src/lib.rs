@@ -6,6 +6,7 @@
 //! - Segments: [`Rule::from_json`] parses and validates a segment rule (errors carry a path such
 //!   as `rules.all[2].age.min`); [`SegmentIndex::build`] compiles `(id, Rule)` pairs and
 //!   [`SegmentIndex::matching`] resolves an [`AdRequest`] to the ids of its matching segments.
+pub mod bandit;
 pub mod brief;
 pub mod embed;
 pub mod index;
