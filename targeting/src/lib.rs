@@ -11,6 +11,7 @@ pub mod brief;
 pub mod embed;
 pub mod index;
 pub mod policy;
+pub mod prompt;
 pub mod rank;
 pub mod request;
 pub mod rules;
