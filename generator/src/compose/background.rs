@@ -1,0 +1,289 @@
+//! Backgrounds: a full-bleed image cropped around its salient area, a product photo set into a
+//! panel, or a background designed from the brand colours alone (gradient and shapes).
+
+use image::imageops::{self, FilterType};
+use image::RgbaImage;
+
+use super::brand::BrandStyle;
+use super::color::Rgb;
+use super::paint;
+use super::rect::Rect;
+
+/// What goes behind the copy.
+#[derive(Debug, Clone)]
+pub enum Background {
+    /// A full-bleed picture (a diffusion output or a photo): scaled to cover the canvas and
+    /// cropped so that its salient area lands in the layout's visual region.
+    Image(RgbaImage),
+    /// A product photo: set into a rounded panel (trimmed to its salient area) over a background
+    /// designed from the brand colours.
+    ProductPhoto(RgbaImage),
+    /// No picture: a background designed from the brand colours (gradient and shapes).
+    Designed,
+}
+
+/// Longest side of the map the saliency is computed on.
+const SALIENCY_SIDE: u32 = 160;
+
+/// A per-pixel saliency map of a downscaled copy of an image, with its integral image.
+pub(crate) struct Saliency {
+    width: usize,
+    height: usize,
+    /// Source pixels per map pixel.
+    scale_x: f32,
+    scale_y: f32,
+    values: Vec<f32>,
+    integral: Vec<f64>,
+}
+
+impl Saliency {
+    /// Saliency = normalised gradient magnitude (edges, texture) + normalised colour distance
+    /// from the mean border colour (things that stand out from the backdrop).
+    pub fn of(image: &RgbaImage) -> Self {
+        let (iw, ih) = image.dimensions();
+        let k = (SALIENCY_SIDE as f32 / iw.max(ih) as f32).min(1.0);
+        let w = ((iw as f32 * k).round() as u32).max(1);
+        let h = ((ih as f32 * k).round() as u32).max(1);
+        let small = imageops::resize(image, w, h, FilterType::Triangle);
+        let (wu, hu) = (w as usize, h as usize);
+        let rgb: Vec<[f32; 3]> = small
+            .pixels()
+            .map(|p| [f32::from(p.0[0]), f32::from(p.0[1]), f32::from(p.0[2])])
+            .collect();
+        let lum: Vec<f32> = rgb.iter().map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).collect();
+        // Mean border colour.
+        let mut border = [0.0f32; 3];
+        let mut n = 0.0;
+        for y in 0..hu {
+            for x in 0..wu {
+                if x == 0 || y == 0 || x + 1 == wu || y + 1 == hu {
+                    for i in 0..3 {
+                        border[i] += rgb[y * wu + x][i];
+                    }
+                    n += 1.0;
+                }
+            }
+        }
+        for b in &mut border {
+            *b /= n;
+        }
+        let mut grad = vec![0.0f32; wu * hu];
+        let mut dist = vec![0.0f32; wu * hu];
+        let at = |x: isize, y: isize| {
+            let x = x.clamp(0, wu as isize - 1) as usize;
+            let y = y.clamp(0, hu as isize - 1) as usize;
+            lum[y * wu + x]
+        };
+        for y in 0..hu {
+            for x in 0..wu {
+                let (xi, yi) = (x as isize, y as isize);
+                let gx = at(xi + 1, yi - 1) + 2.0 * at(xi + 1, yi) + at(xi + 1, yi + 1)
+                    - at(xi - 1, yi - 1)
+                    - 2.0 * at(xi - 1, yi)
+                    - at(xi - 1, yi + 1);
+                let gy = at(xi - 1, yi + 1) + 2.0 * at(xi, yi + 1) + at(xi + 1, yi + 1)
+                    - at(xi - 1, yi - 1)
+                    - 2.0 * at(xi, yi - 1)
+                    - at(xi + 1, yi - 1);
+                grad[y * wu + x] = (gx * gx + gy * gy).sqrt();
+                let c = rgb[y * wu + x];
+                dist[y * wu + x] =
+                    ((c[0] - border[0]).powi(2) + (c[1] - border[1]).powi(2) + (c[2] - border[2]).powi(2)).sqrt();
+            }
+        }
+        let norm = |v: &mut Vec<f32>| {
+            let max = v.iter().copied().fold(0.0f32, f32::max);
+            if max > 0.0 {
+                v.iter_mut().for_each(|x| *x /= max);
+            }
+        };
+        norm(&mut grad);
+        norm(&mut dist);
+        let values: Vec<f32> = grad.iter().zip(&dist).map(|(g, d)| g + d).collect();
+        let mut integral = vec![0.0f64; (wu + 1) * (hu + 1)];
+        for y in 0..hu {
+            let mut row = 0.0f64;
+            for x in 0..wu {
+                row += f64::from(values[y * wu + x]);
+                integral[(y + 1) * (wu + 1) + x + 1] = integral[y * (wu + 1) + x + 1] + row;
+            }
+        }
+        Self {
+            width: wu,
+            height: hu,
+            scale_x: iw as f32 / w as f32,
+            scale_y: ih as f32 / h as f32,
+            values,
+            integral,
+        }
+    }
+
+    /// Sum of saliency inside a rectangle given in source-image pixels (clamped).
+    pub fn sum(&self, x0: f32, y0: f32, x1: f32, y1: f32) -> f64 {
+        let cx = |v: f32| ((v / self.scale_x).round().max(0.0) as usize).min(self.width);
+        let cy = |v: f32| ((v / self.scale_y).round().max(0.0) as usize).min(self.height);
+        let (a, b, c, d) = (cx(x0), cy(y0), cx(x1), cy(y1));
+        if c <= a || d <= b {
+            return 0.0;
+        }
+        let w1 = self.width + 1;
+        self.integral[d * w1 + c] - self.integral[b * w1 + c] - self.integral[d * w1 + a]
+            + self.integral[b * w1 + a]
+    }
+
+    /// Bounding box (source pixels) of the map pixels above `fraction` of the maximum.
+    pub fn salient_bounds(&self, fraction: f32) -> Option<(f32, f32, f32, f32)> {
+        let max = self.values.iter().copied().fold(0.0f32, f32::max);
+        if max <= 0.0 {
+            return None;
+        }
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                if self.values[y * self.width + x] >= fraction * max {
+                    x0 = x0.min(x);
+                    y0 = y0.min(y);
+                    x1 = x1.max(x + 1);
+                    y1 = y1.max(y + 1);
+                }
+            }
+        }
+        (x0 < x1).then(|| {
+            (
+                x0 as f32 * self.scale_x,
+                y0 as f32 * self.scale_y,
+                x1 as f32 * self.scale_x,
+                y1 as f32 * self.scale_y,
+            )
+        })
+    }
+}
+
+/// Scales `image` to cover a `width` x `height` canvas and crops it so that the saliency inside
+/// `focus` (canvas coordinates) plus half the saliency of the whole window is largest.
+pub(crate) fn smart_crop(image: &RgbaImage, width: u32, height: u32, focus: &Rect) -> RgbaImage {
+    let (iw, ih) = (image.width() as f32, image.height() as f32);
+    let s = (width as f32 / iw).max(height as f32 / ih);
+    // Window size in source pixels.
+    let (ww, wh) = ((width as f32 / s).min(iw), (height as f32 / s).min(ih));
+    let saliency = Saliency::of(image);
+    let (free_x, free_y) = (iw - ww, ih - wh);
+    let steps = 48;
+    let mut best = (0.0f32, 0.0f32, f64::NEG_INFINITY);
+    for i in 0..=steps {
+        let t = i as f32 / steps as f32;
+        let (ox, oy) = (free_x * t, free_y * t);
+        let fx0 = ox + focus.x as f32 / s;
+        let fy0 = oy + focus.y as f32 / s;
+        let fx1 = ox + focus.right() as f32 / s;
+        let fy1 = oy + focus.bottom() as f32 / s;
+        let score = saliency.sum(fx0, fy0, fx1, fy1) + 0.5 * saliency.sum(ox, oy, ox + ww, oy + wh);
+        // Prefer the centred window when scores tie (flat images).
+        let centred = -(t - 0.5).abs() as f64 * 1e-6;
+        if score + centred > best.2 {
+            best = (ox, oy, score + centred);
+        }
+        if free_x <= 0.5 && free_y <= 0.5 {
+            break;
+        }
+    }
+    let (ox, oy) = (best.0.round() as u32, best.1.round() as u32);
+    let cw = (ww.round() as u32).clamp(1, image.width() - ox.min(image.width() - 1));
+    let ch = (wh.round() as u32).clamp(1, image.height() - oy.min(image.height() - 1));
+    let cropped = imageops::crop_imm(image, ox, oy, cw, ch).to_image();
+    imageops::resize(&cropped, width, height, FilterType::CatmullRom)
+}
+
+/// Paints the brand-designed background: a diagonal gradient between the brand's primary and
+/// secondary colours, with two soft circles and a band in the accent colour.
+pub(crate) fn paint_designed(canvas: &mut RgbaImage, brand: &BrandStyle, visual: &Rect) {
+    let (w, h) = (canvas.width() as f32, canvas.height() as f32);
+    let primary = brand.primary();
+    let secondary = brand.secondary();
+    let accent = brand.accent();
+    paint::linear_gradient(canvas, primary, secondary, w, h * 0.6);
+    let min_side = w.min(h);
+    let big = min_side * if h <= 100.0 { 1.2 } else { 0.9 };
+    // A large soft circle anchored on the visual region, a smaller one in the opposite corner.
+    let vx = visual.x as f32 + visual.width as f32 * 0.7;
+    let vy = visual.y as f32 + visual.height as f32 * 0.4;
+    paint::fill_circle(canvas, vx, vy, big * 0.6, accent, 0.22);
+    paint::fill_circle(canvas, vx - big * 0.35, vy + big * 0.3, big * 0.3, Rgb::WHITE, 0.10);
+    paint::fill_circle(canvas, w * 0.04, h * 1.02, min_side * 0.45, secondary.mix(Rgb::WHITE, 0.3), 0.18);
+    // A thin accent band along the bottom edge.
+    let band = ((h * 0.025).round() as u32).clamp(2, 24);
+    let r = Rect::new(0, canvas.height() as i32 - band as i32, canvas.width(), band);
+    paint::fill_rounded_rect(canvas, &r, 0.0, accent, 0.85);
+}
+
+/// Sets a product photo into `panel`: the photo is trimmed around its salient area (with a
+/// margin), scaled to fit inside the panel, and the panel is filled with the photo's border
+/// colour and given rounded corners.
+pub(crate) fn paint_product_panel(canvas: &mut RgbaImage, photo: &RgbaImage, panel: &Rect) {
+    if panel.is_empty() {
+        return;
+    }
+    let saliency = Saliency::of(photo);
+    let (pw, ph) = (photo.width() as f32, photo.height() as f32);
+    let (mut x0, mut y0, mut x1, mut y1) = saliency.salient_bounds(0.25).unwrap_or((0.0, 0.0, pw, ph));
+    let mx = (x1 - x0) * 0.12 + 2.0;
+    let my = (y1 - y0) * 0.12 + 2.0;
+    x0 = (x0 - mx).max(0.0);
+    y0 = (y0 - my).max(0.0);
+    x1 = (x1 + mx).min(pw);
+    y1 = (y1 + my).min(ph);
+    let trimmed = imageops::crop_imm(
+        photo,
+        x0 as u32,
+        y0 as u32,
+        ((x1 - x0) as u32).max(1),
+        ((y1 - y0) as u32).max(1),
+    )
+    .to_image();
+    let border = border_color(photo);
+    let radius = (panel.width.min(panel.height) as f32 * 0.08).max(2.0);
+    paint::fill_rounded_rect(canvas, panel, radius, border, 1.0);
+    let k = (panel.width as f32 / trimmed.width() as f32).min(panel.height as f32 / trimmed.height() as f32);
+    let tw = ((trimmed.width() as f32 * k).floor() as u32).max(1);
+    let th = ((trimmed.height() as f32 * k).floor() as u32).max(1);
+    let scaled = imageops::resize(&trimmed, tw, th, FilterType::CatmullRom);
+    let x = panel.x + (panel.width as i32 - tw as i32) / 2;
+    let y = panel.y + (panel.height as i32 - th as i32) / 2;
+    paint::draw_image(canvas, &scaled, x, y, Some((panel, radius)));
+}
+
+/// Mean colour of the outermost pixels of an image.
+fn border_color(image: &RgbaImage) -> Rgb {
+    let (w, h) = image.dimensions();
+    let mut sum = [0u64; 3];
+    let mut n = 0u64;
+    for (x, y, p) in image.enumerate_pixels() {
+        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
+            for i in 0..3 {
+                sum[i] += u64::from(p.0[i]);
+            }
+            n += 1;
+        }
+    }
+    let n = n.max(1);
+    Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smart_crop_keeps_the_salient_object() {
+        // A wide grey image with a red square near the right edge.
+        let mut img = RgbaImage::from_pixel(400, 100, image::Rgba([128, 128, 128, 255]));
+        for y in 30..70 {
+            for x in 320..360 {
+                img.put_pixel(x, y, image::Rgba([220, 20, 20, 255]));
+            }
+        }
+        let out = smart_crop(&img, 100, 100, &Rect::new(0, 0, 100, 100));
+        let reds = out.pixels().filter(|p| p.0[0] > 180 && p.0[1] < 80).count();
+        assert!(reds > 1000, "red object cropped away: {reds}");
+    }
+}

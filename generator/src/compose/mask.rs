@@ -1,0 +1,78 @@
+//! Coverage layers: one text element's glyphs rasterised alone, on a layer that extends past
+//! the canvas so that text falling outside the canvas is still visible to checks.
+
+use super::rect::Rect;
+
+/// An 8-bit coverage layer positioned in canvas coordinates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageMask {
+    /// Canvas coordinates of the layer's top-left pixel (negative when it extends past the
+    /// canvas's top-left corner).
+    pub origin_x: i32,
+    /// See `origin_x`.
+    pub origin_y: i32,
+    /// Layer width in pixels.
+    pub width: u32,
+    /// Layer height in pixels.
+    pub height: u32,
+    /// Row-major coverage, 0 (none) to 255 (full).
+    pub coverage: Vec<u8>,
+}
+
+impl CoverageMask {
+    /// An empty layer covering the canvas plus `pad` pixels on every side.
+    pub fn around_canvas(canvas_width: u32, canvas_height: u32, pad: u32) -> Self {
+        let width = canvas_width + 2 * pad;
+        let height = canvas_height + 2 * pad;
+        Self {
+            origin_x: -(pad as i32),
+            origin_y: -(pad as i32),
+            width,
+            height,
+            coverage: vec![0; width as usize * height as usize],
+        }
+    }
+
+    /// Coverage at canvas position (`x`, `y`); 0 outside the layer.
+    pub fn get(&self, x: i32, y: i32) -> u8 {
+        let lx = x - self.origin_x;
+        let ly = y - self.origin_y;
+        if lx < 0 || ly < 0 || lx >= self.width as i32 || ly >= self.height as i32 {
+            return 0;
+        }
+        self.coverage[ly as usize * self.width as usize + lx as usize]
+    }
+
+    /// Adds coverage `c` (0..=1) at canvas position (`x`, `y`), saturating. Returns false when
+    /// the position lies outside the layer.
+    pub fn add(&mut self, x: i32, y: i32, c: f32) -> bool {
+        let lx = x - self.origin_x;
+        let ly = y - self.origin_y;
+        if lx < 0 || ly < 0 || lx >= self.width as i32 || ly >= self.height as i32 {
+            return false;
+        }
+        let idx = ly as usize * self.width as usize + lx as usize;
+        let v = (c.clamp(0.0, 1.0) * 255.0).round() as u16 + u16::from(self.coverage[idx]);
+        self.coverage[idx] = v.min(255) as u8;
+        true
+    }
+
+    /// Canvas positions with non-zero coverage.
+    pub fn covered(&self) -> impl Iterator<Item = (i32, i32, u8)> + '_ {
+        self.coverage.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| {
+            let lx = (i % self.width as usize) as i32;
+            let ly = (i / self.width as usize) as i32;
+            (lx + self.origin_x, ly + self.origin_y, *c)
+        })
+    }
+
+    /// Bounding box of the covered pixels, or `None` when nothing is covered.
+    pub fn bounds(&self) -> Option<Rect> {
+        let mut acc: Option<Rect> = None;
+        for (x, y, _) in self.covered() {
+            let px = Rect::new(x, y, 1, 1);
+            acc = Some(acc.map_or(px, |r| r.union(&px)));
+        }
+        acc
+    }
+}
