@@ -64,7 +64,8 @@ impl ClipTextEncoder {
             other => return Err(ImageError::Unsupported(format!("CLIP activation {other}"))),
         };
         let eps = config.layer_norm_eps;
-        let text = weights.sub("text_model");
+        // transformers 4 saves the transformer under `text_model.`, transformers 5 at the root.
+        let text = if weights.has_module("text_model") { weights.sub("text_model") } else { weights.clone() };
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let l = text.sub(format!("encoder.layers.{i}"));

@@ -56,7 +56,7 @@ impl ClipTokenizer {
                     Split::new(SplitPattern::Regex(CLIP_PATTERN.into()), SplitDelimiterBehavior::Removed, true)
                         .map_err(tok_err)?,
                 ),
-                ByteLevel::new(false, false, false).into(),
+                ByteLevel::new(false, false, true).into(),
             ]);
             tokenizer.with_pre_tokenizer(Some(pre));
             tokenizer
