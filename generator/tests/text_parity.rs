@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use adforge_generator::text::*;
 use tch::{Device, Kind, Tensor};
 
+/// The device under test: `ADFORGE_DEVICE` (scripts/gpu-check.sh sets `cuda`), default CPU.
+fn device() -> Device {
+    adforge_generator::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()))
+        .expect("ADFORGE_DEVICE names a usable device")
+}
+
 fn fixture_dir(name: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("ADFORGE_FIXTURES")
         .map(PathBuf::from)
@@ -30,11 +36,11 @@ fn check_architecture(arch: &str) {
     let dir = root.join(arch);
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
-    let model = TextModel::load(dir.to_str().unwrap(), Device::Cpu, Kind::Float).unwrap();
+    let model = TextModel::load(dir.to_str().unwrap(), device(), Kind::Float).unwrap();
     let prompts: Vec<Vec<u32>> = reference["prompts"].as_array().unwrap().iter().map(ids).collect();
 
     // Logits of every position of the first prompt, within 1e-4 relative.
-    let logits = model.prompt_logits(&[prompts[0].clone()]).unwrap().squeeze_dim(0);
+    let logits = model.prompt_logits(&[prompts[0].clone()]).unwrap().squeeze_dim(0).to_device(Device::Cpu);
     let expected: Vec<Vec<f32>> = serde_json::from_value(reference["logits"].clone()).unwrap();
     let expected = Tensor::from_slice2(&expected);
     assert_eq!(logits.size(), expected.size());
@@ -62,8 +68,8 @@ fn check_architecture(arch: &str) {
     }
 
     // Reduced precision runs and stays close to f32 at the last position.
-    let half = TextModel::load(dir.to_str().unwrap(), Device::Cpu, Kind::BFloat16).unwrap();
-    let low = half.prompt_logits(&[prompts[0].clone()]).unwrap().squeeze_dim(0);
+    let half = TextModel::load(dir.to_str().unwrap(), device(), Kind::BFloat16).unwrap();
+    let low = half.prompt_logits(&[prompts[0].clone()]).unwrap().squeeze_dim(0).to_device(Device::Cpu);
     let diff = (&low - &expected).abs().max().double_value(&[]);
     assert!(diff / scale < 0.1, "{arch}: bf16 logits are far from f32 ({diff})");
 }

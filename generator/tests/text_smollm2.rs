@@ -7,6 +7,12 @@ use adforge_generator::text::*;
 use tch::{Device, Kind};
 use unicode_segmentation::UnicodeSegmentation;
 
+/// The device under test: `ADFORGE_DEVICE` (scripts/gpu-check.sh sets `cuda`), default CPU.
+fn device() -> Device {
+    adforge_generator::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()))
+        .expect("ADFORGE_DEVICE names a usable device")
+}
+
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -38,7 +44,7 @@ fn load_default() -> Option<TextModel> {
         skip(&path.display().to_string());
         return None;
     }
-    Some(TextModel::load("default", Device::Cpu, Kind::Float).expect("SmolLM2 loads"))
+    Some(TextModel::load("default", device(), Kind::Float).expect("SmolLM2 loads"))
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
@@ -63,7 +69,7 @@ fn smollm2_gguf_matches_transformers() {
         assert_eq!(model.tokenizer.encode(&rendered).unwrap(), prompt_ids, "tokenization, case {i}");
 
         let logits = model.prompt_logits(&[prompt_ids.clone()]).unwrap();
-        let last: Vec<f32> = Vec::try_from(logits.select(1, -1).reshape([-1])).unwrap();
+        let last: Vec<f32> = Vec::try_from(logits.select(1, -1).reshape([-1]).to_device(Device::Cpu)).unwrap();
         let expected: Vec<f32> = case["last_logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
         let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
         let worst = last.iter().zip(&expected).fold(0f32, |m, (a, b)| m.max((a - b).abs()));

@@ -135,6 +135,7 @@ impl Llama {
         let mut x = Tensor::embedding(&self.embed_tokens, input_ids, -1, false, false);
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         let eps = c.rms_norm_eps;
+        let rope = self.rope.factors(positions, x.kind());
         for (i, layer) in self.layers.iter().enumerate() {
             let h = x.rms_norm([c.hidden_size], Some(&layer.input_norm), eps);
             let qkv = h.linear(&layer.qkv_weight, layer.qkv_bias.as_ref());
@@ -142,7 +143,7 @@ impl Llama {
             let q = parts[0].view([b, t, nh, hd]).transpose(1, 2);
             let k = parts[1].view([b, t, nkv, hd]).transpose(1, 2);
             let v = parts[2].view([b, t, nkv, hd]).transpose(1, 2).contiguous();
-            let (q, k) = self.rope.apply(&q, &k, positions);
+            let (q, k) = Rope::apply(&q, &k, &rope);
             let (k, v) = cache.append(i, k, v);
             let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, causal, None, nkv != nh);
             let attn = attn.transpose(1, 2).reshape([b, t, nh * hd]);

@@ -62,14 +62,19 @@ impl Rope {
         }
     }
 
-    /// Rotates `q` and `k` (`[batch, heads, seq, head_dim]`) for `positions` (`[batch, seq]`).
-    pub fn apply(&self, q: &Tensor, k: &Tensor, positions: &Tensor) -> (Tensor, Tensor) {
+    /// The cos/sin factors for `positions` (`[batch, seq]`), shaped `[batch, 1, seq, head_dim]`
+    /// in `kind`; compute once per forward pass and reuse in every layer.
+    pub fn factors(&self, positions: &Tensor, kind: Kind) -> (Tensor, Tensor) {
         let (b, t) = positions.size2().expect("positions are [batch, seq]");
         let flat = positions.reshape([-1]);
-        let kind = q.kind();
         let cos = self.cos.index_select(0, &flat).reshape([b, 1, t, -1]).to_kind(kind);
         let sin = self.sin.index_select(0, &flat).reshape([b, 1, t, -1]).to_kind(kind);
-        (rotate(q, &cos, &sin), rotate(k, &cos, &sin))
+        (cos, sin)
+    }
+
+    /// Rotates `q` and `k` (`[batch, heads, seq, head_dim]`) by precomputed [`Self::factors`].
+    pub fn apply(q: &Tensor, k: &Tensor, (cos, sin): &(Tensor, Tensor)) -> (Tensor, Tensor) {
+        (rotate(q, cos, sin), rotate(k, cos, sin))
     }
 }
 
