@@ -139,7 +139,7 @@ fn compact_row(size: AdSize, safe: Rect, parts: Parts) -> Template {
         product_panel = Some(Rect::new(x, safe.y, safe.height, safe.height));
         x += safe.height as i32 + gap;
     }
-    let cta_w = ((size.width as f32 * 0.2).round() as u32).clamp(64, 170);
+    let cta_w = ((size.width as f32 * 0.24).round() as u32).clamp(76, 180);
     let cta_x = safe.right() - cta_w as i32;
     stacks.push(single(
         Rect::new(cta_x, safe.y, cta_w, safe.height),

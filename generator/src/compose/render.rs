@@ -262,7 +262,7 @@ fn place_logo(image: &RgbaImage, slot: &Rect, align: Align) -> Placed {
 /// button around it.
 fn place_button(face: &Face<'_>, text: &str, slot: &Rect, style: &TextStyle, align: Align) -> Option<Placed> {
     let pad_y_min = ((slot.height as f32 * 0.1).round() as i32).max(1);
-    let pad_x_min = ((slot.height as f32 * 0.25).round() as i32).max(3);
+    let pad_x_min = ((slot.height as f32 * 0.12).round() as i32).max(3);
     let inner = Rect::new(
         slot.x + pad_x_min,
         slot.y + pad_y_min,
@@ -365,7 +365,14 @@ fn legible_color(
     if let Some(scrim_rect) =
         fitted.ink.inflate(pad).intersection(text_box).and_then(|r| r.intersection(&canvas_rect))
     {
-        let radius = ((pad - BACKDROP_RING) as f32 * 2.0).max(0.0);
+        // Round the corners only as far as the padding left after clipping allows, so that the
+        // measured region (ink grown by the ring) stays fully covered.
+        let ink = fitted.ink;
+        let spare = (ink.x - scrim_rect.x)
+            .min(ink.y - scrim_rect.y)
+            .min(scrim_rect.right() - ink.right())
+            .min(scrim_rect.bottom() - ink.bottom());
+        let radius = ((spare - BACKDROP_RING) as f32 * 2.0).max(0.0);
         paint::fill_rounded_rect(canvas, &scrim_rect, radius, scrim, alpha);
     }
     (text, Some((scrim, alpha)))

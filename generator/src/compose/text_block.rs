@@ -217,6 +217,8 @@ fn try_size(
         .round();
         let baseline = (top + ascent + line_step * i as f32).round();
         let mut pen = left;
+        let mut line_glyphs = Vec::with_capacity(shaped.len());
+        let mut line_ink: Option<Rect> = None;
         for g in &shaped {
             let x = pen + g.x_offset * to_px;
             let y = baseline - g.y_offset * to_px;
@@ -228,11 +230,28 @@ fn try_size(
                     (b.max.x.ceil() - b.min.x.floor()) as u32,
                     (b.max.y.ceil() - b.min.y.floor()) as u32,
                 );
-                ink = Some(ink.map_or(r, |acc| acc.union(&r)));
+                line_ink = Some(line_ink.map_or(r, |acc| acc.union(&r)));
             }
-            glyphs.push(PlacedGlyph { id: g.id, x, y });
+            line_glyphs.push(PlacedGlyph { id: g.id, x, y });
             pen += g.advance * to_px;
         }
+        // Glyphs with a negative side bearing (J, j, y...) can reach past the pen's start or end:
+        // move the line back inside the box by whole pixels when there is room.
+        let mut shift = 0;
+        if let Some(r) = &mut line_ink {
+            if r.x < area.x {
+                shift = area.x - r.x;
+            } else if r.right() > area.right() {
+                shift = area.right() - r.right();
+            }
+            r.x += shift;
+            ink = Some(ink.map_or(*r, |acc| acc.union(r)));
+        }
+        for mut g in line_glyphs {
+            g.x += shift as f32;
+            glyphs.push(g);
+        }
+        let left = left + shift as f32;
         line_boxes.push(Rect::new(
             left as i32,
             (baseline - ascent).floor() as i32,
