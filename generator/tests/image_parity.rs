@@ -28,12 +28,18 @@ fn fixtures() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("image parity fixtures missing in {}: run generator/tests/fixtures/make_image_parity.py", dir.display());
     }
-    eprintln!("skipping: no image parity fixtures in {} (run make_image_parity.py)", dir.display());
+    eprintln!(
+        "skipping: no image parity fixtures in {} (run make_image_parity.py)",
+        dir.display()
+    );
     None
 }
 
 fn load(path: &Path) -> HashMap<String, Tensor> {
-    Tensor::read_safetensors(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).into_iter().collect()
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_iter()
+        .collect()
 }
 
 /// Largest absolute difference relative to the largest reference magnitude.
@@ -46,9 +52,13 @@ fn relative_error(ours: &Tensor, reference: &Tensor) -> f64 {
     diff / scale
 }
 
-fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) {
+fn assert_close(what: &str, ours: &Tensor, reference: &Tensor, tolerance: f64) -> f64 {
     let err = relative_error(ours, reference);
-    assert!(err <= tolerance, "{what}: relative error {err:.2e} > {tolerance:.0e}");
+    assert!(
+        err <= tolerance,
+        "{what}: relative error {err:.2e} > {tolerance:.0e}"
+    );
+    err
 }
 
 fn manifest(dir: &Path) -> serde_json::Value {
@@ -60,35 +70,74 @@ fn tokenizer_ids_match_transformers() {
     let Some(dir) = fixtures() else { return };
     for family in ["sd1", "sd2v", "sdxl"] {
         let text = load(&dir.join(family).join("text.safetensors"));
-        let prompt = manifest(&dir)[family][0]["prompt"].as_str().unwrap().to_string();
+        let prompt = manifest(&dir)[family][0]["prompt"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let tokenizer = ClipTokenizer::load(&dir.join(family).join("pipeline/tokenizer")).unwrap();
         let ids = Tensor::from_slice(&tokenizer.encode(&prompt).unwrap()).unsqueeze(0);
-        assert!(ids.equal(&text["ids"]), "{family}: token ids differ from transformers");
+        assert!(
+            ids.equal(&text["ids"]),
+            "{family}: token ids differ from transformers"
+        );
         if family == "sdxl" {
-            let tokenizer = ClipTokenizer::load(&dir.join(family).join("pipeline/tokenizer_2")).unwrap();
+            let tokenizer =
+                ClipTokenizer::load(&dir.join(family).join("pipeline/tokenizer_2")).unwrap();
             let ids = Tensor::from_slice(&tokenizer.encode(&prompt).unwrap()).unsqueeze(0);
-            assert!(ids.equal(&text["ids_2"]), "sdxl: second tokenizer's ids differ");
+            assert!(
+                ids.equal(&text["ids_2"]),
+                "sdxl: second tokenizer's ids differ"
+            );
         }
         if family == "sd1" {
             // The same vocabulary as vocab.json + merges.txt (the layout of older checkpoints).
             let tokenizer = ClipTokenizer::load(&dir.join(family).join("tok_src")).unwrap();
             let ids = Tensor::from_slice(&tokenizer.encode(&prompt).unwrap()).unsqueeze(0);
-            assert!(ids.equal(&text["ids"]), "sd1: BPE built from vocab.json/merges.txt differs");
+            assert!(
+                ids.equal(&text["ids"]),
+                "sd1: BPE built from vocab.json/merges.txt differs"
+            );
         }
     }
 }
 
 fn check_text_embeddings(dir: &Path, family: &str) {
-    let pipeline = DiffusionPipeline::load(&dir.join(family).join("pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let pipeline =
+        DiffusionPipeline::load(&dir.join(family).join("pipeline"), Device::Cpu, Kind::Float)
+            .unwrap();
     let text = load(&dir.join(family).join("text.safetensors"));
     let case = &manifest(dir)[family][0];
-    let positive = pipeline.encode_prompt(case["prompt"].as_str().unwrap()).unwrap();
-    let negative = pipeline.encode_prompt(case["negative"].as_str().unwrap()).unwrap();
-    assert_close(&format!("{family} prompt embeddings"), &positive.context, &text["prompt_embeds"], TOLERANCE);
-    assert_close(&format!("{family} negative embeddings"), &negative.context, &text["negative_embeds"], TOLERANCE);
+    let positive = pipeline
+        .encode_prompt(case["prompt"].as_str().unwrap())
+        .unwrap();
+    let negative = pipeline
+        .encode_prompt(case["negative"].as_str().unwrap())
+        .unwrap();
+    assert_close(
+        &format!("{family} prompt embeddings"),
+        &positive.context,
+        &text["prompt_embeds"],
+        TOLERANCE,
+    );
+    assert_close(
+        &format!("{family} negative embeddings"),
+        &negative.context,
+        &text["negative_embeds"],
+        TOLERANCE,
+    );
     if let Some(pooled) = &positive.pooled {
-        assert_close(&format!("{family} pooled"), pooled, &text["pooled"], TOLERANCE);
-        assert_close(&format!("{family} negative pooled"), negative.pooled.as_ref().unwrap(), &text["negative_pooled"], TOLERANCE);
+        assert_close(
+            &format!("{family} pooled"),
+            pooled,
+            &text["pooled"],
+            TOLERANCE,
+        );
+        assert_close(
+            &format!("{family} negative pooled"),
+            negative.pooled.as_ref().unwrap(),
+            &text["negative_pooled"],
+            TOLERANCE,
+        );
     }
 }
 
@@ -102,7 +151,11 @@ fn text_embeddings_match_diffusers() {
 
 fn request(dir: &Path, family: &str, case: &serde_json::Value) -> ImageRequest {
     let init_image = if case["init_image"].as_bool().unwrap() {
-        Some(image::open(dir.join(family).join("init.png")).unwrap().to_rgb8())
+        Some(
+            image::open(dir.join(family).join("init.png"))
+                .unwrap()
+                .to_rgb8(),
+        )
     } else {
         None
     };
@@ -123,12 +176,16 @@ fn request(dir: &Path, family: &str, case: &serde_json::Value) -> ImageRequest {
 
 fn check_family(family: &str) {
     let Some(dir) = fixtures() else { return };
-    let pipeline = DiffusionPipeline::load(&dir.join(family).join("pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let pipeline =
+        DiffusionPipeline::load(&dir.join(family).join("pipeline"), Device::Cpu, Kind::Float)
+            .unwrap();
     for case in manifest(&dir)[family].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let reference = load(&dir.join(family).join(format!("{name}.safetensors")));
         let noise_count = case["noise_count"].as_u64().unwrap() as usize;
-        let noise = (0..noise_count).map(|i| reference[&format!("noise_{i}")].shallow_clone()).collect();
+        let noise = (0..noise_count)
+            .map(|i| reference[&format!("noise_{i}")].shallow_clone())
+            .collect();
         let mut noise = ReplayNoise::new(noise);
         let mut unet_outputs = Vec::new();
         let mut latents = Vec::new();
@@ -136,15 +193,41 @@ fn check_family(family: &str) {
             unet_outputs.push(trace.unet_output.shallow_clone());
             latents.push(trace.latents.shallow_clone());
         };
-        let images = pipeline.run(&request(&dir, family, case), &mut noise, Some(&mut observer)).unwrap();
+        let images = pipeline
+            .run(
+                &request(&dir, family, case),
+                &mut noise,
+                Some(&mut observer),
+            )
+            .unwrap();
         let calls = case["unet_calls"].as_u64().unwrap() as usize;
-        assert_eq!(unet_outputs.len(), calls, "{family}/{name}: number of UNet calls");
+        assert_eq!(
+            unet_outputs.len(),
+            calls,
+            "{family}/{name}: number of UNet calls"
+        );
+        let mut worst = 0f64;
         for i in 0..calls {
-            assert_close(&format!("{family}/{name} UNet output {i}"), &unet_outputs[i], &reference[&format!("unet_out_{i}")], TOLERANCE);
-            assert_close(&format!("{family}/{name} latents after step {i}"), &latents[i], &reference[&format!("latents_{i}")], TOLERANCE);
+            let what = format!("{family}/{name} UNet output {i}");
+            let reference_out = &reference[&format!("unet_out_{i}")];
+            worst = worst.max(assert_close(
+                &what,
+                &unet_outputs[i],
+                reference_out,
+                TOLERANCE,
+            ));
+            let what = format!("{family}/{name} latents after step {i}");
+            let reference_latents = &reference[&format!("latents_{i}")];
+            worst = worst.max(assert_close(
+                &what,
+                &latents[i],
+                reference_latents,
+                TOLERANCE,
+            ));
         }
-        assert_close(&format!("{family}/{name} decoded images"), &images, &reference["images"], TOLERANCE);
-        eprintln!("{family}/{name}: {calls} steps match diffusers");
+        let what = format!("{family}/{name} decoded images");
+        let image_err = assert_close(&what, &images, &reference["images"], TOLERANCE);
+        eprintln!("{family}/{name}: {calls} steps match diffusers (worst step {worst:.1e}, images {image_err:.1e})");
     }
 }
 
@@ -166,8 +249,10 @@ fn sdxl_pipeline_matches_diffusers_for_every_scheduler() {
 #[test]
 fn fp16_variant_checkpoint_loads_without_conversion() {
     let Some(dir) = fixtures() else { return };
-    let full = DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
-    let half = DiffusionPipeline::load(&dir.join("sd1/pipeline_fp16"), Device::Cpu, Kind::Float).unwrap();
+    let full =
+        DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let half =
+        DiffusionPipeline::load(&dir.join("sd1/pipeline_fp16"), Device::Cpu, Kind::Float).unwrap();
     let prompt = "a red sneaker";
     let a = full.encode_prompt(prompt).unwrap().context;
     let b = half.encode_prompt(prompt).unwrap().context;
@@ -179,7 +264,8 @@ fn fp16_variant_checkpoint_loads_without_conversion() {
 #[test]
 fn same_seed_gives_same_images_and_other_seed_differs() {
     let Some(dir) = fixtures() else { return };
-    let pipeline = DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let pipeline =
+        DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
     let mut request = ImageRequest {
         prompt: "a red sneaker".into(),
         steps: 2,
@@ -197,4 +283,53 @@ fn same_seed_gives_same_images_and_other_seed_differs() {
     request.seed = 8;
     let third = pipeline.generate(&request).unwrap();
     assert_ne!(first[0].as_raw(), third[0].as_raw());
+}
+
+#[test]
+fn reduced_precision_pipelines_run_and_keep_the_vae_in_f32_under_f16() {
+    let Some(dir) = fixtures() else { return };
+    let request = ImageRequest {
+        prompt: "a red sneaker".into(),
+        steps: 2,
+        width: 64,
+        height: 48,
+        scheduler: SchedulerKind::Euler,
+        seed: 3,
+        ..ImageRequest::default()
+    };
+    let full =
+        DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let reference = full
+        .run(
+            &request,
+            &mut adforge_generator::image::noise::SeededNoise::new(3),
+            None,
+        )
+        .unwrap();
+    for kind in [Kind::Half, Kind::BFloat16] {
+        let pipeline =
+            DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, kind).unwrap();
+        let expected_vae = if kind == Kind::Half {
+            Kind::Float
+        } else {
+            kind
+        };
+        assert_eq!(pipeline.vae().kind(), expected_vae, "{kind:?}: VAE dtype");
+        let images = pipeline
+            .run(
+                &request,
+                &mut adforge_generator::image::noise::SeededNoise::new(3),
+                None,
+            )
+            .unwrap();
+        assert_eq!(images.size(), reference.size());
+        let diff = (&images - &reference)
+            .abs()
+            .mean(Kind::Float)
+            .double_value(&[]);
+        assert!(
+            diff.is_finite() && diff < 0.05,
+            "{kind:?}: mean pixel difference {diff} from f32"
+        );
+    }
 }

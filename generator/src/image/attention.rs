@@ -42,7 +42,9 @@ impl Attention {
     /// Attends from `x` to `context` (or to `x` itself when `context` is `None`).
     pub(crate) fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Tensor {
         let context = context.unwrap_or(x);
-        let (batch, tokens, _) = x.size3().expect("attention input is (batch, tokens, channels)");
+        let (batch, tokens, _) = x
+            .size3()
+            .expect("attention input is (batch, tokens, channels)");
         let split = |t: Tensor| {
             let n = t.size()[1];
             t.view([batch, n, self.heads, -1]).transpose(1, 2)
@@ -50,7 +52,16 @@ impl Attention {
         let q = split(self.to_q.forward(x));
         let k = split(self.to_k.forward(context));
         let v = split(self.to_v.forward(context));
-        let out = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, None, false);
+        let out = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            false,
+            None,
+            false,
+        );
         let out = out.transpose(1, 2).reshape([batch, tokens, -1]);
         self.to_out.forward(&out)
     }

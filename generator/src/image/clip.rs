@@ -65,7 +65,11 @@ impl ClipTextEncoder {
         };
         let eps = config.layer_norm_eps;
         // transformers 4 saves the transformer under `text_model.`, transformers 5 at the root.
-        let text = if weights.has_module("text_model") { weights.sub("text_model") } else { weights.clone() };
+        let text = if weights.has_module("text_model") {
+            weights.sub("text_model")
+        } else {
+            weights.clone()
+        };
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let l = text.sub(format!("encoder.layers.{i}"));
@@ -81,8 +85,11 @@ impl ClipTextEncoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let text_projection =
-            if weights.contains("text_projection.weight") { Some(Linear::load(&weights.sub("text_projection"))?) } else { None };
+        let text_projection = if weights.contains("text_projection.weight") {
+            Some(Linear::load(&weights.sub("text_projection"))?)
+        } else {
+            None
+        };
         Ok(ClipTextEncoder {
             token_embedding: text.get("embeddings.token_embedding.weight")?,
             position_embedding: text.get("embeddings.position_embedding.weight")?,
@@ -105,7 +112,8 @@ impl ClipTextEncoder {
         let (batch, seq) = ids.size2().expect("token ids are (batch, seq)");
         let ids = ids.to_device(self.token_embedding.device());
         let positions = self.position_embedding.narrow(0, 0, seq);
-        let mut hidden = Tensor::embedding(&self.token_embedding, &ids, -1, false, false) + positions;
+        let mut hidden =
+            Tensor::embedding(&self.token_embedding, &ids, -1, false, false) + positions;
         let mut penultimate = hidden.shallow_clone();
         let count = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -118,7 +126,9 @@ impl ClipTextEncoder {
         let eos_index = if self.config.eos_token_id == 2 {
             ids.argmax(-1, false)
         } else {
-            ids.eq(self.config.eos_token_id).to_kind(Kind::Int).argmax(-1, false)
+            ids.eq(self.config.eos_token_id)
+                .to_kind(Kind::Int)
+                .argmax(-1, false)
         };
         let rows = Tensor::arange(batch, (Kind::Int64, last.device()));
         let pooled = last.index(&[Some(rows), Some(eos_index)]);
@@ -126,7 +136,11 @@ impl ClipTextEncoder {
             Some(p) => p.forward(&pooled),
             None => pooled,
         };
-        ClipOutput { last_hidden_state: last, penultimate_hidden_state: penultimate, pooled }
+        ClipOutput {
+            last_hidden_state: last,
+            penultimate_hidden_state: penultimate,
+            pooled,
+        }
     }
 
     fn layer_forward(&self, layer: &EncoderLayer, x: &Tensor, batch: i64, seq: i64) -> Tensor {
@@ -135,7 +149,16 @@ impl ClipTextEncoder {
         let q = split(layer.q_proj.forward(&h));
         let k = split(layer.k_proj.forward(&h));
         let v = split(layer.v_proj.forward(&h));
-        let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, true, None, false);
+        let attn = Tensor::scaled_dot_product_attention(
+            &q,
+            &k,
+            &v,
+            None::<Tensor>,
+            0.0,
+            true,
+            None,
+            false,
+        );
         let attn = attn.transpose(1, 2).reshape([batch, seq, -1]);
         let x = x + layer.out_proj.forward(&attn);
         let h = layer.fc1.forward(&layer.layer_norm2.forward(&x));

@@ -11,8 +11,14 @@ use super::error::{ImageError, Result};
 
 /// Reads and parses one JSON config file.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|source| ImageError::Io { path: path.to_path_buf(), source })?;
-    serde_json::from_str(&text).map_err(|source| ImageError::Config { path: path.to_path_buf(), source })
+    let text = std::fs::read_to_string(path).map_err(|source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ImageError::Config {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A config value that diffusers accepts either as one value for every block or as a list with
@@ -135,7 +141,11 @@ pub struct UNetConfig {
 impl UNetConfig {
     /// Attention heads of down block `index`.
     pub fn heads(&self, index: usize) -> i64 {
-        self.num_attention_heads.as_ref().unwrap_or(&self.attention_head_dim).at(index).unwrap_or(8)
+        self.num_attention_heads
+            .as_ref()
+            .unwrap_or(&self.attention_head_dim)
+            .at(index)
+            .unwrap_or(8)
     }
 }
 

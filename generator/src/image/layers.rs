@@ -15,7 +15,10 @@ pub(crate) struct Linear {
 impl Linear {
     /// Reads `weight` and, when present, `bias`.
     pub(crate) fn load(w: &Weights) -> Result<Self> {
-        Ok(Linear { weight: w.get("weight")?, bias: w.get_opt("bias") })
+        Ok(Linear {
+            weight: w.get("weight")?,
+            bias: w.get_opt("bias"),
+        })
     }
 
     /// Applies the layer over the last dimension.
@@ -37,17 +40,34 @@ impl Conv2d {
     pub(crate) fn load(w: &Weights, stride: i64) -> Result<Self> {
         let weight = w.get("weight")?;
         let kernel = weight.size().last().copied().unwrap_or(1);
-        Ok(Conv2d { weight, bias: w.get_opt("bias"), stride, padding: kernel / 2 })
+        Ok(Conv2d {
+            weight,
+            bias: w.get_opt("bias"),
+            stride,
+            padding: kernel / 2,
+        })
     }
 
     /// Reads `weight`/`bias` with an explicit padding.
     pub(crate) fn load_padded(w: &Weights, stride: i64, padding: i64) -> Result<Self> {
-        Ok(Conv2d { weight: w.get("weight")?, bias: w.get_opt("bias"), stride, padding })
+        Ok(Conv2d {
+            weight: w.get("weight")?,
+            bias: w.get_opt("bias"),
+            stride,
+            padding,
+        })
     }
 
     /// Applies the convolution to an NCHW tensor.
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        x.conv2d(&self.weight, self.bias.as_ref(), [self.stride, self.stride], [self.padding, self.padding], [1, 1], 1)
+        x.conv2d(
+            &self.weight,
+            self.bias.as_ref(),
+            [self.stride, self.stride],
+            [self.padding, self.padding],
+            [1, 1],
+            1,
+        )
     }
 }
 
@@ -62,12 +82,23 @@ pub(crate) struct GroupNorm {
 impl GroupNorm {
     /// Reads `weight` and `bias`.
     pub(crate) fn load(w: &Weights, groups: i64, eps: f64) -> Result<Self> {
-        Ok(GroupNorm { weight: w.get("weight")?, bias: w.get("bias")?, groups, eps })
+        Ok(GroupNorm {
+            weight: w.get("weight")?,
+            bias: w.get("bias")?,
+            groups,
+            eps,
+        })
     }
 
     /// Normalises an `(N, C, ...)` tensor.
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        x.group_norm(self.groups, Some(&self.weight), Some(&self.bias), self.eps, true)
+        x.group_norm(
+            self.groups,
+            Some(&self.weight),
+            Some(&self.bias),
+            self.eps,
+            true,
+        )
     }
 }
 
@@ -81,12 +112,22 @@ pub(crate) struct LayerNorm {
 impl LayerNorm {
     /// Reads `weight` and, when present, `bias`.
     pub(crate) fn load(w: &Weights, eps: f64) -> Result<Self> {
-        Ok(LayerNorm { weight: w.get("weight")?, bias: w.get_opt("bias"), eps })
+        Ok(LayerNorm {
+            weight: w.get("weight")?,
+            bias: w.get_opt("bias"),
+            eps,
+        })
     }
 
     /// Normalises over the last dimension.
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
         let dim = self.weight.size()[0];
-        x.layer_norm([dim], Some(&self.weight), self.bias.as_ref(), self.eps, true)
+        x.layer_norm(
+            [dim],
+            Some(&self.weight),
+            self.bias.as_ref(),
+            self.eps,
+            true,
+        )
     }
 }

@@ -23,7 +23,10 @@ pub struct SeededNoise {
 impl SeededNoise {
     /// A source seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        SeededNoise { started: false, seed }
+        SeededNoise {
+            started: false,
+            seed,
+        }
     }
 }
 
@@ -45,15 +48,23 @@ pub struct ReplayNoise {
 impl ReplayNoise {
     /// A source that returns `tensors` one after another.
     pub fn new(tensors: Vec<Tensor>) -> Self {
-        ReplayNoise { queue: tensors.into() }
+        ReplayNoise {
+            queue: tensors.into(),
+        }
     }
 }
 
 impl NoiseSource for ReplayNoise {
     fn randn(&mut self, shape: &[i64], device: Device) -> Result<Tensor> {
-        let next = self.queue.pop_front().ok_or_else(|| ImageError::InvalidRequest("replayed noise exhausted".into()))?;
+        let next = self
+            .queue
+            .pop_front()
+            .ok_or_else(|| ImageError::InvalidRequest("replayed noise exhausted".into()))?;
         if next.size() != shape {
-            return Err(ImageError::InvalidRequest(format!("replayed noise has shape {:?}, wanted {shape:?}", next.size())));
+            return Err(ImageError::InvalidRequest(format!(
+                "replayed noise has shape {:?}, wanted {shape:?}",
+                next.size()
+            )));
         }
         Ok(next.to_kind(Kind::Float).to_device(device))
     }

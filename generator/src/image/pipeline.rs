@@ -124,25 +124,36 @@ impl DiffusionPipeline {
             if path.is_dir() {
                 Ok(path)
             } else {
-                Err(ImageError::Unsupported(format!("{} has no {name}/ folder", dir.display())))
+                Err(ImageError::Unsupported(format!(
+                    "{} has no {name}/ folder",
+                    dir.display()
+                )))
             }
         };
         tracing::info!(dir = %dir.display(), ?family, ?kind, ?device, "loading diffusion pipeline");
         let tokenizer = ClipTokenizer::load(&part("tokenizer")?)?;
         let text_encoder = ClipTextEncoder::load(&part("text_encoder")?, device, kind)?;
         let second = if family == Family::StableDiffusionXl {
-            Some((ClipTokenizer::load(&part("tokenizer_2")?)?, ClipTextEncoder::load(&part("text_encoder_2")?, device, kind)?))
+            Some((
+                ClipTokenizer::load(&part("tokenizer_2")?)?,
+                ClipTextEncoder::load(&part("text_encoder_2")?, device, kind)?,
+            ))
         } else {
             None
         };
         let unet = UNet2DConditionModel::load(&part("unet")?, device, kind)?;
         let vae_dir = part("vae")?;
         let vae_config: super::config::VaeConfig = read_json(&vae_dir.join("config.json"))?;
-        let vae_kind = if kind == Kind::Half && vae_config.force_upcast { Kind::Float } else { kind };
+        let vae_kind = if kind == Kind::Half && vae_config.force_upcast {
+            Kind::Float
+        } else {
+            kind
+        };
         let vae = AutoencoderKL::load(&vae_dir, device, vae_kind)?;
         let vae_scale_factor = 1i64 << (vae.config().block_out_channels.len().saturating_sub(1));
         let scheduler_dir = part("scheduler")?;
-        let scheduler_config: SchedulerConfig = read_json(&scheduler_dir.join("scheduler_config.json"))?;
+        let scheduler_config: SchedulerConfig =
+            read_json(&scheduler_dir.join("scheduler_config.json"))?;
         Ok(DiffusionPipeline {
             family,
             tokenizer,
@@ -151,7 +162,9 @@ impl DiffusionPipeline {
             unet,
             vae,
             scheduler_config,
-            force_zeros_for_empty_prompt: index.force_zeros_for_empty_prompt.unwrap_or(family == Family::StableDiffusionXl),
+            force_zeros_for_empty_prompt: index
+                .force_zeros_for_empty_prompt
+                .unwrap_or(family == Family::StableDiffusionXl),
             vae_scale_factor,
             device,
             kind,
@@ -181,23 +194,46 @@ impl DiffusionPipeline {
     /// Encodes one prompt to `(1, 77, dim)` embeddings (and SDXL's pooled embedding).
     pub fn encode_prompt(&self, prompt: &str) -> Result<PromptEmbeddings> {
         let _guard = tch::no_grad_guard();
-        let ids = Tensor::from_slice(&self.tokenizer.encode(prompt)?).unsqueeze(0).to_device(self.device);
+        let ids = Tensor::from_slice(&self.tokenizer.encode(prompt)?)
+            .unsqueeze(0)
+            .to_device(self.device);
         let first = self.text_encoder.forward(&ids);
         match &self.second {
-            None => Ok(PromptEmbeddings { context: first.last_hidden_state, pooled: None }),
+            None => Ok(PromptEmbeddings {
+                context: first.last_hidden_state,
+                pooled: None,
+            }),
             Some((tokenizer, encoder)) => {
-                let ids = Tensor::from_slice(&tokenizer.encode(prompt)?).unsqueeze(0).to_device(self.device);
+                let ids = Tensor::from_slice(&tokenizer.encode(prompt)?)
+                    .unsqueeze(0)
+                    .to_device(self.device);
                 let second = encoder.forward(&ids);
-                let context = Tensor::cat(&[first.penultimate_hidden_state, second.penultimate_hidden_state], -1);
-                Ok(PromptEmbeddings { context, pooled: Some(second.pooled) })
+                let context = Tensor::cat(
+                    &[
+                        first.penultimate_hidden_state,
+                        second.penultimate_hidden_state,
+                    ],
+                    -1,
+                );
+                Ok(PromptEmbeddings {
+                    context,
+                    pooled: Some(second.pooled),
+                })
             }
         }
     }
 
     /// Embeddings of the negative prompt: SDXL uses zeros for an empty one when its
     /// `model_index.json` says so.
-    fn encode_negative(&self, negative: &str, positive: &PromptEmbeddings) -> Result<PromptEmbeddings> {
-        if self.family == Family::StableDiffusionXl && self.force_zeros_for_empty_prompt && negative.is_empty() {
+    fn encode_negative(
+        &self,
+        negative: &str,
+        positive: &PromptEmbeddings,
+    ) -> Result<PromptEmbeddings> {
+        if self.family == Family::StableDiffusionXl
+            && self.force_zeros_for_empty_prompt
+            && negative.is_empty()
+        {
             return Ok(PromptEmbeddings {
                 context: positive.context.zeros_like(),
                 pooled: positive.pooled.as_ref().map(Tensor::zeros_like),
@@ -223,16 +259,25 @@ impl DiffusionPipeline {
     ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let multiple = 8.max(self.vae_scale_factor) as u32;
-        if request.width == 0 || request.height == 0 || request.width % multiple != 0 || request.height % multiple != 0 {
-            return Err(ImageError::InvalidRequest(format!("width and height must be positive multiples of {multiple}")));
+        let aligned = |v: u32| v > 0 && v / multiple * multiple == v;
+        if !aligned(request.width) || !aligned(request.height) {
+            return Err(ImageError::InvalidRequest(format!(
+                "width and height must be positive multiples of {multiple}"
+            )));
         }
         if request.num_images == 0 {
-            return Err(ImageError::InvalidRequest("num_images must be at least 1".into()));
+            return Err(ImageError::InvalidRequest(
+                "num_images must be at least 1".into(),
+            ));
         }
         let n = request.num_images as i64;
         let guided = request.guidance > 1.0;
         let positive = self.encode_prompt(&request.prompt)?;
-        let negative = if guided { Some(self.encode_negative(&request.negative, &positive)?) } else { None };
+        let negative = if guided {
+            Some(self.encode_negative(&request.negative, &positive)?)
+        } else {
+            None
+        };
         let repeat = |t: &Tensor| t.repeat_interleave_self_int(n, 0, None);
         let context = match &negative {
             Some(neg) => Tensor::cat(&[repeat(&neg.context), repeat(&positive.context)], 0),
@@ -241,7 +286,9 @@ impl DiffusionPipeline {
         let (h, w) = (i64::from(request.height), i64::from(request.width));
         let added = match &positive.pooled {
             Some(pooled) => {
-                let ids = Tensor::from_slice(&[h as f32, w as f32, 0.0, 0.0, h as f32, w as f32]).unsqueeze(0).to_device(self.device);
+                let ids = Tensor::from_slice(&[h as f32, w as f32, 0.0, 0.0, h as f32, w as f32])
+                    .unsqueeze(0)
+                    .to_device(self.device);
                 let pooled_all = match negative.as_ref().and_then(|neg| neg.pooled.as_ref()) {
                     Some(neg) => Tensor::cat(&[repeat(neg), repeat(pooled)], 0),
                     None => repeat(pooled),
@@ -253,7 +300,12 @@ impl DiffusionPipeline {
         };
 
         let mut sched = scheduler::build(request.scheduler, &self.scheduler_config, request.steps)?;
-        let latent_shape = [n, self.unet.config().in_channels, h / self.vae_scale_factor, w / self.vae_scale_factor];
+        let latent_shape = [
+            n,
+            self.unet.config().in_channels,
+            h / self.vae_scale_factor,
+            w / self.vae_scale_factor,
+        ];
         let (mut latents, start) = match &request.init_image {
             None => {
                 let initial = noise.randn(&latent_shape, self.device)?;
@@ -261,18 +313,25 @@ impl DiffusionPipeline {
             }
             Some(image) => {
                 if !(request.strength > 0.0 && request.strength <= 1.0) {
-                    return Err(ImageError::InvalidRequest("strength must be in (0, 1]".into()));
+                    return Err(ImageError::InvalidRequest(
+                        "strength must be in (0, 1]".into(),
+                    ));
                 }
                 let steps = sched.timesteps().len();
                 let init_steps = ((steps as f64 * request.strength) as usize).min(steps);
                 if init_steps == 0 {
-                    return Err(ImageError::InvalidRequest("steps x strength runs no denoising step".into()));
+                    return Err(ImageError::InvalidRequest(
+                        "steps x strength runs no denoising step".into(),
+                    ));
                 }
                 let start = steps - init_steps;
-                let pixels = image_to_tensor(image, request.width, request.height).to_device(self.device);
+                let pixels =
+                    image_to_tensor(image, request.width, request.height).to_device(self.device);
                 let (mean, std) = self.vae.encode(&pixels);
                 let sample = noise.randn(&mean.size(), self.device)?;
-                let init = self.vae.scale_latents(&(mean + std * sample.to_kind(self.vae.kind())).to_kind(Kind::Float));
+                let init = self.vae.scale_latents(
+                    &(mean + std * sample.to_kind(self.vae.kind())).to_kind(Kind::Float),
+                );
                 let init = init.repeat([n, 1, 1, 1]);
                 let fresh = noise.randn(&latent_shape, self.device)?;
                 (sched.add_noise(&init, &fresh, start), start)
@@ -281,10 +340,22 @@ impl DiffusionPipeline {
 
         let timesteps = sched.timesteps().to_vec();
         for (index, &t) in timesteps.iter().enumerate().skip(start) {
-            let model_in = if guided { Tensor::cat(&[&latents, &latents], 0) } else { latents.shallow_clone() };
+            let model_in = if guided {
+                Tensor::cat(&[&latents, &latents], 0)
+            } else {
+                latents.shallow_clone()
+            };
             let model_in = sched.scale_model_input(&model_in, index);
-            let conditions = added.as_ref().map(|(text_embeds, time_ids)| AddedConditions { text_embeds, time_ids });
-            let output = self.unet.forward(&model_in, t, &context, conditions)?.to_kind(Kind::Float);
+            let conditions = added
+                .as_ref()
+                .map(|(text_embeds, time_ids)| AddedConditions {
+                    text_embeds,
+                    time_ids,
+                });
+            let output = self
+                .unet
+                .forward(&model_in, t, &context, conditions)?
+                .to_kind(Kind::Float);
             let guided_output = if guided {
                 let parts = output.chunk(2, 0);
                 &parts[0] + (&parts[1] - &parts[0]) * request.guidance
@@ -293,10 +364,18 @@ impl DiffusionPipeline {
             };
             latents = sched.step(&guided_output, index, &latents, noise)?;
             if let Some(observe) = observer.as_mut() {
-                observe(&StepTrace { index, timestep: t, unet_output: &output, latents: &latents });
+                observe(&StepTrace {
+                    index,
+                    timestep: t,
+                    unet_output: &output,
+                    latents: &latents,
+                });
             }
         }
-        let decoded = self.vae.decode(&self.vae.unscale_latents(&latents)).to_kind(Kind::Float);
+        let decoded = self
+            .vae
+            .decode(&self.vae.unscale_latents(&latents))
+            .to_kind(Kind::Float);
         Ok((decoded / 2.0 + 0.5).clamp(0.0, 1.0))
     }
 
@@ -311,22 +390,42 @@ fn image_to_tensor(image: &RgbImage, width: u32, height: u32) -> Tensor {
     let resized = if image.width() == width && image.height() == height {
         image.clone()
     } else {
-        ::image::imageops::resize(image, width, height, ::image::imageops::FilterType::Lanczos3)
+        ::image::imageops::resize(
+            image,
+            width,
+            height,
+            ::image::imageops::FilterType::Lanczos3,
+        )
     };
-    let data: Vec<f32> = resized.as_raw().iter().map(|&v| f32::from(v) / 127.5 - 1.0).collect();
-    Tensor::from_slice(&data).view([1, i64::from(height), i64::from(width), 3]).permute([0, 3, 1, 2]).contiguous()
+    let data: Vec<f32> = resized
+        .as_raw()
+        .iter()
+        .map(|&v| f32::from(v) / 127.5 - 1.0)
+        .collect();
+    Tensor::from_slice(&data)
+        .view([1, i64::from(height), i64::from(width), 3])
+        .permute([0, 3, 1, 2])
+        .contiguous()
 }
 
 /// Converts `(n, 3, H, W)` images in `[0, 1]` to 8-bit RGB images.
 pub fn to_rgb_images(images: &Tensor) -> Result<Vec<RgbImage>> {
     let (n, _, h, w) = images.size4()?;
-    let bytes = (images * 255.0).round().clamp(0.0, 255.0).to_kind(Kind::Uint8).permute([0, 2, 3, 1]).contiguous().to_device(Device::Cpu);
+    let bytes = (images * 255.0)
+        .round()
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8)
+        .permute([0, 2, 3, 1])
+        .contiguous()
+        .to_device(Device::Cpu);
     let flat: Vec<u8> = Vec::<u8>::try_from(bytes.flatten(0, -1))?;
     let per = (h * w * 3) as usize;
     (0..n as usize)
         .map(|i| {
             RgbImage::from_raw(w as u32, h as u32, flat[i * per..(i + 1) * per].to_vec())
-                .ok_or_else(|| ImageError::InvalidRequest("decoded image has an unexpected size".into()))
+                .ok_or_else(|| {
+                    ImageError::InvalidRequest("decoded image has an unexpected size".into())
+                })
         })
         .collect()
 }

@@ -29,7 +29,9 @@ pub struct ClipTokenizer {
 impl ClipTokenizer {
     /// Loads the tokenizer folder of a pipeline (`tokenizer/` or `tokenizer_2/`).
     pub fn load(dir: &Path) -> Result<Self> {
-        let tok_err = |e: Box<dyn std::error::Error + Send + Sync>| ImageError::Tokenizer(format!("{}: {e}", dir.display()));
+        let tok_err = |e: Box<dyn std::error::Error + Send + Sync>| {
+            ImageError::Tokenizer(format!("{}: {e}", dir.display()))
+        };
         let json = dir.join("tokenizer.json");
         let tokenizer = if json.is_file() {
             Tokenizer::from_file(&json).map_err(tok_err)?
@@ -44,17 +46,24 @@ impl ClipTokenizer {
             let mut tokenizer = Tokenizer::new(bpe);
             let normalizer = tokenizers::normalizers::Sequence::new(vec![
                 NormalizerWrapper::from(NFC),
-                Replace::new(tokenizers::normalizers::replace::ReplacePattern::Regex(r"\s+".into()), " ")
-                    .map_err(tok_err)?
-                    .into(),
+                Replace::new(
+                    tokenizers::normalizers::replace::ReplacePattern::Regex(r"\s+".into()),
+                    " ",
+                )
+                .map_err(tok_err)?
+                .into(),
                 Strip::new(true, true).into(),
                 Lowercase.into(),
             ]);
             tokenizer.with_normalizer(Some(normalizer));
             let pre = tokenizers::pre_tokenizers::sequence::Sequence::new(vec![
                 PreTokenizerWrapper::from(
-                    Split::new(SplitPattern::Regex(CLIP_PATTERN.into()), SplitDelimiterBehavior::Removed, true)
-                        .map_err(tok_err)?,
+                    Split::new(
+                        SplitPattern::Regex(CLIP_PATTERN.into()),
+                        SplitDelimiterBehavior::Removed,
+                        true,
+                    )
+                    .map_err(tok_err)?,
                 ),
                 ByteLevel::new(false, false, true).into(),
             ]);
@@ -92,10 +101,12 @@ impl ClipTokenizer {
             default.to_string()
         };
         let id = |name: String| -> Result<i64> {
-            tokenizer
-                .token_to_id(&name)
-                .map(i64::from)
-                .ok_or_else(|| ImageError::Tokenizer(format!("{}: token {name:?} not in vocabulary", dir.display())))
+            tokenizer.token_to_id(&name).map(i64::from).ok_or_else(|| {
+                ImageError::Tokenizer(format!(
+                    "{}: token {name:?} not in vocabulary",
+                    dir.display()
+                ))
+            })
         };
         let bos = id(token_name("bos_token", "<|startoftext|>"))?;
         let eos = id(token_name("eos_token", "<|endoftext|>"))?;
@@ -103,10 +114,16 @@ impl ClipTokenizer {
         let max_length = settings
             .get("model_max_length")
             .and_then(|v| v.as_f64())
-            .filter(|&v| v >= 2.0 && v < 1e6)
+            .filter(|v| (2.0..1e6).contains(v))
             .map(|v| v as usize)
             .unwrap_or(77);
-        Ok(ClipTokenizer { tokenizer, bos, eos, pad, max_length })
+        Ok(ClipTokenizer {
+            tokenizer,
+            bos,
+            eos,
+            pad,
+            max_length,
+        })
     }
 
     /// Token ids of `text`: start token, the text's tokens (truncated), end token, then padding
@@ -118,7 +135,13 @@ impl ClipTokenizer {
             .map_err(|e| ImageError::Tokenizer(e.to_string()))?;
         let mut ids = Vec::with_capacity(self.max_length);
         ids.push(self.bos);
-        ids.extend(encoding.get_ids().iter().take(self.max_length - 2).map(|&i| i64::from(i)));
+        ids.extend(
+            encoding
+                .get_ids()
+                .iter()
+                .take(self.max_length - 2)
+                .map(|&i| i64::from(i)),
+        );
         ids.push(self.eos);
         ids.resize(self.max_length, self.pad);
         Ok(ids)

@@ -27,7 +27,10 @@ struct TimestepMlp {
 
 impl TimestepMlp {
     fn load(w: &Weights) -> Result<Self> {
-        Ok(TimestepMlp { linear_1: Linear::load(&w.sub("linear_1"))?, linear_2: Linear::load(&w.sub("linear_2"))? })
+        Ok(TimestepMlp {
+            linear_1: Linear::load(&w.sub("linear_1"))?,
+            linear_2: Linear::load(&w.sub("linear_2"))?,
+        })
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -37,13 +40,23 @@ impl TimestepMlp {
 
 /// Sinusoidal embedding of (possibly fractional) timesteps, as diffusers'
 /// `get_timestep_embedding` with `max_period` 10000.
-pub(crate) fn timestep_embedding(timesteps: &Tensor, dim: i64, flip_sin_to_cos: bool, shift: f64) -> Tensor {
+pub(crate) fn timestep_embedding(
+    timesteps: &Tensor,
+    dim: i64,
+    flip_sin_to_cos: bool,
+    shift: f64,
+) -> Tensor {
     let half = dim / 2;
     let device = timesteps.device();
-    let exponent = Tensor::arange(half, (Kind::Float, device)) * (-(10000f64.ln())) / (half as f64 - shift);
+    let exponent =
+        Tensor::arange(half, (Kind::Float, device)) * (-(10000f64.ln())) / (half as f64 - shift);
     let args = timesteps.to_kind(Kind::Float).unsqueeze(1) * exponent.exp().unsqueeze(0);
     let (sin, cos) = (args.sin(), args.cos());
-    let emb = if flip_sin_to_cos { Tensor::cat(&[cos, sin], -1) } else { Tensor::cat(&[sin, cos], -1) };
+    let emb = if flip_sin_to_cos {
+        Tensor::cat(&[cos, sin], -1)
+    } else {
+        Tensor::cat(&[sin, cos], -1)
+    };
     if dim % 2 == 1 {
         emb.constant_pad_nd([0, 1, 0, 0])
     } else {
@@ -77,14 +90,18 @@ impl UNet2DConditionModel {
         if config.class_embed_type.is_some() {
             return Err(ImageError::Unsupported("UNet class embeddings".into()));
         }
-        if config.resnet_time_scale_shift != "default" || config.time_embedding_type != "positional" {
+        if config.resnet_time_scale_shift != "default" || config.time_embedding_type != "positional"
+        {
             return Err(ImageError::Unsupported(format!(
                 "UNet time conditioning {} / {}",
                 config.resnet_time_scale_shift, config.time_embedding_type
             )));
         }
         if config.act_fn != "silu" {
-            return Err(ImageError::Unsupported(format!("UNet activation {}", config.act_fn)));
+            return Err(ImageError::Unsupported(format!(
+                "UNet activation {}",
+                config.act_fn
+            )));
         }
         let settings = BlockSettings {
             groups: config.norm_num_groups.unwrap_or(32),
@@ -96,13 +113,20 @@ impl UNet2DConditionModel {
         for (i, kind_name) in config.down_block_types.iter().enumerate() {
             let layers = config.layers_per_block.at(i).unwrap_or(2);
             let cross = match kind_name.as_str() {
-                "CrossAttnDownBlock2D" => {
-                    Some((config.heads(i), config.transformer_layers_per_block.at(i).unwrap_or(1)))
-                }
+                "CrossAttnDownBlock2D" => Some((
+                    config.heads(i),
+                    config.transformer_layers_per_block.at(i).unwrap_or(1),
+                )),
                 "DownBlock2D" => None,
                 other => return Err(ImageError::Unsupported(format!("UNet block {other}"))),
             };
-            down_blocks.push(DownBlock::load(&w.sub(format!("down_blocks.{i}")), layers, cross, settings, config.downsample_padding)?);
+            down_blocks.push(DownBlock::load(
+                &w.sub(format!("down_blocks.{i}")),
+                layers,
+                cross,
+                settings,
+                config.downsample_padding,
+            )?);
         }
         let last = blocks - 1;
         let mid_block = match config.mid_block_type.as_deref() {
@@ -114,7 +138,11 @@ impl UNet2DConditionModel {
                 config.mid_block_scale_factor,
             )?),
             None => None,
-            Some(other) => return Err(ImageError::Unsupported(format!("UNet middle block {other}"))),
+            Some(other) => {
+                return Err(ImageError::Unsupported(format!(
+                    "UNet middle block {other}"
+                )))
+            }
         };
         let mut up_blocks = Vec::with_capacity(blocks);
         for (i, kind_name) in config.up_block_types.iter().enumerate() {
@@ -123,17 +151,29 @@ impl UNet2DConditionModel {
             let cross = match kind_name.as_str() {
                 "CrossAttnUpBlock2D" => Some((
                     config.heads(down_index),
-                    config.transformer_layers_per_block.at(down_index).unwrap_or(1),
+                    config
+                        .transformer_layers_per_block
+                        .at(down_index)
+                        .unwrap_or(1),
                 )),
                 "UpBlock2D" => None,
                 other => return Err(ImageError::Unsupported(format!("UNet block {other}"))),
             };
-            up_blocks.push(UpBlock::load(&w.sub(format!("up_blocks.{i}")), layers, cross, settings)?);
+            up_blocks.push(UpBlock::load(
+                &w.sub(format!("up_blocks.{i}")),
+                layers,
+                cross,
+                settings,
+            )?);
         }
         let add_embedding = match config.addition_embed_type.as_deref() {
             Some("text_time") => Some(TimestepMlp::load(&w.sub("add_embedding"))?),
             None => None,
-            Some(other) => return Err(ImageError::Unsupported(format!("UNet addition embedding {other}"))),
+            Some(other) => {
+                return Err(ImageError::Unsupported(format!(
+                    "UNet addition embedding {other}"
+                )))
+            }
         };
         Ok(UNet2DConditionModel {
             conv_in: Conv2d::load(&w.sub("conv_in"), 1)?,
@@ -161,21 +201,41 @@ impl UNet2DConditionModel {
 
     /// Predicts noise (or v) for `sample` `(batch, C, H, W)` at `timestep`, attending to
     /// `context` `(batch, tokens, dim)`.
-    pub fn forward(&self, sample: &Tensor, timestep: f64, context: &Tensor, added: Option<AddedConditions<'_>>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        sample: &Tensor,
+        timestep: f64,
+        context: &Tensor,
+        added: Option<AddedConditions<'_>>,
+    ) -> Result<Tensor> {
         let (batch, _, height, width) = sample.size4()?;
         let device = sample.device();
         let sample = sample.to_kind(self.kind);
         let context = context.to_kind(self.kind);
         let timesteps = Tensor::full([batch], timestep, (Kind::Float, device));
-        let t_emb = timestep_embedding(&timesteps, self.config.block_out_channels[0], self.config.flip_sin_to_cos, self.config.freq_shift)
-            .to_kind(self.kind);
+        let t_emb = timestep_embedding(
+            &timesteps,
+            self.config.block_out_channels[0],
+            self.config.flip_sin_to_cos,
+            self.config.freq_shift,
+        )
+        .to_kind(self.kind);
         let mut emb = self.time_embedding.forward(&t_emb);
         if let Some(add) = &self.add_embedding {
-            let added = added.ok_or_else(|| ImageError::InvalidRequest("SDXL UNet needs pooled text and time ids".into()))?;
+            let added = added.ok_or_else(|| {
+                ImageError::InvalidRequest("SDXL UNet needs pooled text and time ids".into())
+            })?;
             let dim = self.config.addition_time_embed_dim.unwrap_or(256);
             let ids = added.time_ids.flatten(0, -1);
-            let time_embeds = timestep_embedding(&ids, dim, self.config.flip_sin_to_cos, self.config.freq_shift).reshape([batch, -1]);
-            let add_in = Tensor::cat(&[added.text_embeds.to_kind(Kind::Float), time_embeds], -1).to_kind(self.kind);
+            let time_embeds = timestep_embedding(
+                &ids,
+                dim,
+                self.config.flip_sin_to_cos,
+                self.config.freq_shift,
+            )
+            .reshape([batch, -1]);
+            let add_in = Tensor::cat(&[added.text_embeds.to_kind(Kind::Float), time_embeds], -1)
+                .to_kind(self.kind);
             emb += add.forward(&add_in);
         }
         let up_factor = 1i64 << self.up_blocks.iter().filter(|b| b.has_upsampler()).count();
@@ -202,7 +262,9 @@ impl UNet2DConditionModel {
             };
             h = block.forward(&h, &emb, &context, &mut skips, upsample_size);
         }
-        let h = self.conv_out.forward(&self.conv_norm_out.forward(&h).silu());
+        let h = self
+            .conv_out
+            .forward(&self.conv_norm_out.forward(&h).silu());
         Ok(h)
     }
 }

@@ -22,14 +22,27 @@ pub(crate) struct ResnetBlock {
 
 impl ResnetBlock {
     /// Reads one block; `time_emb_proj` and `conv_shortcut` are used when present.
-    pub(crate) fn load(w: &Weights, groups: i64, eps: f64, output_scale_factor: f64) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weights,
+        groups: i64,
+        eps: f64,
+        output_scale_factor: f64,
+    ) -> Result<Self> {
         Ok(ResnetBlock {
             norm1: GroupNorm::load(&w.sub("norm1"), groups, eps)?,
             conv1: Conv2d::load(&w.sub("conv1"), 1)?,
-            time_emb_proj: if w.has_module("time_emb_proj") { Some(Linear::load(&w.sub("time_emb_proj"))?) } else { None },
+            time_emb_proj: if w.has_module("time_emb_proj") {
+                Some(Linear::load(&w.sub("time_emb_proj"))?)
+            } else {
+                None
+            },
             norm2: GroupNorm::load(&w.sub("norm2"), groups, eps)?,
             conv2: Conv2d::load(&w.sub("conv2"), 1)?,
-            conv_shortcut: if w.has_module("conv_shortcut") { Some(Conv2d::load(&w.sub("conv_shortcut"), 1)?) } else { None },
+            conv_shortcut: if w.has_module("conv_shortcut") {
+                Some(Conv2d::load(&w.sub("conv_shortcut"), 1)?)
+            } else {
+                None
+            },
             output_scale_factor,
         })
     }
@@ -105,16 +118,32 @@ pub(crate) struct SpatialTransformer {
 
 impl SpatialTransformer {
     /// Reads `layers` transformer blocks with `heads` heads each.
-    pub(crate) fn load(w: &Weights, heads: i64, layers: i64, groups: i64, linear_projection: bool) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weights,
+        heads: i64,
+        layers: i64,
+        groups: i64,
+        linear_projection: bool,
+    ) -> Result<Self> {
         let projection = if linear_projection {
-            Projection::Linear { proj_in: Linear::load(&w.sub("proj_in"))?, proj_out: Linear::load(&w.sub("proj_out"))? }
+            Projection::Linear {
+                proj_in: Linear::load(&w.sub("proj_in"))?,
+                proj_out: Linear::load(&w.sub("proj_out"))?,
+            }
         } else {
-            Projection::Conv { proj_in: Conv2d::load(&w.sub("proj_in"), 1)?, proj_out: Conv2d::load(&w.sub("proj_out"), 1)? }
+            Projection::Conv {
+                proj_in: Conv2d::load(&w.sub("proj_in"), 1)?,
+                proj_out: Conv2d::load(&w.sub("proj_out"), 1)?,
+            }
         };
         let blocks = (0..layers)
             .map(|i| TransformerBlock::load(&w.sub(format!("transformer_blocks.{i}")), heads))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SpatialTransformer { norm: GroupNorm::load(&w.sub("norm"), groups, 1e-6)?, projection, blocks })
+        Ok(SpatialTransformer {
+            norm: GroupNorm::load(&w.sub("norm"), groups, 1e-6)?,
+            projection,
+            blocks,
+        })
     }
 
     /// Applies the transformer to an NCHW tensor with text `context` `(batch, tokens, dim)`.
@@ -148,7 +177,10 @@ pub(crate) struct Downsample {
 impl Downsample {
     /// Reads `conv`; `padding` 1 pads symmetrically, 0 pads right/bottom by one (VAE encoder).
     pub(crate) fn load(w: &Weights, padding: i64) -> Result<Self> {
-        Ok(Downsample { conv: Conv2d::load_padded(&w.sub("conv"), 2, padding)?, asymmetric_pad: padding == 0 })
+        Ok(Downsample {
+            conv: Conv2d::load_padded(&w.sub("conv"), 2, padding)?,
+            asymmetric_pad: padding == 0,
+        })
     }
 
     /// Halves height and width.
@@ -169,7 +201,9 @@ pub(crate) struct Upsample {
 impl Upsample {
     /// Reads `conv`.
     pub(crate) fn load(w: &Weights) -> Result<Self> {
-        Ok(Upsample { conv: Conv2d::load(&w.sub("conv"), 1)? })
+        Ok(Upsample {
+            conv: Conv2d::load(&w.sub("conv"), 1)?,
+        })
     }
 
     /// Doubles height and width, or resizes to `size` when the skip connection needs it.
@@ -178,7 +212,9 @@ impl Upsample {
         let (oh, ow) = size.unwrap_or((h * 2, w * 2));
         let kind = x.kind();
         let up = if kind == tch::Kind::BFloat16 {
-            x.to_kind(tch::Kind::Float).upsample_nearest2d([oh, ow], None, None).to_kind(kind)
+            x.to_kind(tch::Kind::Float)
+                .upsample_nearest2d([oh, ow], None, None)
+                .to_kind(kind)
         } else {
             x.upsample_nearest2d([oh, ow], None, None)
         };
@@ -212,23 +248,52 @@ impl DownBlock {
         downsample_padding: i64,
     ) -> Result<Self> {
         let resnets = (0..layers)
-            .map(|i| ResnetBlock::load(&w.sub(format!("resnets.{i}")), settings.groups, settings.eps, 1.0))
+            .map(|i| {
+                ResnetBlock::load(
+                    &w.sub(format!("resnets.{i}")),
+                    settings.groups,
+                    settings.eps,
+                    1.0,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let attentions = match cross_attention {
             Some((heads, depth)) => (0..layers)
                 .map(|i| {
-                    SpatialTransformer::load(&w.sub(format!("attentions.{i}")), heads, depth, settings.groups, settings.linear_projection)
+                    SpatialTransformer::load(
+                        &w.sub(format!("attentions.{i}")),
+                        heads,
+                        depth,
+                        settings.groups,
+                        settings.linear_projection,
+                    )
                 })
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
-        let downsampler =
-            if w.has_module("downsamplers") { Some(Downsample::load(&w.sub("downsamplers.0"), downsample_padding)?) } else { None };
-        Ok(DownBlock { resnets, attentions, downsampler })
+        let downsampler = if w.has_module("downsamplers") {
+            Some(Downsample::load(
+                &w.sub("downsamplers.0"),
+                downsample_padding,
+            )?)
+        } else {
+            None
+        };
+        Ok(DownBlock {
+            resnets,
+            attentions,
+            downsampler,
+        })
     }
 
     /// Runs the block and pushes each intermediate state onto `skips`.
-    pub(crate) fn forward(&self, x: &Tensor, temb: &Tensor, context: &Tensor, skips: &mut Vec<Tensor>) -> Tensor {
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        temb: &Tensor,
+        context: &Tensor,
+        skips: &mut Vec<Tensor>,
+    ) -> Tensor {
         let mut h = x.shallow_clone();
         for (i, resnet) in self.resnets.iter().enumerate() {
             h = resnet.forward(&h, Some(temb));
@@ -254,7 +319,13 @@ pub(crate) struct MidBlock {
 
 impl MidBlock {
     /// Reads a `UNetMidBlock2DCrossAttn`.
-    pub(crate) fn load(w: &Weights, heads: i64, depth: i64, settings: BlockSettings, scale: f64) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weights,
+        heads: i64,
+        depth: i64,
+        settings: BlockSettings,
+        scale: f64,
+    ) -> Result<Self> {
         let first = ResnetBlock::load(&w.sub("resnets.0"), settings.groups, settings.eps, scale)?;
         let mut attentions = Vec::new();
         let mut resnets = Vec::new();
@@ -267,10 +338,19 @@ impl MidBlock {
                 settings.groups,
                 settings.linear_projection,
             )?);
-            resnets.push(ResnetBlock::load(&w.sub(format!("resnets.{}", i + 1)), settings.groups, settings.eps, scale)?);
+            resnets.push(ResnetBlock::load(
+                &w.sub(format!("resnets.{}", i + 1)),
+                settings.groups,
+                settings.eps,
+                scale,
+            )?);
             i += 1;
         }
-        Ok(MidBlock { first, attentions, resnets })
+        Ok(MidBlock {
+            first,
+            attentions,
+            resnets,
+        })
     }
 
     /// Runs the block.
@@ -294,20 +374,46 @@ pub(crate) struct UpBlock {
 
 impl UpBlock {
     /// Reads an `UpBlock2D` (`cross_attention` is `None`) or a `CrossAttnUpBlock2D`.
-    pub(crate) fn load(w: &Weights, layers: i64, cross_attention: Option<(i64, i64)>, settings: BlockSettings) -> Result<Self> {
+    pub(crate) fn load(
+        w: &Weights,
+        layers: i64,
+        cross_attention: Option<(i64, i64)>,
+        settings: BlockSettings,
+    ) -> Result<Self> {
         let resnets = (0..layers)
-            .map(|i| ResnetBlock::load(&w.sub(format!("resnets.{i}")), settings.groups, settings.eps, 1.0))
+            .map(|i| {
+                ResnetBlock::load(
+                    &w.sub(format!("resnets.{i}")),
+                    settings.groups,
+                    settings.eps,
+                    1.0,
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let attentions = match cross_attention {
             Some((heads, depth)) => (0..layers)
                 .map(|i| {
-                    SpatialTransformer::load(&w.sub(format!("attentions.{i}")), heads, depth, settings.groups, settings.linear_projection)
+                    SpatialTransformer::load(
+                        &w.sub(format!("attentions.{i}")),
+                        heads,
+                        depth,
+                        settings.groups,
+                        settings.linear_projection,
+                    )
                 })
                 .collect::<Result<Vec<_>>>()?,
             None => Vec::new(),
         };
-        let upsampler = if w.has_module("upsamplers") { Some(Upsample::load(&w.sub("upsamplers.0"))?) } else { None };
-        Ok(UpBlock { resnets, attentions, upsampler })
+        let upsampler = if w.has_module("upsamplers") {
+            Some(Upsample::load(&w.sub("upsamplers.0"))?)
+        } else {
+            None
+        };
+        Ok(UpBlock {
+            resnets,
+            attentions,
+            upsampler,
+        })
     }
 
     /// Whether the block ends with an upsampler.
@@ -332,7 +438,9 @@ impl UpBlock {
     ) -> Tensor {
         let mut h = x.shallow_clone();
         for (i, resnet) in self.resnets.iter().enumerate() {
-            let skip = skips.pop().expect("UNet skip connections match the up path");
+            let skip = skips
+                .pop()
+                .expect("UNet skip connections match the up path");
             h = resnet.forward(&Tensor::cat(&[&h, &skip], 1), Some(temb));
             if let Some(attn) = self.attentions.get(i) {
                 h = attn.forward(&h, context);

@@ -23,7 +23,15 @@ impl VaeMidBlock {
     fn load(w: &Weights, groups: i64, channels: i64, with_attention: bool) -> Result<Self> {
         Ok(VaeMidBlock {
             resnet_a: ResnetBlock::load(&w.sub("resnets.0"), groups, 1e-6, 1.0)?,
-            attention: if with_attention { Some(SpatialSelfAttention::load(&w.sub("attentions.0"), groups, channels)?) } else { None },
+            attention: if with_attention {
+                Some(SpatialSelfAttention::load(
+                    &w.sub("attentions.0"),
+                    groups,
+                    channels,
+                )?)
+            } else {
+                None
+            },
             resnet_b: ResnetBlock::load(&w.sub("resnets.1"), groups, 1e-6, 1.0)?,
         })
     }
@@ -84,16 +92,25 @@ impl AutoencoderKL {
         check_block_types(&config.down_block_types, "DownEncoderBlock2D")?;
         check_block_types(&config.up_block_types, "UpDecoderBlock2D")?;
         let groups = config.norm_num_groups;
-        let top = *config.block_out_channels.last().ok_or_else(|| ImageError::Unsupported("VAE without blocks".into()))?;
+        let top = *config
+            .block_out_channels
+            .last()
+            .ok_or_else(|| ImageError::Unsupported("VAE without blocks".into()))?;
         let enc = w.sub("encoder");
         let enc_blocks = (0..config.down_block_types.len())
             .map(|i| {
                 let b = enc.sub(format!("down_blocks.{i}"));
                 Ok(EncoderBlock {
                     resnets: (0..config.layers_per_block)
-                        .map(|j| ResnetBlock::load(&b.sub(format!("resnets.{j}")), groups, 1e-6, 1.0))
+                        .map(|j| {
+                            ResnetBlock::load(&b.sub(format!("resnets.{j}")), groups, 1e-6, 1.0)
+                        })
                         .collect::<Result<Vec<_>>>()?,
-                    downsampler: if b.has_module("downsamplers") { Some(Downsample::load(&b.sub("downsamplers.0"), 0)?) } else { None },
+                    downsampler: if b.has_module("downsamplers") {
+                        Some(Downsample::load(&b.sub("downsamplers.0"), 0)?)
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -103,9 +120,15 @@ impl AutoencoderKL {
                 let b = dec.sub(format!("up_blocks.{i}"));
                 Ok(DecoderBlock {
                     resnets: (0..config.layers_per_block + 1)
-                        .map(|j| ResnetBlock::load(&b.sub(format!("resnets.{j}")), groups, 1e-6, 1.0))
+                        .map(|j| {
+                            ResnetBlock::load(&b.sub(format!("resnets.{j}")), groups, 1e-6, 1.0)
+                        })
                         .collect::<Result<Vec<_>>>()?,
-                    upsampler: if b.has_module("upsamplers") { Some(Upsample::load(&b.sub("upsamplers.0"))?) } else { None },
+                    upsampler: if b.has_module("upsamplers") {
+                        Some(Upsample::load(&b.sub("upsamplers.0"))?)
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -119,13 +142,23 @@ impl AutoencoderKL {
         Ok(AutoencoderKL {
             enc_conv_in: Conv2d::load(&enc.sub("conv_in"), 1)?,
             enc_blocks,
-            enc_mid: VaeMidBlock::load(&enc.sub("mid_block"), groups, top, config.mid_block_add_attention)?,
+            enc_mid: VaeMidBlock::load(
+                &enc.sub("mid_block"),
+                groups,
+                top,
+                config.mid_block_add_attention,
+            )?,
             enc_norm_out: GroupNorm::load(&enc.sub("conv_norm_out"), groups, 1e-6)?,
             enc_conv_out: Conv2d::load(&enc.sub("conv_out"), 1)?,
             quant_conv: optional_conv("quant_conv", config.use_quant_conv)?,
             post_quant_conv: optional_conv("post_quant_conv", config.use_post_quant_conv)?,
             dec_conv_in: Conv2d::load(&dec.sub("conv_in"), 1)?,
-            dec_mid: VaeMidBlock::load(&dec.sub("mid_block"), groups, top, config.mid_block_add_attention)?,
+            dec_mid: VaeMidBlock::load(
+                &dec.sub("mid_block"),
+                groups,
+                top,
+                config.mid_block_add_attention,
+            )?,
             dec_blocks,
             dec_norm_out: GroupNorm::load(&dec.sub("conv_norm_out"), groups, 1e-6)?,
             dec_conv_out: Conv2d::load(&dec.sub("conv_out"), 1)?,
@@ -157,7 +190,9 @@ impl AutoencoderKL {
             }
         }
         h = self.enc_mid.forward(&h);
-        h = self.enc_conv_out.forward(&self.enc_norm_out.forward(&h).silu());
+        h = self
+            .enc_conv_out
+            .forward(&self.enc_norm_out.forward(&h).silu());
         if let Some(q) = &self.quant_conv {
             h = q.forward(&h);
         }
@@ -182,7 +217,8 @@ impl AutoencoderKL {
                 h = up.forward(&h, None);
             }
         }
-        self.dec_conv_out.forward(&self.dec_norm_out.forward(&h).silu())
+        self.dec_conv_out
+            .forward(&self.dec_norm_out.forward(&h).silu())
     }
 
     /// Scales raw latents to the diffusion model's unit-variance space.

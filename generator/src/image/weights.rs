@@ -21,7 +21,10 @@ pub(crate) struct Weights {
 impl Weights {
     /// Wraps an already loaded tensor map.
     pub(crate) fn from_map(tensors: HashMap<String, Tensor>) -> Self {
-        Weights { tensors: Rc::new(tensors), prefix: String::new() }
+        Weights {
+            tensors: Rc::new(tensors),
+            prefix: String::new(),
+        }
     }
 
     /// Loads the weights of a component folder (`unet/`, `vae/`, `text_encoder/`, ...).
@@ -46,12 +49,16 @@ impl Weights {
 
     /// The same weights under `prefix` + `name` + `.`.
     pub(crate) fn sub(&self, name: impl std::fmt::Display) -> Weights {
-        Weights { tensors: self.tensors.clone(), prefix: format!("{}{}.", self.prefix, name) }
+        Weights {
+            tensors: self.tensors.clone(),
+            prefix: format!("{}{}.", self.prefix, name),
+        }
     }
 
     /// Whether the tensor `name` exists under the current prefix.
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(&format!("{}{}", self.prefix, name))
+        self.tensors
+            .contains_key(&format!("{}{}", self.prefix, name))
     }
 
     /// Whether any tensor lives under the current prefix + `name` + `.`.
@@ -71,34 +78,57 @@ impl Weights {
 
     /// The tensor `name` if present.
     pub(crate) fn get_opt(&self, name: &str) -> Option<Tensor> {
-        self.tensors.get(&format!("{}{}", self.prefix, name)).map(|t| t.shallow_clone())
+        self.tensors
+            .get(&format!("{}{}", self.prefix, name))
+            .map(|t| t.shallow_clone())
     }
 }
 
 /// Picks the safetensors file(s) of a component: single file, fp16 variant, or shards listed in
 /// a `.safetensors.index.json`.
 fn weight_files(dir: &Path, stem: &str, prefer_fp16: bool) -> Result<Vec<PathBuf>> {
-    let plain = [format!("{stem}.safetensors"), format!("{stem}.fp16.safetensors")];
-    let order: Vec<&String> = if prefer_fp16 { vec![&plain[1], &plain[0]] } else { vec![&plain[0], &plain[1]] };
+    let plain = [
+        format!("{stem}.safetensors"),
+        format!("{stem}.fp16.safetensors"),
+    ];
+    let order: Vec<&String> = if prefer_fp16 {
+        vec![&plain[1], &plain[0]]
+    } else {
+        vec![&plain[0], &plain[1]]
+    };
     for name in order {
         let path = dir.join(name);
         if path.is_file() {
             return Ok(vec![path]);
         }
     }
-    let indexes = [format!("{stem}.safetensors.index.json"), format!("{stem}.safetensors.index.fp16.json")];
+    let indexes = [
+        format!("{stem}.safetensors.index.json"),
+        format!("{stem}.safetensors.index.fp16.json"),
+    ];
     for name in &indexes {
         let path = dir.join(name);
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ImageError::Io { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ImageError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let index: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ImageError::Config { path: path.clone(), source })?;
+            serde_json::from_str(&text).map_err(|source| ImageError::Config {
+                path: path.clone(),
+                source,
+            })?;
         let mut shards: Vec<PathBuf> = index
             .get("weight_map")
             .and_then(|m| m.as_object())
-            .map(|m| m.values().filter_map(|v| v.as_str()).map(|f| dir.join(f)).collect())
+            .map(|m| {
+                m.values()
+                    .filter_map(|v| v.as_str())
+                    .map(|f| dir.join(f))
+                    .collect()
+            })
             .unwrap_or_default();
         shards.sort();
         shards.dedup();

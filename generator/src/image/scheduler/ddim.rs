@@ -24,12 +24,21 @@ impl DdimScheduler {
         let alphas_cumprod = alphas_cumprod(config)?;
         let train = alphas_cumprod.len();
         let spacing = config.timestep_spacing.as_deref().unwrap_or("leading");
-        let timesteps: Vec<f64> = spaced_timesteps(spacing, train, steps, config.steps_offset.unwrap_or(0))?
-            .into_iter()
-            .map(|t| t.round_ties_even())
-            .collect();
-        let final_alpha_cumprod = if config.set_alpha_to_one.unwrap_or(true) { 1.0 } else { f64::from(alphas_cumprod[0]) };
-        let clip_sample = if config.clip_sample.unwrap_or(true) { Some(config.clip_sample_range.unwrap_or(1.0)) } else { None };
+        let timesteps: Vec<f64> =
+            spaced_timesteps(spacing, train, steps, config.steps_offset.unwrap_or(0))?
+                .into_iter()
+                .map(|t| t.round_ties_even())
+                .collect();
+        let final_alpha_cumprod = if config.set_alpha_to_one.unwrap_or(true) {
+            1.0
+        } else {
+            f64::from(alphas_cumprod[0])
+        };
+        let clip_sample = if config.clip_sample.unwrap_or(true) {
+            Some(config.clip_sample_range.unwrap_or(1.0))
+        } else {
+            None
+        };
         Ok(DdimScheduler {
             timesteps,
             alphas_cumprod,
@@ -62,7 +71,13 @@ impl Scheduler for DdimScheduler {
         sample.shallow_clone()
     }
 
-    fn step(&mut self, model_output: &Tensor, index: usize, sample: &Tensor, _noise: &mut dyn NoiseSource) -> Result<Tensor> {
+    fn step(
+        &mut self,
+        model_output: &Tensor,
+        index: usize,
+        sample: &Tensor,
+        _noise: &mut dyn NoiseSource,
+    ) -> Result<Tensor> {
         let t = self.timesteps[index] as i64;
         let prev_t = t - self.step_ratio as i64;
         let alpha = self.alpha_at(t);
@@ -71,7 +86,10 @@ impl Scheduler for DdimScheduler {
         let sample = sample.to_kind(tch::Kind::Float);
         let model_output = model_output.to_kind(tch::Kind::Float);
         let (mut x0, eps) = match self.prediction {
-            Prediction::Epsilon => ((&sample - &model_output * beta.sqrt()) / alpha.sqrt(), model_output.shallow_clone()),
+            Prediction::Epsilon => (
+                (&sample - &model_output * beta.sqrt()) / alpha.sqrt(),
+                model_output.shallow_clone(),
+            ),
             Prediction::VPrediction => (
                 &sample * alpha.sqrt() - &model_output * beta.sqrt(),
                 &model_output * alpha.sqrt() + &sample * beta.sqrt(),

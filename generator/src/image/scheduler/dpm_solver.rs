@@ -3,7 +3,9 @@
 
 use tch::Tensor;
 
-use super::schedule::{alphas_cumprod, interp_index, karras_sigmas, linspace, sigma_to_timestep, training_sigmas};
+use super::schedule::{
+    alphas_cumprod, interp_index, karras_sigmas, linspace, sigma_to_timestep, training_sigmas,
+};
 use super::{Prediction, Scheduler};
 use crate::image::config::SchedulerConfig;
 use crate::image::error::{ImageError, Result};
@@ -38,8 +40,12 @@ impl DpmSolverMultistepScheduler {
     /// Prepares `steps` steps; `karras` forces Karras sigmas.
     pub fn new(config: &SchedulerConfig, steps: usize, karras: bool) -> Result<Self> {
         if let Some(kind) = config.algorithm_type.as_deref() {
-            if config.class_name.as_deref() == Some("DPMSolverMultistepScheduler") && kind != "dpmsolver++" {
-                return Err(ImageError::Unsupported(format!("DPM-Solver algorithm {kind}")));
+            if config.class_name.as_deref() == Some("DPMSolverMultistepScheduler")
+                && kind != "dpmsolver++"
+            {
+                return Err(ImageError::Unsupported(format!(
+                    "DPM-Solver algorithm {kind}"
+                )));
             }
         }
         let solver_order = if config.class_name.as_deref() == Some("DPMSolverMultistepScheduler") {
@@ -48,19 +54,26 @@ impl DpmSolverMultistepScheduler {
             2
         };
         if solver_order > 2 {
-            return Err(ImageError::Unsupported(format!("DPM-Solver order {solver_order}")));
+            return Err(ImageError::Unsupported(format!(
+                "DPM-Solver order {solver_order}"
+            )));
         }
         if matches!(config.solver_type.as_deref(), Some(t) if t != "midpoint")
             && config.class_name.as_deref() == Some("DPMSolverMultistepScheduler")
         {
-            return Err(ImageError::Unsupported("DPM-Solver heun solver type".into()));
+            return Err(ImageError::Unsupported(
+                "DPM-Solver heun solver type".into(),
+            ));
         }
         let alphas = alphas_cumprod(config)?;
         let train = alphas.len();
         let spacing = config.timestep_spacing.as_deref().unwrap_or("linspace");
         let mut timesteps: Vec<f64> = match spacing {
             "linspace" => {
-                let mut v: Vec<f64> = linspace(0.0, train as f64 - 1.0, steps + 1).into_iter().map(f64::round_ties_even).collect();
+                let mut v: Vec<f64> = linspace(0.0, train as f64 - 1.0, steps + 1)
+                    .into_iter()
+                    .map(f64::round_ties_even)
+                    .collect();
                 v.reverse();
                 v.pop();
                 v
@@ -68,11 +81,16 @@ impl DpmSolverMultistepScheduler {
             "leading" => {
                 let ratio = train / (steps + 1);
                 let offset = config.steps_offset.unwrap_or(0) as f64;
-                (1..=steps).rev().map(|i| (i * ratio) as f64 + offset).collect()
+                (1..=steps)
+                    .rev()
+                    .map(|i| (i * ratio) as f64 + offset)
+                    .collect()
             }
             "trailing" => {
                 let ratio = train as f64 / steps as f64;
-                (0..steps).map(|i| (train as f64 - i as f64 * ratio).round_ties_even() - 1.0).collect()
+                (0..steps)
+                    .map(|i| (train as f64 - i as f64 * ratio).round_ties_even() - 1.0)
+                    .collect()
             }
             other => return Err(ImageError::Unsupported(format!("timestep spacing {other}"))),
         };
@@ -83,7 +101,10 @@ impl DpmSolverMultistepScheduler {
             let sigma_min = config.sigma_min.unwrap_or(base[0]);
             let sigma_max = config.sigma_max.unwrap_or(base[train - 1]);
             sigmas = karras_sigmas(sigma_min, sigma_max, steps);
-            timesteps = sigmas.iter().map(|&s| sigma_to_timestep(s, &log_sigmas).round_ties_even()).collect();
+            timesteps = sigmas
+                .iter()
+                .map(|&s| sigma_to_timestep(s, &log_sigmas).round_ties_even())
+                .collect();
         } else {
             sigmas = timesteps.iter().map(|&t| interp_index(t, &base)).collect();
         }
@@ -132,20 +153,35 @@ impl Scheduler for DpmSolverMultistepScheduler {
         sample.shallow_clone()
     }
 
-    fn step(&mut self, model_output: &Tensor, index: usize, sample: &Tensor, _noise: &mut dyn NoiseSource) -> Result<Tensor> {
+    fn step(
+        &mut self,
+        model_output: &Tensor,
+        index: usize,
+        sample: &Tensor,
+        _noise: &mut dyn NoiseSource,
+    ) -> Result<Tensor> {
         let count = self.timesteps.len();
         let last_step = index + 1 == count;
-        let lower_order_final =
-            last_step && (self.euler_at_final || (self.lower_order_final && count < 15) || self.final_sigma_zero);
+        let lower_order_final = last_step
+            && (self.euler_at_final
+                || (self.lower_order_final && count < 15)
+                || self.final_sigma_zero);
         let sample = sample.to_kind(tch::Kind::Float);
-        let x0 = self.data_prediction(&model_output.to_kind(tch::Kind::Float), &sample, self.sigmas[index]);
+        let x0 = self.data_prediction(
+            &model_output.to_kind(tch::Kind::Float),
+            &sample,
+            self.sigmas[index],
+        );
         let sigma_s0 = self.sigmas[index];
         let sigma_t = self.sigmas[index + 1];
         let (alpha_t, sigma_t_vp) = alpha_sigma(sigma_t);
         let (_, sigma_s0_vp) = alpha_sigma(sigma_s0);
         let h = lambda(sigma_t) - lambda(sigma_s0);
         let expm = (-h).exp() - 1.0;
-        let first_order = self.solver_order == 1 || self.lower_order_steps < 1 || lower_order_final || self.previous.is_none();
+        let first_order = self.solver_order == 1
+            || self.lower_order_steps < 1
+            || lower_order_final
+            || self.previous.is_none();
         let prev = if first_order {
             &sample * (sigma_t_vp / sigma_s0_vp) - &x0 * (alpha_t * expm)
         } else {
@@ -154,7 +190,9 @@ impl Scheduler for DpmSolverMultistepScheduler {
             let h0 = lambda(sigma_s0) - lambda(sigma_s1);
             let r0 = h0 / h;
             let d1 = (&x0 - previous) * (1.0 / r0);
-            &sample * (sigma_t_vp / sigma_s0_vp) - &x0 * (alpha_t * expm) - d1 * (0.5 * alpha_t * expm)
+            &sample * (sigma_t_vp / sigma_s0_vp)
+                - &x0 * (alpha_t * expm)
+                - d1 * (0.5 * alpha_t * expm)
         };
         self.previous = Some(x0);
         if self.lower_order_steps < self.solver_order {

@@ -3,7 +3,10 @@
 
 use tch::Tensor;
 
-use super::schedule::{alphas_cumprod, interp_index, karras_sigmas, sigma_to_timestep, spaced_timesteps, training_sigmas};
+use super::schedule::{
+    alphas_cumprod, interp_index, karras_sigmas, sigma_to_timestep, spaced_timesteps,
+    training_sigmas,
+};
 use super::{Prediction, Scheduler};
 use crate::image::config::SchedulerConfig;
 use crate::image::error::{ImageError, Result};
@@ -21,29 +24,57 @@ pub struct EulerScheduler {
 impl EulerScheduler {
     /// Prepares `steps` steps. `spacing` overrides the config's timestep spacing (the Turbo
     /// schedule forces `trailing`).
-    pub fn new(config: &SchedulerConfig, steps: usize, ancestral: bool, spacing: Option<&str>) -> Result<Self> {
+    pub fn new(
+        config: &SchedulerConfig,
+        steps: usize,
+        ancestral: bool,
+        spacing: Option<&str>,
+    ) -> Result<Self> {
         let alphas = alphas_cumprod(config)?;
         let train = alphas.len();
-        let spacing = spacing.or(config.timestep_spacing.as_deref()).unwrap_or("linspace");
+        let spacing = spacing
+            .or(config.timestep_spacing.as_deref())
+            .unwrap_or("linspace");
         let mut timesteps: Vec<f64> =
-            spaced_timesteps(spacing, train, steps, config.steps_offset.unwrap_or(0))?.into_iter().map(|t| f64::from(t as f32)).collect();
+            spaced_timesteps(spacing, train, steps, config.steps_offset.unwrap_or(0))?
+                .into_iter()
+                .map(|t| f64::from(t as f32))
+                .collect();
         let base = training_sigmas(&alphas);
         let log_sigmas: Vec<f64> = base.iter().map(|s| s.ln()).collect();
-        let mut sigmas: Vec<f64> = match (ancestral, config.interpolation_type.as_deref().unwrap_or("linear")) {
+        let mut sigmas: Vec<f64> = match (
+            ancestral,
+            config.interpolation_type.as_deref().unwrap_or("linear"),
+        ) {
             (false, "log_linear") => {
                 let (lo, hi) = (base[0].ln(), base[train - 1].ln());
-                super::schedule::linspace(hi, lo, steps + 1).into_iter().map(f64::exp).collect()
+                super::schedule::linspace(hi, lo, steps + 1)
+                    .into_iter()
+                    .map(f64::exp)
+                    .collect()
             }
-            (_, "linear") | (true, _) => timesteps.iter().map(|&t| interp_index(t, &base)).collect(),
-            (_, other) => return Err(ImageError::Unsupported(format!("sigma interpolation {other}"))),
+            (_, "linear") | (true, _) => {
+                timesteps.iter().map(|&t| interp_index(t, &base)).collect()
+            }
+            (_, other) => {
+                return Err(ImageError::Unsupported(format!(
+                    "sigma interpolation {other}"
+                )))
+            }
         };
         if !ancestral && config.use_karras_sigmas == Some(true) {
             let sigma_min = config.sigma_min.unwrap_or(sigmas[sigmas.len() - 1]);
             let sigma_max = config.sigma_max.unwrap_or(sigmas[0]);
             sigmas = karras_sigmas(sigma_min, sigma_max, steps);
-            timesteps = sigmas.iter().map(|&s| f64::from(sigma_to_timestep(s, &log_sigmas) as f32)).collect();
+            timesteps = sigmas
+                .iter()
+                .map(|&s| f64::from(sigma_to_timestep(s, &log_sigmas) as f32))
+                .collect();
         }
-        let last = match (ancestral, config.final_sigmas_type.as_deref().unwrap_or("zero")) {
+        let last = match (
+            ancestral,
+            config.final_sigmas_type.as_deref().unwrap_or("zero"),
+        ) {
             (true, _) | (false, "zero") => 0.0,
             (false, "sigma_min") => base[0],
             (_, other) => return Err(ImageError::Unsupported(format!("final sigma type {other}"))),
@@ -51,7 +82,11 @@ impl EulerScheduler {
         sigmas.push(last);
         let sigmas: Vec<f64> = sigmas.into_iter().map(|s| f64::from(s as f32)).collect();
         let max_sigma = sigmas.iter().cloned().fold(0.0, f64::max);
-        let init_noise_sigma = if matches!(spacing, "linspace" | "trailing") { max_sigma } else { (max_sigma * max_sigma + 1.0).sqrt() };
+        let init_noise_sigma = if matches!(spacing, "linspace" | "trailing") {
+            max_sigma
+        } else {
+            (max_sigma * max_sigma + 1.0).sqrt()
+        };
         Ok(EulerScheduler {
             timesteps,
             sigmas,
@@ -81,7 +116,13 @@ impl Scheduler for EulerScheduler {
         sample / (sigma * sigma + 1.0).sqrt()
     }
 
-    fn step(&mut self, model_output: &Tensor, index: usize, sample: &Tensor, noise: &mut dyn NoiseSource) -> Result<Tensor> {
+    fn step(
+        &mut self,
+        model_output: &Tensor,
+        index: usize,
+        sample: &Tensor,
+        noise: &mut dyn NoiseSource,
+    ) -> Result<Tensor> {
         let sigma = self.sigmas[index];
         let sigma_next = self.sigmas[index + 1];
         let sample = sample.to_kind(tch::Kind::Float);
@@ -89,7 +130,8 @@ impl Scheduler for EulerScheduler {
         let denoised = match self.prediction {
             Prediction::Epsilon => &sample - &model_output * sigma,
             Prediction::VPrediction => {
-                &model_output * (-sigma / (sigma * sigma + 1.0).sqrt()) + &sample / (sigma * sigma + 1.0)
+                &model_output * (-sigma / (sigma * sigma + 1.0).sqrt())
+                    + &sample / (sigma * sigma + 1.0)
             }
             Prediction::Sample => model_output.shallow_clone(),
         };
@@ -97,7 +139,9 @@ impl Scheduler for EulerScheduler {
         if !self.ancestral {
             return Ok(&sample + derivative * (sigma_next - sigma));
         }
-        let sigma_up = (sigma_next * sigma_next * (sigma * sigma - sigma_next * sigma_next) / (sigma * sigma)).sqrt();
+        let sigma_up = (sigma_next * sigma_next * (sigma * sigma - sigma_next * sigma_next)
+            / (sigma * sigma))
+            .sqrt();
         let sigma_down = (sigma_next * sigma_next - sigma_up * sigma_up).sqrt();
         let prev = &sample + derivative * (sigma_down - sigma);
         let fresh = noise.randn(&model_output.size(), model_output.device())?;

@@ -67,7 +67,12 @@ impl FromStr for SchedulerKind {
     /// Accepts `default`, `ddim`, `euler`, `euler_a`/`euler-ancestral`, `dpm++2m`/`dpmpp-2m`,
     /// `dpm++2m-karras`/`dpmpp-2m-karras` and `turbo` (case and `_`/`-` insensitive).
     fn from_str(name: &str) -> Result<Self> {
-        let key: String = name.trim().to_ascii_lowercase().chars().filter(|c| !matches!(c, '-' | '_' | ' ')).collect();
+        let key: String = name
+            .trim()
+            .to_ascii_lowercase()
+            .chars()
+            .filter(|c| !matches!(c, '-' | '_' | ' '))
+            .collect();
         match key.as_str() {
             "" | "default" => Ok(SchedulerKind::Default),
             "ddim" => Ok(SchedulerKind::Ddim),
@@ -93,7 +98,9 @@ impl SchedulerKind {
             Some("DDIMScheduler") => SchedulerKind::Ddim,
             Some("EulerDiscreteScheduler") => SchedulerKind::Euler,
             Some("EulerAncestralDiscreteScheduler") => SchedulerKind::EulerAncestral,
-            Some("DPMSolverMultistepScheduler") if config.use_karras_sigmas == Some(true) => SchedulerKind::DpmPlusPlus2MKarras,
+            Some("DPMSolverMultistepScheduler") if config.use_karras_sigmas == Some(true) => {
+                SchedulerKind::DpmPlusPlus2MKarras
+            }
             _ => SchedulerKind::DpmPlusPlus2M,
         }
     }
@@ -111,24 +118,42 @@ pub trait Scheduler: Send {
     fn scale_model_input(&self, sample: &Tensor, index: usize) -> Tensor;
 
     /// One denoising step from step `index`, returning the less noisy latents.
-    fn step(&mut self, model_output: &Tensor, index: usize, sample: &Tensor, noise: &mut dyn NoiseSource) -> Result<Tensor>;
+    fn step(
+        &mut self,
+        model_output: &Tensor,
+        index: usize,
+        sample: &Tensor,
+        noise: &mut dyn NoiseSource,
+    ) -> Result<Tensor>;
 
     /// Noises clean latents to the level of step `index` (image-to-image).
     fn add_noise(&self, original: &Tensor, noise: &Tensor, index: usize) -> Tensor;
 }
 
 /// Builds the scheduler `kind` from the checkpoint's scheduler config for `steps` steps.
-pub fn build(kind: SchedulerKind, config: &SchedulerConfig, steps: usize) -> Result<Box<dyn Scheduler>> {
+pub fn build(
+    kind: SchedulerKind,
+    config: &SchedulerConfig,
+    steps: usize,
+) -> Result<Box<dyn Scheduler>> {
     if steps == 0 {
-        return Err(ImageError::InvalidRequest("steps must be at least 1".into()));
+        return Err(ImageError::InvalidRequest(
+            "steps must be at least 1".into(),
+        ));
     }
     Ok(match kind.resolve(config) {
         SchedulerKind::Ddim => Box::new(DdimScheduler::new(config, steps)?),
         SchedulerKind::Euler => Box::new(EulerScheduler::new(config, steps, false, None)?),
         SchedulerKind::EulerAncestral => Box::new(EulerScheduler::new(config, steps, true, None)?),
-        SchedulerKind::Turbo => Box::new(EulerScheduler::new(config, steps, true, Some("trailing"))?),
-        SchedulerKind::DpmPlusPlus2M => Box::new(DpmSolverMultistepScheduler::new(config, steps, false)?),
-        SchedulerKind::DpmPlusPlus2MKarras => Box::new(DpmSolverMultistepScheduler::new(config, steps, true)?),
+        SchedulerKind::Turbo => {
+            Box::new(EulerScheduler::new(config, steps, true, Some("trailing"))?)
+        }
+        SchedulerKind::DpmPlusPlus2M => {
+            Box::new(DpmSolverMultistepScheduler::new(config, steps, false)?)
+        }
+        SchedulerKind::DpmPlusPlus2MKarras => {
+            Box::new(DpmSolverMultistepScheduler::new(config, steps, true)?)
+        }
         SchedulerKind::Default => unreachable!("resolve never returns Default"),
     })
 }

@@ -18,9 +18,16 @@ pub(crate) fn alphas_cumprod(config: &SchedulerConfig) -> Result<Vec<f32>> {
     } else {
         match config.beta_schedule.as_deref().unwrap_or("linear") {
             "linear" => linspace_f32(start as f32, end as f32, steps),
-            "scaled_linear" => linspace_f32((start as f32).sqrt(), (end as f32).sqrt(), steps).into_iter().map(|b| b * b).collect(),
+            "scaled_linear" => linspace_f32((start as f32).sqrt(), (end as f32).sqrt(), steps)
+                .into_iter()
+                .map(|b| b * b)
+                .collect(),
             "squaredcos_cap_v2" => {
-                let alpha_bar = |t: f64| ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
+                let alpha_bar = |t: f64| {
+                    ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
+                        .cos()
+                        .powi(2)
+                };
                 (0..steps)
                     .map(|i| {
                         let t1 = i as f64 / steps as f64;
@@ -50,7 +57,15 @@ fn linspace_f32(start: f32, end: f32, n: usize) -> Vec<f32> {
     }
     let step = (end - start) / (n - 1) as f32;
     let half = n / 2;
-    (0..n).map(|i| if i < half { start + step * i as f32 } else { end - step * (n - 1 - i) as f32 }).collect()
+    (0..n)
+        .map(|i| {
+            if i < half {
+                start + step * i as f32
+            } else {
+                end - step * (n - 1 - i) as f32
+            }
+        })
+        .collect()
 }
 
 /// `numpy.linspace` in f64.
@@ -59,12 +74,23 @@ pub(crate) fn linspace(start: f64, end: f64, n: usize) -> Vec<f64> {
         return vec![start];
     }
     let step = (end - start) / (n - 1) as f64;
-    (0..n).map(|i| if i + 1 == n { end } else { start + step * i as f64 }).collect()
+    (0..n)
+        .map(|i| {
+            if i + 1 == n {
+                end
+            } else {
+                start + step * i as f64
+            }
+        })
+        .collect()
 }
 
 /// Sigmas of the training schedule, `sqrt((1 - a) / a)` in f32 as diffusers computes them.
 pub(crate) fn training_sigmas(alphas_cumprod: &[f32]) -> Vec<f64> {
-    alphas_cumprod.iter().map(|&a| f64::from(((1.0 - a) / a).sqrt())).collect()
+    alphas_cumprod
+        .iter()
+        .map(|&a| f64::from(((1.0 - a) / a).sqrt()))
+        .collect()
 }
 
 /// `numpy.interp(x, arange(len(values)), values)`.
@@ -87,7 +113,10 @@ pub(crate) fn karras_sigmas(sigma_min: f64, sigma_max: f64, steps: usize) -> Vec
     let rho = 7.0;
     let min_inv = sigma_min.powf(1.0 / rho);
     let max_inv = sigma_max.powf(1.0 / rho);
-    linspace(0.0, 1.0, steps).into_iter().map(|r| (max_inv + r * (min_inv - max_inv)).powf(rho)).collect()
+    linspace(0.0, 1.0, steps)
+        .into_iter()
+        .map(|r| (max_inv + r * (min_inv - max_inv)).powf(rho))
+        .collect()
 }
 
 /// The (fractional) training timestep whose sigma is `sigma`, interpolating in log-sigma.
@@ -115,18 +144,32 @@ pub(crate) fn sigma_to_timestep(sigma: f64, log_sigmas: &[f64]) -> f64 {
 
 /// Training timesteps for `steps` inference steps with diffusers' spacing names, as f64 (before
 /// any rounding the caller applies). `leading` uses `steps_offset`.
-pub(crate) fn spaced_timesteps(spacing: &str, train_steps: usize, steps: usize, offset: i64) -> Result<Vec<f64>> {
+pub(crate) fn spaced_timesteps(
+    spacing: &str,
+    train_steps: usize,
+    steps: usize,
+    offset: i64,
+) -> Result<Vec<f64>> {
     let t = train_steps as f64;
     match spacing {
-        "linspace" => Ok(linspace(0.0, t - 1.0, steps).into_iter().rev().map(|v| f64::from(v as f32)).collect()),
+        "linspace" => Ok(linspace(0.0, t - 1.0, steps)
+            .into_iter()
+            .rev()
+            .map(|v| f64::from(v as f32))
+            .collect()),
         "leading" => {
             let ratio = train_steps / steps;
-            Ok((0..steps).rev().map(|i| (i * ratio) as f64 + offset as f64).collect())
+            Ok((0..steps)
+                .rev()
+                .map(|i| (i * ratio) as f64 + offset as f64)
+                .collect())
         }
         "trailing" => {
             let ratio = t / steps as f64;
             let count = ((t / ratio).ceil() as usize).min(steps);
-            Ok((0..count).map(|i| (t - i as f64 * ratio).round_ties_even() - 1.0).collect())
+            Ok((0..count)
+                .map(|i| (t - i as f64 * ratio).round_ties_even() - 1.0)
+                .collect())
         }
         other => Err(ImageError::Unsupported(format!("timestep spacing {other}"))),
     }
