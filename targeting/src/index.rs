@@ -15,10 +15,14 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::request::{AdRequest, PreparedRequest};
-use crate::rules::{Rule, MAX_AGE};
+use crate::rules::{Rule, TimeWindow, MAX_AGE};
 
 /// The most clauses a guard keeps (the cheapest ones).
 pub const MAX_CLAUSES: usize = 4;
+
+/// Clauses after the cheapest are kept only when their estimated share of requests is at most
+/// this.
+const SELECTIVE_CLAUSE_COST: f64 = 0.1;
 
 /// Request attributes that are indexed by string value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +46,7 @@ fn str_kind_share(kind: StrKind) -> f64 {
         StrKind::Country => 0.05,
         StrKind::Region => 0.01,
         StrKind::City => 0.002,
-        StrKind::Language => 0.1,
+        StrKind::Language => 0.15,
         StrKind::Device => 0.33,
         StrKind::Os => 0.2,
         StrKind::Interest => 0.05,
@@ -97,7 +101,16 @@ fn guard(rule: &Rule) -> Vec<Clause> {
         Rule::All(children) => {
             let mut clauses: Vec<Clause> = children.iter().flat_map(guard).collect();
             clauses.sort_by(|a, b| a.cost.total_cmp(&b.cost));
-            clauses.truncate(MAX_CLAUSES);
+            // The cheapest clause always; more only while they are selective, since a broad
+            // clause (a device, a gender) costs a long posting list walk on every request and
+            // prunes little.
+            let keep = 1 + clauses
+                .iter()
+                .skip(1)
+                .take(MAX_CLAUSES - 1)
+                .take_while(|c| c.cost <= SELECTIVE_CLAUSE_COST)
+                .count();
+            clauses.truncate(keep);
             clauses
         }
         Rule::Any(children) => {
@@ -148,6 +161,166 @@ fn guard(rule: &Rule) -> Vec<Clause> {
     }
 }
 
+/// Marks a request value that no segment mentions (or a missing one).
+const NO_SYMBOL: u32 = u32::MAX;
+
+/// Interned strings of every value the segments mention.
+#[derive(Debug, Clone, Default)]
+struct Symbols(HashMap<String, u32>);
+
+impl Symbols {
+    fn intern(&mut self, value: &str) -> u32 {
+        let next = self.0.len() as u32;
+        *self.0.entry(value.to_string()).or_insert(next)
+    }
+
+    fn get(&self, value: &str) -> u32 {
+        self.0.get(value).copied().unwrap_or(NO_SYMBOL)
+    }
+}
+
+/// A rule with its strings replaced by symbols and the children of `all`/`any` ordered so the
+/// cheapest checks run first. Evaluates exactly like the [`Rule`] it came from.
+#[derive(Debug, Clone)]
+enum Compiled {
+    All(Vec<Compiled>),
+    Any(Vec<Compiled>),
+    Not(Box<Compiled>),
+    Age(u8, u8),
+    /// A single-valued attribute (slot = `StrKind` up to `Os`) in the set.
+    Single(u8, Vec<u32>),
+    Interests(Vec<u32>),
+    Keywords(Vec<u32>),
+    Time(TimeWindow),
+    /// Bit `d` set for day `d` (Monday = 0).
+    Days(u8),
+    Attribute(u32, Vec<u32>),
+}
+
+impl Compiled {
+    fn new(rule: &Rule, symbols: &mut Symbols) -> Compiled {
+        fn set(symbols: &mut Symbols, values: &[String]) -> Vec<u32> {
+            values.iter().map(|v| symbols.intern(v)).collect()
+        }
+        match rule {
+            Rule::All(children) | Rule::Any(children) => {
+                let mut compiled: Vec<Compiled> =
+                    children.iter().map(|c| Compiled::new(c, symbols)).collect();
+                compiled.sort_by_key(Compiled::cost_rank);
+                if matches!(rule, Rule::All(_)) {
+                    Compiled::All(compiled)
+                } else {
+                    Compiled::Any(compiled)
+                }
+            }
+            Rule::Not(child) => Compiled::Not(Box::new(Compiled::new(child, symbols))),
+            Rule::Age(range) => Compiled::Age(range.min.unwrap_or(0), range.max.unwrap_or(MAX_AGE)),
+            Rule::Gender(v) => Compiled::Single(StrKind::Gender as u8, set(symbols, v)),
+            Rule::Country(v) => Compiled::Single(StrKind::Country as u8, set(symbols, v)),
+            Rule::Region(v) => Compiled::Single(StrKind::Region as u8, set(symbols, v)),
+            Rule::City(v) => Compiled::Single(StrKind::City as u8, set(symbols, v)),
+            Rule::Language(v) => Compiled::Single(StrKind::Language as u8, set(symbols, v)),
+            Rule::Device(v) => Compiled::Single(StrKind::Device as u8, set(symbols, v)),
+            Rule::Os(v) => Compiled::Single(StrKind::Os as u8, set(symbols, v)),
+            Rule::Interests(v) => Compiled::Interests(set(symbols, v)),
+            Rule::Keywords(v) => Compiled::Keywords(set(symbols, v)),
+            Rule::TimeOfDay(window) => Compiled::Time(*window),
+            Rule::DayOfWeek(days) => Compiled::Days(
+                days.iter()
+                    .fold(0u8, |mask, d| mask | 1 << d.num_days_from_monday()),
+            ),
+            Rule::Attribute(m) => {
+                let key = symbols.intern(&m.key);
+                Compiled::Attribute(key, set(symbols, &m.values))
+            }
+        }
+    }
+
+    /// Evaluation order inside `all`/`any`: constant-time checks before list searches before
+    /// nested expressions.
+    fn cost_rank(&self) -> u8 {
+        match self {
+            Compiled::Age(..) | Compiled::Time(_) | Compiled::Days(_) => 0,
+            Compiled::Single(..) => 1,
+            Compiled::Attribute(..) => 2,
+            Compiled::Interests(_) | Compiled::Keywords(_) => 3,
+            Compiled::Not(_) => 4,
+            Compiled::All(_) | Compiled::Any(_) => 5,
+        }
+    }
+
+    fn matches(&self, r: &RequestSymbols) -> bool {
+        match self {
+            Compiled::All(children) => children.iter().all(|c| c.matches(r)),
+            Compiled::Any(children) => children.iter().any(|c| c.matches(r)),
+            Compiled::Not(child) => !child.matches(r),
+            Compiled::Age(lo, hi) => r.age.is_some_and(|a| a >= *lo && a <= *hi),
+            Compiled::Single(slot, set) => {
+                let value = r.single[usize::from(*slot)];
+                value != NO_SYMBOL && set.contains(&value)
+            }
+            Compiled::Interests(set) => set.iter().any(|s| r.interests.binary_search(s).is_ok()),
+            Compiled::Keywords(set) => set.iter().any(|s| r.keywords.binary_search(s).is_ok()),
+            Compiled::Time(window) => window.contains(r.minute_of_day),
+            Compiled::Days(mask) => mask & r.day_bit != 0,
+            Compiled::Attribute(key, set) => r
+                .attributes
+                .iter()
+                .find(|(k, _)| k == key)
+                .is_some_and(|(_, v)| *v != NO_SYMBOL && set.contains(v)),
+        }
+    }
+}
+
+/// A prepared request in symbols of one index.
+struct RequestSymbols {
+    age: Option<u8>,
+    /// Gender, country, region, city, language, device, os (in `StrKind` order).
+    single: [u32; 7],
+    interests: Vec<u32>,
+    keywords: Vec<u32>,
+    minute_of_day: u16,
+    day_bit: u8,
+    attributes: Vec<(u32, u32)>,
+}
+
+impl RequestSymbols {
+    fn new(req: &PreparedRequest, symbols: &Symbols) -> Self {
+        let get = |v: &Option<String>| v.as_deref().map_or(NO_SYMBOL, |v| symbols.get(v));
+        let list = |values: &[String]| {
+            let mut ids: Vec<u32> = values
+                .iter()
+                .map(|v| symbols.get(v))
+                .filter(|id| *id != NO_SYMBOL)
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        RequestSymbols {
+            age: req.age,
+            single: [
+                get(&req.gender),
+                get(&req.country),
+                get(&req.region),
+                get(&req.city),
+                get(&req.language),
+                get(&req.device),
+                get(&req.os),
+            ],
+            interests: list(&req.interests),
+            keywords: list(&req.keywords),
+            minute_of_day: req.minute_of_day,
+            day_bit: 1 << req.weekday.num_days_from_monday(),
+            attributes: req
+                .attributes
+                .iter()
+                .map(|(k, v)| (symbols.get(k), symbols.get(v)))
+                .filter(|(k, _)| *k != NO_SYMBOL)
+                .collect(),
+        }
+    }
+}
+
 /// One entry of a posting list: the segment's position and the bit of the clause it satisfies.
 #[derive(Debug, Clone, Copy)]
 struct Posting {
@@ -173,7 +346,8 @@ thread_local! {
 #[derive(Debug, Clone)]
 pub struct SegmentIndex<Id> {
     ids: Vec<Id>,
-    rules: Vec<Rule>,
+    rules: Vec<Compiled>,
+    symbols: Symbols,
     /// Bit mask of the clauses each segment must hit (0 for unguarded segments).
     required: Vec<u8>,
     strings: [HashMap<String, Vec<Posting>>; STR_KINDS],
@@ -189,6 +363,7 @@ impl<Id: Clone> Default for SegmentIndex<Id> {
         SegmentIndex {
             ids: Vec::new(),
             rules: Vec::new(),
+            symbols: Symbols::default(),
             required: Vec::new(),
             strings: Default::default(),
             ages: vec![Vec::new(); usize::from(MAX_AGE) + 1],
@@ -230,7 +405,7 @@ impl<Id: Clone> SegmentIndex<Id> {
             self.unguarded.push(position);
         }
         self.ids.push(id);
-        self.rules.push(rule);
+        self.rules.push(Compiled::new(&rule, &mut self.symbols));
         self.required.push(required);
     }
 
@@ -345,19 +520,20 @@ impl<Id: Clone> SegmentIndex<Id> {
             }
         }
 
+        let symbols = RequestSymbols::new(req, &self.symbols);
         let mut matched: Vec<u32> = touched
             .iter()
             .copied()
             .filter(|&s| {
                 let s = s as usize;
-                hits[s] == self.required[s] && self.rules[s].matches(req)
+                hits[s] == self.required[s] && self.rules[s].matches(&symbols)
             })
             .collect();
         matched.extend(
             self.unguarded
                 .iter()
                 .copied()
-                .filter(|&s| self.rules[s as usize].matches(req)),
+                .filter(|&s| self.rules[s as usize].matches(&symbols)),
         );
         matched.sort_unstable();
         matched
@@ -381,8 +557,11 @@ mod tests {
 
     fn random_leaf(rng: &mut StdRng) -> Value {
         let pick = |rng: &mut StdRng, list: &[&str]| list[rng.gen_range(0..list.len())].to_string();
-        match rng.gen_range(0..7) {
+        match rng.gen_range(0..10) {
             0 => json!({"country": [pick(rng, COUNTRIES), pick(rng, COUNTRIES)]}),
+            7 => json!({"language": [pick(rng, &["fr", "en"])]}),
+            8 => json!({"keywords": [pick(rng, &["bike", "shoes"])]}),
+            9 => json!({"city": [pick(rng, &["paris", "lyon"])]}),
             1 => {
                 let min = rng.gen_range(13..60);
                 json!({"age": {"min": min, "max": min + rng.gen_range(0..30)}})
@@ -427,6 +606,13 @@ mod tests {
             r.country = Some(COUNTRIES[rng.gen_range(0..COUNTRIES.len())].into());
         }
         r.device = Some(DEVICES[rng.gen_range(0..DEVICES.len())].into());
+        if rng.gen_bool(0.7) {
+            r.language = Some(["fr-FR", "en", "de"][rng.gen_range(0..3)].into());
+            r.city = Some(["Paris", "Lyon", "Berlin"][rng.gen_range(0..3)].into());
+        }
+        if rng.gen_bool(0.5) {
+            r.keywords.push(["bike", "ski"][rng.gen_range(0..2)].into());
+        }
         for _ in 0..rng.gen_range(0..3) {
             r.interests.push(INTERESTS[rng.gen_range(0..INTERESTS.len())].into());
         }
@@ -467,12 +653,18 @@ mod tests {
     #[test]
     fn guards_pick_selective_clauses() {
         let rule = Rule::from_json(&json!({"all": [
-            {"device": ["mobile"]}, {"city": ["lyon"]}, {"not": {"os": ["ios"]}}
+            {"device": ["mobile"]}, {"country": ["FR"]}, {"city": ["lyon"]},
+            {"not": {"os": ["ios"]}}
         ]}))
         .unwrap();
+        // City, then country; the broad device clause is left to rule evaluation.
         let clauses = guard(&rule);
         assert_eq!(clauses.len(), 2);
         assert_eq!(clauses[0].keys, vec![Key::Str(StrKind::City, "lyon".into())]);
+        assert_eq!(clauses[1].keys, vec![Key::Str(StrKind::Country, "FR".into())]);
+        let broad = Rule::from_json(&json!({"all": [{"device": ["mobile"]}, {"gender": ["f"]}]}))
+            .unwrap();
+        assert_eq!(guard(&broad).len(), 1, "the cheapest clause is always kept");
         let unguarded = Rule::from_json(&json!({"any": [{"city": ["lyon"]}, {"not": {"os": ["ios"]}}]})).unwrap();
         assert!(guard(&unguarded).is_empty());
     }

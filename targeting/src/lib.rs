@@ -3,9 +3,38 @@
 //!
 //! # Public surface (what the api calls)
 //!
-//! - Segments: [`Rule::from_json`] parses and validates a segment rule (errors carry a path such
-//!   as `rules.all[2].age.min`); [`SegmentIndex::build`] compiles `(id, Rule)` pairs and
-//!   [`SegmentIndex::matching`] resolves an [`AdRequest`] to the ids of its matching segments.
+//! Segments and matching
+//! - [`Rule::from_json`]`(&serde_json::Value) -> Result<Rule, RuleError>` (also `Deserialize`):
+//!   parses and validates a segment rule when it is saved; [`RuleError::path`] locates the
+//!   problem, e.g. `rules.all[2].age.min`.
+//! - [`SegmentIndex::build`]`(impl IntoIterator<Item = (Id, Rule)>) -> SegmentIndex<Id>` over
+//!   all live segments, then [`SegmentIndex::matching`]`(&AdRequest) -> Vec<Id>` per request.
+//!   Rebuild the index when segments change; it is `Sync` (share it in an `Arc`).
+//!
+//! Prompts (inputs are the plain records of [`brief`], mapped from database rows)
+//! - [`build_prompts`]`(&CampaignBrief, &SegmentBrief, &BrandKit, &PlacementSpec) ->
+//!   CreativePrompts` gives the system/user prompts for the text engine and the image prompt
+//!   pair for the diffusion engine, in the segment's [`Language`].
+//! - [`parse_copy`]`(&str) -> Option<AdCopy>` reads the text engine's answer back.
+//!
+//! Policy
+//! - [`PolicyChecker::new`]`(RulePack::builtin(language), &BrandKit, &PlacementSpec,
+//!   campaign.allow_claims).check(&AdCopy) -> Vec<Violation>`; each violation names its rule
+//!   and span.
+//!
+//! Ranking
+//! - [`SentenceEmbedder::load`]`(&models_dir.join("all-minilm-l6-v2"), tch::Device)` once
+//!   (`Send`, not `Sync`: keep it behind a `Mutex`), then
+//!   [`rank_variants`]`(&embedder, &SegmentBrief, &[AdCopy], DEFAULT_DUPLICATE_THRESHOLD) ->
+//!   Ranking` (survivors most relevant first, near-duplicates dropped).
+//!
+//! Serving
+//! - [`ThompsonSampler::seeded`] / [`ThompsonSampler::from_entropy`] with [`ThompsonConfig`],
+//!   then [`ThompsonSampler::choose`]`(&[ArmStats]) -> Option<usize>` with the (segment,
+//!   creative) impression and click counts of the candidates.
+//! - [`FrequencyCapper::allows`] / [`FrequencyCapper::record`] over an [`ImpressionLog`]
+//!   ([`InMemoryImpressionLog`], or the api's own store), users keyed by [`UserKeyHash::new`].
+
 pub mod bandit;
 pub mod brief;
 pub mod embed;
@@ -16,6 +45,15 @@ pub mod rank;
 pub mod request;
 pub mod rules;
 
+pub use bandit::{
+    ArmStats, BanditError, CapLevel, CapScope, FrequencyCap, FrequencyCapper, ImpressionLog,
+    InMemoryImpressionLog, ThompsonConfig, ThompsonSampler, UserKeyHash,
+};
+pub use brief::{AdCopy, BrandKit, CampaignBrief, CopyField, Language, PlacementSpec, SegmentBrief};
+pub use embed::{EmbedError, SentenceEmbedder};
 pub use index::SegmentIndex;
+pub use policy::{PolicyChecker, PolicyError, RulePack, Span, Violation, ViolationKind};
+pub use prompt::{build_prompts, parse_copy, CreativePrompts, ImagePrompt, TextPrompt};
+pub use rank::{rank_variants, Ranking, DEFAULT_DUPLICATE_THRESHOLD};
 pub use request::{AdRequest, PreparedRequest};
 pub use rules::{Rule, RuleError};

@@ -462,11 +462,8 @@ fn parse_time_window(body: &Value, path: &str) -> Result<TimeWindow, RuleError> 
             message: "`from` and `to` are the same time".into(),
         });
     }
-    // `to` = 24:00 is stored as 0; with `from` = 00:00 the window is the whole day.
-    Ok(TimeWindow {
-        from,
-        to: if to == 1440 { 0 } else { to },
-    })
+    // `to` may be 24:00 (1440), so "00:00" to "24:00" is the whole day.
+    Ok(TimeWindow { from, to })
 }
 
 fn parse_days(body: &Value, path: &str) -> Result<Vec<Weekday>, RuleError> {
@@ -753,6 +750,11 @@ mod tests {
 
     #[test]
     fn time_windows_wrap_past_midnight() {
+        let whole_day = Rule::from_json(&json!({"time_of_day": {"from": "00:00", "to": "24:00"}}))
+            .unwrap();
+        let text = serde_json::to_string(&whole_day).unwrap();
+        assert_eq!(text, r#"{"time_of_day":{"from":"00:00","to":"24:00"}}"#);
+        assert_eq!(Rule::from_json_str(&text).unwrap(), whole_day);
         assert!(matches(json!({"time_of_day": {"from": "19:00", "to": "02:00"}})));
         assert!(!matches(json!({"time_of_day": {"from": "22:00", "to": "02:00"}})));
         assert!(matches(json!({"time_of_day": {"from": "00:00", "to": "24:00"}})));
