@@ -5,8 +5,8 @@
 //! budget.
 
 use adforge_generator::compose::{
-    compose, contrast_ratio, relative_luminance, AdSize, Background, BrandStyle, ComposeError, ComposedCreative,
-    CreativeCopy, OutputFormat, Rect, Rgb, RgbaImage, TextElement, PRESET_SIZES,
+    compose, contrast_ratio, relative_luminance, AdSize, Background, BrandStyle, ComposeError,
+    ComposedCreative, CreativeCopy, OutputFormat, Rect, Rgb, RgbaImage, TextElement, PRESET_SIZES,
 };
 
 /// The logo is pure magenta, a colour nothing else in these creatives uses, so its pixels can be
@@ -42,7 +42,11 @@ fn photo() -> RgbaImage {
     let mut rng = Lcg(7);
     RgbaImage::from_fn(640, 480, |x, y| {
         let n = i32::from(rng.next() % 60) - 30;
-        let base = if y < 240 { [120, 160, 210] } else { [110, 140, 70] };
+        let base = if y < 240 {
+            [120, 160, 210]
+        } else {
+            [110, 140, 70]
+        };
         let sun = ((x as i32 - 470).pow(2) + (y as i32 - 120).pow(2)) < 60 * 60;
         let stripes = (x / 24 + y / 24) % 2 == 0;
         let c = |v: i32| (v + n + if stripes { 25 } else { -25 }).clamp(0, 255) as u8;
@@ -84,11 +88,19 @@ fn french() -> CreativeCopy {
 }
 
 fn english() -> CreativeCopy {
-    CreativeCopy::new("Coffee, faster.", "Freshly roasted beans at your door every week.", "Order now")
+    CreativeCopy::new(
+        "Coffee, faster.",
+        "Freshly roasted beans at your door every week.",
+        "Order now",
+    )
 }
 
 fn cyrillic() -> CreativeCopy {
-    CreativeCopy::new("Свежий кофе каждое утро", "Обжарка на этой неделе, доставка завтра.", "Заказать")
+    CreativeCopy::new(
+        "Свежий кофе каждое утро",
+        "Обжарка на этой неделе, доставка завтра.",
+        "Заказать",
+    )
 }
 
 /// Sizes where the long French headline is expected not to fit: the 120x60 button gives the
@@ -102,62 +114,117 @@ fn check(c: &ComposedCreative, label: &str) {
     let size = c.size;
     let canvas = Rect::new(0, 0, size.width, size.height);
     // File within budget, decodable, right size; a PNG holds exactly the rendered pixels.
-    assert!(c.bytes.len() as u64 <= c.byte_budget, "{label}: {} bytes over {}", c.bytes.len(), c.byte_budget);
-    let decoded = image::load_from_memory(&c.bytes).unwrap_or_else(|e| panic!("{label}: {e}")).to_rgb8();
+    assert!(
+        c.bytes.len() as u64 <= c.byte_budget,
+        "{label}: {} bytes over {}",
+        c.bytes.len(),
+        c.byte_budget
+    );
+    let decoded = image::load_from_memory(&c.bytes)
+        .unwrap_or_else(|e| panic!("{label}: {e}"))
+        .to_rgb8();
     assert_eq!(decoded.dimensions(), (size.width, size.height), "{label}");
     let rendered = image::DynamicImage::ImageRgba8(c.pixels.clone()).to_rgb8();
     if c.format == OutputFormat::Png {
-        assert!(decoded == rendered, "{label}: PNG differs from the rendered canvas");
+        assert!(
+            decoded == rendered,
+            "{label}: PNG differs from the rendered canvas"
+        );
     }
     let px = &rendered;
     // Safe area inside the canvas.
     assert!(canvas.contains_rect(&c.safe_area), "{label}");
 
     // Logo: every magenta pixel lies inside the safe area (and the logo box); there are some.
-    let logo_box = c.logo_box.unwrap_or_else(|| panic!("{label}: no logo drawn"));
-    assert!(c.safe_area.contains_rect(&logo_box), "{label}: logo box {logo_box:?} outside safe area");
+    let logo_box = c
+        .logo_box
+        .unwrap_or_else(|| panic!("{label}: no logo drawn"));
+    assert!(
+        c.safe_area.contains_rect(&logo_box),
+        "{label}: logo box {logo_box:?} outside safe area"
+    );
     let mut logo_pixels = 0;
     for (x, y, p) in px.enumerate_pixels() {
         if is_logo_pixel(p) {
             logo_pixels += 1;
-            assert!(c.safe_area.contains(x as i32, y as i32), "{label}: logo pixel at {x},{y} outside safe area");
-            assert!(logo_box.contains(x as i32, y as i32), "{label}: logo pixel at {x},{y} outside logo box");
+            assert!(
+                c.safe_area.contains(x as i32, y as i32),
+                "{label}: logo pixel at {x},{y} outside safe area"
+            );
+            assert!(
+                logo_box.contains(x as i32, y as i32),
+                "{label}: logo pixel at {x},{y} outside logo box"
+            );
         }
     }
-    assert!(logo_pixels as u32 * 2 >= logo_box.width * logo_box.height, "{label}: logo mostly missing");
+    assert!(
+        logo_pixels as u32 * 2 >= logo_box.width * logo_box.height,
+        "{label}: logo mostly missing"
+    );
 
     // Text boxes do not overlap each other or the logo.
     for (i, a) in c.text.iter().enumerate() {
-        assert!(!a.text_box.intersects(&logo_box), "{label}: {} box overlaps the logo", a.element);
+        assert!(
+            !a.text_box.intersects(&logo_box),
+            "{label}: {} box overlaps the logo",
+            a.element
+        );
         for b in &c.text[i + 1..] {
-            assert!(!a.text_box.intersects(&b.text_box), "{label}: {} and {} boxes overlap", a.element, b.element);
+            assert!(
+                !a.text_box.intersects(&b.text_box),
+                "{label}: {} and {} boxes overlap",
+                a.element,
+                b.element
+            );
         }
     }
     for required in [TextElement::Headline, TextElement::Cta] {
-        assert!(c.text.iter().any(|t| t.element == required), "{label}: no {required}");
+        assert!(
+            c.text.iter().any(|t| t.element == required),
+            "{label}: no {required}"
+        );
     }
 
     for t in &c.text {
         let what = format!("{label} {}", t.element);
-        assert!(c.safe_area.contains_rect(&t.text_box), "{what}: box {:?} outside safe area", t.text_box);
+        assert!(
+            c.safe_area.contains_rect(&t.text_box),
+            "{what}: box {:?} outside safe area",
+            t.text_box
+        );
         // No glyph pixel outside the box or the canvas (the layer reaches 64 px past the canvas).
         let mut covered = 0;
         let mut full = 0;
         for (x, y, cov) in t.layer.covered() {
             covered += 1;
-            assert!(canvas.contains(x, y), "{what}: glyph pixel at {x},{y} outside the canvas");
-            assert!(t.text_box.contains(x, y), "{what}: glyph pixel at {x},{y} outside box {:?}", t.text_box);
+            assert!(
+                canvas.contains(x, y),
+                "{what}: glyph pixel at {x},{y} outside the canvas"
+            );
+            assert!(
+                t.text_box.contains(x, y),
+                "{what}: glyph pixel at {x},{y} outside box {:?}",
+                t.text_box
+            );
             // Fully covered pixels carry exactly the text colour.
             if cov == 255 {
                 full += 1;
                 let p = px.get_pixel(x as u32, y as u32).0;
                 for ch in 0..3 {
-                    assert!(p[ch].abs_diff(t.color.0[ch]) <= 1, "{what}: ink pixel {p:?} is not {}", t.color);
+                    assert!(
+                        p[ch].abs_diff(t.color.0[ch]) <= 1,
+                        "{what}: ink pixel {p:?} is not {}",
+                        t.color
+                    );
                 }
             }
         }
         assert!(covered > 0, "{what}: nothing drawn");
-        assert!(full > 0 || t.font_px < 12.0, "{what}: no solid ink at {} px", t.font_px);
+        assert!(
+            full > 0 || t.font_px < 12.0,
+            "{what}: no solid ink at {} px",
+            t.font_px
+        );
         // Contrast: the text colour against every backdrop pixel within 2 px of the glyphs.
         let text_lum = t.color.luminance();
         let b = t.text_box;
@@ -167,15 +234,23 @@ fn check(c: &ComposedCreative, label: &str) {
                 if t.layer.get(x, y) != 0 {
                     continue;
                 }
-                let near_ink = (-2..=2).any(|dy| (-2..=2).any(|dx| t.layer.get(x + dx, y + dy) != 0));
+                let near_ink =
+                    (-2..=2).any(|dy| (-2..=2).any(|dx| t.layer.get(x + dx, y + dy) != 0));
                 if near_ink {
                     let p = px.get_pixel(x as u32, y as u32).0;
                     worst = worst.min(contrast_ratio(text_lum, relative_luminance(p)));
                 }
             }
         }
-        assert!(worst.is_finite(), "{what}: no backdrop pixels around the text");
-        assert!(worst >= 4.5, "{what}: contrast {worst:.2}:1 below 4.5:1 (scrim {:?})", t.scrim);
+        assert!(
+            worst.is_finite(),
+            "{what}: no backdrop pixels around the text"
+        );
+        assert!(
+            worst >= 4.5,
+            "{what}: contrast {worst:.2}:1 below 4.5:1 (scrim {:?})",
+            t.scrim
+        );
     }
 }
 
@@ -185,9 +260,19 @@ fn render_all(copy: &CreativeCopy, name: &str, may_not_fit: impl Fn(AdSize) -> b
     for (bg_name, bg) in backgrounds() {
         for preset in PRESET_SIZES {
             let label = format!("{name}/{bg_name}/{}", preset.size);
-            match compose(copy, &brand, Some(&logo), &bg, preset.size, OutputFormat::Png) {
+            match compose(
+                copy,
+                &brand,
+                Some(&logo),
+                &bg,
+                preset.size,
+                OutputFormat::Png,
+            ) {
                 Ok(c) => {
-                    assert!(!may_not_fit(preset.size), "{label}: expected not to fit, but rendered");
+                    assert!(
+                        !may_not_fit(preset.size),
+                        "{label}: expected not to fit, but rendered"
+                    );
                     check(&c, &label);
                 }
                 Err(ComposeError::DoesNotFit { element, size, .. }) if may_not_fit(preset.size) => {
@@ -221,19 +306,43 @@ fn disclaimer_is_drawn_or_reported_never_dropped() {
     let brand = brand();
     for preset in PRESET_SIZES {
         let label = format!("disclaimer/{}", preset.size);
-        match compose(&copy, &brand, Some(&logo()), &Background::Designed, preset.size, OutputFormat::Png) {
+        match compose(
+            &copy,
+            &brand,
+            Some(&logo()),
+            &Background::Designed,
+            preset.size,
+            OutputFormat::Png,
+        ) {
             Ok(c) => {
-                assert!(c.text.iter().any(|t| t.element == TextElement::Disclaimer), "{label}: dropped");
+                assert!(
+                    c.text.iter().any(|t| t.element == TextElement::Disclaimer),
+                    "{label}: dropped"
+                );
                 check(&c, &label);
             }
-            Err(ComposeError::DoesNotFit { element: TextElement::Disclaimer, .. }) => {}
+            Err(ComposeError::DoesNotFit {
+                element: TextElement::Disclaimer,
+                ..
+            }) => {}
             Err(e) => panic!("{label}: {e}"),
         }
     }
     // The common sizes do carry it.
     for s in ["300x250", "1080x1080", "160x600", "970x250"] {
         let size: AdSize = s.parse().unwrap();
-        assert!(compose(&copy, &brand, Some(&logo()), &Background::Designed, size, OutputFormat::Png).is_ok(), "{s}");
+        assert!(
+            compose(
+                &copy,
+                &brand,
+                Some(&logo()),
+                &Background::Designed,
+                size,
+                OutputFormat::Png
+            )
+            .is_ok(),
+            "{s}"
+        );
     }
 }
 
@@ -244,16 +353,45 @@ fn text_that_cannot_fit_is_an_error_not_a_cut() {
         "",
         "Go",
     );
-    let err = compose(&copy, &brand(), None, &Background::Designed, AdSize::new(300, 250), OutputFormat::Png)
-        .unwrap_err();
+    let err = compose(
+        &copy,
+        &brand(),
+        None,
+        &Background::Designed,
+        AdSize::new(300, 250),
+        OutputFormat::Png,
+    )
+    .unwrap_err();
     assert!(
-        matches!(err, ComposeError::DoesNotFit { element: TextElement::Headline, .. }),
+        matches!(
+            err,
+            ComposeError::DoesNotFit {
+                element: TextElement::Headline,
+                ..
+            }
+        ),
         "{err}"
     );
     let missing = CreativeCopy::new("Hello \u{1F600}", "", "Go");
-    let err = compose(&missing, &brand(), None, &Background::Designed, AdSize::new(300, 250), OutputFormat::Png)
-        .unwrap_err();
-    assert!(matches!(err, ComposeError::MissingGlyph { ch: '\u{1F600}', .. }), "{err}");
+    let err = compose(
+        &missing,
+        &brand(),
+        None,
+        &Background::Designed,
+        AdSize::new(300, 250),
+        OutputFormat::Png,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ComposeError::MissingGlyph {
+                ch: '\u{1F600}',
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -262,8 +400,20 @@ fn jpeg_and_webp_stay_within_budget() {
     for format in [OutputFormat::Jpeg, OutputFormat::Webp] {
         for s in ["300x250", "728x90", "1080x1920", "1200x628"] {
             let size: AdSize = s.parse().unwrap();
-            let c = compose(&english(), &brand, Some(&logo()), &Background::Image(photo()), size, format).unwrap();
-            assert!(c.bytes.len() as u64 <= c.byte_budget, "{s} {format}: {} bytes", c.bytes.len());
+            let c = compose(
+                &english(),
+                &brand,
+                Some(&logo()),
+                &Background::Image(photo()),
+                size,
+                format,
+            )
+            .unwrap();
+            assert!(
+                c.bytes.len() as u64 <= c.byte_budget,
+                "{s} {format}: {} bytes",
+                c.bytes.len()
+            );
             let guessed = image::guess_format(&c.bytes).unwrap();
             let expected = match c.format {
                 OutputFormat::Png => image::ImageFormat::Png,

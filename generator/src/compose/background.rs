@@ -50,7 +50,10 @@ impl Saliency {
             .pixels()
             .map(|p| [f32::from(p.0[0]), f32::from(p.0[1]), f32::from(p.0[2])])
             .collect();
-        let lum: Vec<f32> = rgb.iter().map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]).collect();
+        let lum: Vec<f32> = rgb
+            .iter()
+            .map(|c| 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])
+            .collect();
         // Mean border colour.
         let mut border = [0.0f32; 3];
         let mut n = 0.0;
@@ -87,8 +90,10 @@ impl Saliency {
                     - at(xi + 1, yi - 1);
                 grad[y * wu + x] = (gx * gx + gy * gy).sqrt();
                 let c = rgb[y * wu + x];
-                dist[y * wu + x] =
-                    ((c[0] - border[0]).powi(2) + (c[1] - border[1]).powi(2) + (c[2] - border[2]).powi(2)).sqrt();
+                dist[y * wu + x] = ((c[0] - border[0]).powi(2)
+                    + (c[1] - border[1]).powi(2)
+                    + (c[2] - border[2]).powi(2))
+                .sqrt();
             }
         }
         let norm = |v: &mut Vec<f32>| {
@@ -148,14 +153,12 @@ impl Saliency {
                 }
             }
         }
-        (x0 < x1).then(|| {
-            (
-                x0 as f32 * self.scale_x,
-                y0 as f32 * self.scale_y,
-                x1 as f32 * self.scale_x,
-                y1 as f32 * self.scale_y,
-            )
-        })
+        (x0 < x1).then_some((
+            x0 as f32 * self.scale_x,
+            y0 as f32 * self.scale_y,
+            x1 as f32 * self.scale_x,
+            y1 as f32 * self.scale_y,
+        ))
     }
 }
 
@@ -208,11 +211,30 @@ pub(crate) fn paint_designed(canvas: &mut RgbaImage, brand: &BrandStyle, visual:
     let vx = visual.x as f32 + visual.width as f32 * 0.7;
     let vy = visual.y as f32 + visual.height as f32 * 0.4;
     paint::fill_circle(canvas, vx, vy, big * 0.6, accent, 0.22);
-    paint::fill_circle(canvas, vx - big * 0.35, vy + big * 0.3, big * 0.3, Rgb::WHITE, 0.10);
-    paint::fill_circle(canvas, w * 0.04, h * 1.02, min_side * 0.45, secondary.mix(Rgb::WHITE, 0.3), 0.18);
+    paint::fill_circle(
+        canvas,
+        vx - big * 0.35,
+        vy + big * 0.3,
+        big * 0.3,
+        Rgb::WHITE,
+        0.10,
+    );
+    paint::fill_circle(
+        canvas,
+        w * 0.04,
+        h * 1.02,
+        min_side * 0.45,
+        secondary.mix(Rgb::WHITE, 0.3),
+        0.18,
+    );
     // A thin accent band along the bottom edge.
     let band = ((h * 0.025).round() as u32).clamp(2, 24);
-    let r = Rect::new(0, canvas.height() as i32 - band as i32, canvas.width(), band);
+    let r = Rect::new(
+        0,
+        canvas.height() as i32 - band as i32,
+        canvas.width(),
+        band,
+    );
     paint::fill_rounded_rect(canvas, &r, 0.0, accent, 0.85);
 }
 
@@ -225,7 +247,8 @@ pub(crate) fn paint_product_panel(canvas: &mut RgbaImage, photo: &RgbaImage, pan
     }
     let saliency = Saliency::of(photo);
     let (pw, ph) = (photo.width() as f32, photo.height() as f32);
-    let (mut x0, mut y0, mut x1, mut y1) = saliency.salient_bounds(0.25).unwrap_or((0.0, 0.0, pw, ph));
+    let (mut x0, mut y0, mut x1, mut y1) =
+        saliency.salient_bounds(0.25).unwrap_or((0.0, 0.0, pw, ph));
     let mx = (x1 - x0) * 0.12 + 2.0;
     let my = (y1 - y0) * 0.12 + 2.0;
     x0 = (x0 - mx).max(0.0);
@@ -243,7 +266,8 @@ pub(crate) fn paint_product_panel(canvas: &mut RgbaImage, photo: &RgbaImage, pan
     let border = border_color(photo);
     let radius = (panel.width.min(panel.height) as f32 * 0.08).max(2.0);
     paint::fill_rounded_rect(canvas, panel, radius, border, 1.0);
-    let k = (panel.width as f32 / trimmed.width() as f32).min(panel.height as f32 / trimmed.height() as f32);
+    let k = (panel.width as f32 / trimmed.width() as f32)
+        .min(panel.height as f32 / trimmed.height() as f32);
     let tw = ((trimmed.width() as f32 * k).floor() as u32).max(1);
     let th = ((trimmed.height() as f32 * k).floor() as u32).max(1);
     let scaled = imageops::resize(&trimmed, tw, th, FilterType::CatmullRom);
@@ -259,8 +283,8 @@ fn border_color(image: &RgbaImage) -> Rgb {
     let mut n = 0u64;
     for (x, y, p) in image.enumerate_pixels() {
         if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
-            for i in 0..3 {
-                sum[i] += u64::from(p.0[i]);
+            for (acc, v) in sum.iter_mut().zip(p.0) {
+                *acc += u64::from(v);
             }
             n += 1;
         }

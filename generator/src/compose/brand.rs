@@ -21,7 +21,11 @@ impl Default for BrandStyle {
     /// A neutral deep-blue kit with the bundled Noto Sans.
     fn default() -> Self {
         Self {
-            colors: vec![Rgb([0x1d, 0x35, 0x57]), Rgb([0x45, 0x7b, 0x9d]), Rgb([0xe6, 0x39, 0x46])],
+            colors: vec![
+                Rgb([0x1d, 0x35, 0x57]),
+                Rgb([0x45, 0x7b, 0x9d]),
+                Rgb([0xe6, 0x39, 0x46]),
+            ],
             font: FontFamily::noto_sans(),
         }
     }
@@ -34,17 +38,26 @@ impl BrandStyle {
         if colors.is_empty() {
             return Self::default();
         }
-        Self { colors, font: FontFamily::noto_sans() }
+        Self {
+            colors,
+            font: FontFamily::noto_sans(),
+        }
     }
 
     /// Primary colour.
     pub fn primary(&self) -> Rgb {
-        self.colors.first().copied().unwrap_or(Rgb([0x1d, 0x35, 0x57]))
+        self.colors
+            .first()
+            .copied()
+            .unwrap_or(Rgb([0x1d, 0x35, 0x57]))
     }
 
     /// Secondary colour.
     pub fn secondary(&self) -> Rgb {
-        self.colors.get(1).copied().unwrap_or_else(|| self.primary().mix(Rgb([0, 0, 0]), 0.35))
+        self.colors
+            .get(1)
+            .copied()
+            .unwrap_or_else(|| self.primary().mix(Rgb([0, 0, 0]), 0.35))
     }
 
     /// Accent colour (CTA button).

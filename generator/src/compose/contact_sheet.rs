@@ -41,7 +41,9 @@ pub fn contact_sheet(
     }
     let mut cells = Vec::new();
     for &size in sizes {
-        let k = (MAX_CELL_WIDTH / size.width as f32).min(MAX_CELL_HEIGHT / size.height as f32).min(1.0);
+        let k = (MAX_CELL_WIDTH / size.width as f32)
+            .min(MAX_CELL_HEIGHT / size.height as f32)
+            .min(1.0);
         let width = ((size.width as f32 * k).round() as u32).max(1);
         let height = ((size.height as f32 * k).round() as u32).max(1);
         match compose(copy, brand, logo, background, size, OutputFormat::Png) {
@@ -51,10 +53,24 @@ pub fn contact_sheet(
                 } else {
                     c.pixels.clone()
                 };
-                let label = format!("{size}  {}  {:.0} kB", c.format, c.bytes.len() as f32 / 1000.0);
-                cells.push(Cell { image: Some(scaled), width, height, label });
+                let label = format!(
+                    "{size}  {}  {:.0} kB",
+                    c.format,
+                    c.bytes.len() as f32 / 1000.0
+                );
+                cells.push(Cell {
+                    image: Some(scaled),
+                    width,
+                    height,
+                    label,
+                });
             }
-            Err(e) => cells.push(Cell { image: None, width, height, label: format!("{size}: {e}") }),
+            Err(e) => cells.push(Cell {
+                image: None,
+                width,
+                height,
+                label: format!("{size}: {e}"),
+            }),
         }
     }
     // Shelf packing, left to right, top to bottom.
@@ -72,7 +88,8 @@ pub fn contact_sheet(
         shelf_h = shelf_h.max(cell.height);
     }
     let total_h = y + shelf_h + LABEL_HEIGHT + PADDING;
-    let mut sheet = RgbaImage::from_pixel(SHEET_WIDTH, total_h, Rgb([236, 236, 236]).with_alpha(255));
+    let mut sheet =
+        RgbaImage::from_pixel(SHEET_WIDTH, total_h, Rgb([236, 236, 236]).with_alpha(255));
     let face = brand.font.face(Weight::Regular)?;
     for (cell, (x, y)) in cells.iter().zip(positions) {
         let (x, y) = (x as i32, y as i32);
@@ -81,10 +98,21 @@ pub fn contact_sheet(
             None => {
                 let r = Rect::new(x, y, cell.width, cell.height);
                 paint::fill_rounded_rect(&mut sheet, &r, 0.0, Rgb([200, 40, 40]), 1.0);
-                paint::fill_rounded_rect(&mut sheet, &r.inflate(-2), 0.0, Rgb([250, 250, 250]), 1.0);
+                paint::fill_rounded_rect(
+                    &mut sheet,
+                    &r.inflate(-2),
+                    0.0,
+                    Rgb([250, 250, 250]),
+                    1.0,
+                );
             }
         }
-        let label_box = Rect::new(x, y + cell.height as i32 + 2, cell.width.max(200) + PADDING - 4, LABEL_HEIGHT - 2);
+        let label_box = Rect::new(
+            x,
+            y + cell.height as i32 + 2,
+            cell.width.max(200) + PADDING - 4,
+            LABEL_HEIGHT - 2,
+        );
         let style = TextStyle {
             max_px: 13.0,
             min_px: 7.0,
@@ -95,7 +123,11 @@ pub fn contact_sheet(
         if let Some(fitted) = fit_text(&face, &cell.label, label_box, &style) {
             let mut layer = CoverageMask::around_canvas(sheet.width(), sheet.height(), 0);
             fitted.rasterise(&face, &mut layer);
-            let color = if cell.image.is_some() { Rgb::INK } else { Rgb([160, 20, 20]) };
+            let color = if cell.image.is_some() {
+                Rgb::INK
+            } else {
+                Rgb([160, 20, 20])
+            };
             paint::draw_coverage(&mut sheet, &layer, color);
         }
     }

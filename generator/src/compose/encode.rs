@@ -79,12 +79,13 @@ pub(crate) struct Encoded {
 
 fn encode_png(rgb: &image::RgbImage) -> Result<Vec<u8>, ComposeError> {
     let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive).write_image(
-        rgb.as_raw(),
-        rgb.width(),
-        rgb.height(),
-        image::ExtendedColorType::Rgb8,
-    )?;
+    PngEncoder::new_with_quality(&mut out, CompressionType::Best, FilterType::Adaptive)
+        .write_image(
+            rgb.as_raw(),
+            rgb.width(),
+            rgb.height(),
+            image::ExtendedColorType::Rgb8,
+        )?;
     Ok(out)
 }
 
@@ -126,7 +127,11 @@ pub(crate) fn encode_within_budget(
     let mut smallest = u64::MAX;
     if let Some(bytes) = first {
         if bytes.len() as u64 <= budget {
-            return Ok(Encoded { bytes, format, jpeg_quality: None });
+            return Ok(Encoded {
+                bytes,
+                format,
+                jpeg_quality: None,
+            });
         }
         smallest = bytes.len() as u64;
         tracing::debug!(%format, bytes = smallest, budget, "over budget, falling back to JPEG");
@@ -134,7 +139,11 @@ pub(crate) fn encode_within_budget(
     for quality in JPEG_QUALITIES {
         let bytes = encode_jpeg(&rgb, quality)?;
         if bytes.len() as u64 <= budget {
-            return Ok(Encoded { bytes, format: OutputFormat::Jpeg, jpeg_quality: Some(quality) });
+            return Ok(Encoded {
+                bytes,
+                format: OutputFormat::Jpeg,
+                jpeg_quality: Some(quality),
+            });
         }
         smallest = smallest.min(bytes.len() as u64);
     }

@@ -38,12 +38,18 @@ pub enum Weight {
 impl FontFamily {
     /// The bundled Noto Sans (Latin with accents, Greek, Cyrillic and more).
     pub fn noto_sans() -> Self {
-        Self { regular: Arc::from(NOTO_SANS_REGULAR), bold: Arc::from(NOTO_SANS_BOLD) }
+        Self {
+            regular: Arc::from(NOTO_SANS_REGULAR),
+            bold: Arc::from(NOTO_SANS_BOLD),
+        }
     }
 
     /// A brand family from font file bytes; both faces must parse.
     pub fn from_bytes(regular: Vec<u8>, bold: Vec<u8>) -> Result<Self, ComposeError> {
-        let family = Self { regular: Arc::from(regular), bold: Arc::from(bold) };
+        let family = Self {
+            regular: Arc::from(regular),
+            bold: Arc::from(bold),
+        };
         family.face(Weight::Regular)?;
         family.face(Weight::Bold)?;
         Ok(family)
@@ -93,7 +99,13 @@ impl<'a> Face<'a> {
         let units_per_em = f32::from(shaper.units_per_em() as u16);
         let ascent = f32::from(shaper.ascender());
         let descent = -f32::from(shaper.descender());
-        Ok(Self { shaper, outlines, units_per_em, ascent, descent })
+        Ok(Self {
+            shaper,
+            outlines,
+            units_per_em,
+            ascent,
+            descent,
+        })
     }
 
     /// Font units per em.

@@ -104,10 +104,19 @@ fn button(size: AdSize, safe: Rect, parts: Parts) -> Template {
     };
     let row_y = safe.y + top_h as i32 + gap;
     let row_h = (safe.bottom() - row_y).max(0) as u32;
-    let logo_w = if parts.logo { frac(safe.width, 0.36) } else { 0 };
+    let logo_w = if parts.logo {
+        frac(safe.width, 0.36)
+    } else {
+        0
+    };
     let mut stacks = vec![headline];
     if parts.logo {
-        stacks.push(single(Rect::new(safe.x, row_y, logo_w, row_h), Slot::Logo, Align::Left, gap));
+        stacks.push(single(
+            Rect::new(safe.x, row_y, logo_w, row_h),
+            Slot::Logo,
+            Align::Left,
+            gap,
+        ));
     }
     let cta_x = safe.x + if parts.logo { logo_w as i32 + gap } else { 0 };
     let cta = Rect::new(cta_x, row_y, (safe.right() - cta_x) as u32, row_h);
@@ -119,9 +128,20 @@ fn button(size: AdSize, safe: Rect, parts: Parts) -> Template {
     if parts.disclaimer {
         // No room: the disclaimer gets a zero-height box so that it is reported as not fitting
         // rather than dropped.
-        stacks.push(single(Rect::new(safe.x, safe.bottom(), safe.width, 0), Slot::Text(TextElement::Disclaimer), Align::Left, gap));
+        stacks.push(single(
+            Rect::new(safe.x, safe.bottom(), safe.width, 0),
+            Slot::Text(TextElement::Disclaimer),
+            Align::Left,
+            gap,
+        ));
     }
-    Template { safe, visual: full(size), product_panel: None, stacks, omitted }
+    Template {
+        safe,
+        visual: full(size),
+        product_panel: None,
+        stacks,
+        omitted,
+    }
 }
 
 /// 320x50, 300x50, 468x60, 728x90, 970x90: logo | [product] | copy | CTA on one row.
@@ -131,7 +151,12 @@ fn compact_row(size: AdSize, safe: Rect, parts: Parts) -> Template {
     let mut stacks = Vec::new();
     if parts.logo {
         let lw = (safe.height * 2).min(frac(size.width, 0.16));
-        stacks.push(single(Rect::new(x, safe.y, lw, safe.height), Slot::Logo, Align::Left, 0));
+        stacks.push(single(
+            Rect::new(x, safe.y, lw, safe.height),
+            Slot::Logo,
+            Align::Left,
+            0,
+        ));
         x += lw as i32 + gap;
     }
     let mut product_panel = None;
@@ -151,7 +176,10 @@ fn compact_row(size: AdSize, safe: Rect, parts: Parts) -> Template {
     let with_body = parts.body && safe.height >= 70 && text_w >= 300;
     let mut items = vec![(Slot::Text(TextElement::Headline), 1.0)];
     if with_body {
-        items = vec![(Slot::Text(TextElement::Headline), 0.58), (Slot::Text(TextElement::Body), 0.42)];
+        items = vec![
+            (Slot::Text(TextElement::Headline), 0.58),
+            (Slot::Text(TextElement::Body), 0.42),
+        ];
     }
     if parts.disclaimer {
         items.iter_mut().for_each(|(_, f)| *f *= 0.7);
@@ -164,15 +192,29 @@ fn compact_row(size: AdSize, safe: Rect, parts: Parts) -> Template {
         align: Align::Left,
         gap: 1,
     });
-    let omitted = if parts.body && !with_body { vec![TextElement::Body] } else { Vec::new() };
-    Template { safe, visual: full(size), product_panel, stacks, omitted }
+    let omitted = if parts.body && !with_body {
+        vec![TextElement::Body]
+    } else {
+        Vec::new()
+    };
+    Template {
+        safe,
+        visual: full(size),
+        product_panel,
+        stacks,
+        omitted,
+    }
 }
 
 /// Landscape: copy column on the left, visual on the right.
 fn wide(size: AdSize, safe: Rect, parts: Parts) -> Template {
     let gap = ((safe.height as f32 * 0.035).round() as i32).max(3);
     let col_w = frac(safe.width, 0.55);
-    let disc_h = if parts.disclaimer { frac(safe.height, 0.09) } else { 0 };
+    let disc_h = if parts.disclaimer {
+        frac(safe.height, 0.09)
+    } else {
+        0
+    };
     let main_h = safe.height - disc_h - if parts.disclaimer { gap as u32 } else { 0 };
     let mut stacks = vec![Stack {
         area: Rect::new(safe.x, safe.y, col_w, main_h),
@@ -188,7 +230,12 @@ fn wide(size: AdSize, safe: Rect, parts: Parts) -> Template {
     }];
     if parts.disclaimer {
         let r = Rect::new(safe.x, safe.bottom() - disc_h as i32, col_w, disc_h);
-        stacks.push(single(r, Slot::Text(TextElement::Disclaimer), Align::Left, gap));
+        stacks.push(single(
+            r,
+            Slot::Text(TextElement::Disclaimer),
+            Align::Left,
+            gap,
+        ));
     }
     let vx = safe.x + col_w as i32 + gap;
     let visual = Rect::new(vx, 0, (size.width as i32 - vx).max(1) as u32, size.height);
@@ -208,14 +255,28 @@ fn square(size: AdSize, safe: Rect, parts: Parts) -> Template {
     let top_h = frac(safe.height, 0.40);
     let mut stacks = Vec::new();
     if parts.logo {
-        let r = Rect::new(safe.x, safe.y, frac(safe.width, 0.4), frac(safe.height, 0.13));
+        let r = Rect::new(
+            safe.x,
+            safe.y,
+            frac(safe.width, 0.4),
+            frac(safe.height, 0.13),
+        );
         stacks.push(single(r, Slot::Logo, Align::Left, gap));
     }
-    let disc_h = if parts.disclaimer { frac(safe.height, 0.07) } else { 0 };
+    let disc_h = if parts.disclaimer {
+        frac(safe.height, 0.07)
+    } else {
+        0
+    };
     let text_y = safe.y + top_h as i32 + gap;
     let text_bottom = safe.bottom() - disc_h as i32 - if parts.disclaimer { gap } else { 0 };
     stacks.push(Stack {
-        area: Rect::new(safe.x, text_y, safe.width, (text_bottom - text_y).max(0) as u32),
+        area: Rect::new(
+            safe.x,
+            text_y,
+            safe.width,
+            (text_bottom - text_y).max(0) as u32,
+        ),
         items: vec![
             (Slot::Text(TextElement::Headline), 0.45),
             (Slot::Text(TextElement::Body), 0.30),
@@ -227,7 +288,12 @@ fn square(size: AdSize, safe: Rect, parts: Parts) -> Template {
     });
     if parts.disclaimer {
         let r = Rect::new(safe.x, safe.bottom() - disc_h as i32, safe.width, disc_h);
-        stacks.push(single(r, Slot::Text(TextElement::Disclaimer), Align::Left, gap));
+        stacks.push(single(
+            r,
+            Slot::Text(TextElement::Disclaimer),
+            Align::Left,
+            gap,
+        ));
     }
     let panel_x = safe.x + frac(safe.width, 0.45) as i32;
     let panel = Rect::new(panel_x, safe.y, (safe.right() - panel_x) as u32, top_h);
@@ -244,27 +310,54 @@ fn square(size: AdSize, safe: Rect, parts: Parts) -> Template {
 /// Portrait: logo and copy on top, visual in the middle, CTA and disclaimer at the bottom.
 fn tall(size: AdSize, safe: Rect, parts: Parts) -> Template {
     let gap = ((safe.height as f32 * 0.02).round() as i32).max(3);
-    let logo_h = if parts.logo { frac(safe.height, 0.08) } else { 0 };
+    let logo_h = if parts.logo {
+        frac(safe.height, 0.08)
+    } else {
+        0
+    };
     let mut stacks = Vec::new();
     if parts.logo {
-        stacks.push(single(Rect::new(safe.x, safe.y, safe.width, logo_h), Slot::Logo, Align::Center, gap));
+        stacks.push(single(
+            Rect::new(safe.x, safe.y, safe.width, logo_h),
+            Slot::Logo,
+            Align::Center,
+            gap,
+        ));
     }
     let copy_y = safe.y + logo_h as i32 + if parts.logo { gap } else { 0 };
     let copy_h = frac(safe.height, 0.36);
     stacks.push(Stack {
         area: Rect::new(safe.x, copy_y, safe.width, copy_h),
-        items: vec![(Slot::Text(TextElement::Headline), 0.6), (Slot::Text(TextElement::Body), 0.4)],
+        items: vec![
+            (Slot::Text(TextElement::Headline), 0.6),
+            (Slot::Text(TextElement::Body), 0.4),
+        ],
         anchor: Anchor::Top,
         align: Align::Center,
         gap,
     });
-    let disc_h = if parts.disclaimer { frac(safe.height, 0.06) } else { 0 };
+    let disc_h = if parts.disclaimer {
+        frac(safe.height, 0.06)
+    } else {
+        0
+    };
     let cta_h = frac(safe.height, 0.1);
-    let cta_y = safe.bottom() - disc_h as i32 - if parts.disclaimer { gap } else { 0 } - cta_h as i32;
-    stacks.push(single(Rect::new(safe.x, cta_y, safe.width, cta_h), Slot::Text(TextElement::Cta), Align::Center, gap));
+    let cta_y =
+        safe.bottom() - disc_h as i32 - if parts.disclaimer { gap } else { 0 } - cta_h as i32;
+    stacks.push(single(
+        Rect::new(safe.x, cta_y, safe.width, cta_h),
+        Slot::Text(TextElement::Cta),
+        Align::Center,
+        gap,
+    ));
     if parts.disclaimer {
         let r = Rect::new(safe.x, safe.bottom() - disc_h as i32, safe.width, disc_h);
-        stacks.push(single(r, Slot::Text(TextElement::Disclaimer), Align::Center, gap));
+        stacks.push(single(
+            r,
+            Slot::Text(TextElement::Disclaimer),
+            Align::Center,
+            gap,
+        ));
     }
     let vy = copy_y + copy_h as i32 + gap;
     let vh = (cta_y - gap - vy).max(1) as u32;
@@ -280,7 +373,13 @@ fn tall(size: AdSize, safe: Rect, parts: Parts) -> Template {
 }
 
 fn single(area: Rect, slot: Slot, align: Align, gap: i32) -> Stack {
-    Stack { area, items: vec![(slot, 1.0)], anchor: Anchor::Center, align, gap }
+    Stack {
+        area,
+        items: vec![(slot, 1.0)],
+        anchor: Anchor::Center,
+        align,
+        gap,
+    }
 }
 
 fn full(size: AdSize) -> Rect {
@@ -290,7 +389,14 @@ fn full(size: AdSize) -> Rect {
 /// Font-size limits of `element` at `size`.
 pub(crate) fn text_limits(element: TextElement, size: AdSize) -> TextLimits {
     let compact = size.layout_family() == LayoutFamily::Compact;
-    let base = if compact { size.height as f32 } else { size.width.min(size.height) as f32 };
+    // Compact banners scale with their height; the others with the shorter side, or for
+    // portrait sizes a little more (up to 1.6 times the width, at most the geometric mean).
+    let (w, h) = (size.width as f32, size.height as f32);
+    let base = if compact {
+        h
+    } else {
+        (w.min(h) * 1.6).min((w * h).sqrt())
+    };
     let (min_abs, min_rel, max_rel, line_height, max_lines) = match (element, compact) {
         (TextElement::Headline, true) => (9.0, 0.0, 0.42, 1.12, 3),
         (TextElement::Body, true) => (8.0, 0.0, 0.25, 1.2, 2),
@@ -303,5 +409,10 @@ pub(crate) fn text_limits(element: TextElement, size: AdSize) -> TextLimits {
     };
     let min_px = (base * min_rel).max(min_abs);
     let max_px = (base * max_rel).max(min_px);
-    TextLimits { min_px, max_px, line_height, max_lines }
+    TextLimits {
+        min_px,
+        max_px,
+        line_height,
+        max_lines,
+    }
 }

@@ -59,11 +59,15 @@ impl CoverageMask {
 
     /// Canvas positions with non-zero coverage.
     pub fn covered(&self) -> impl Iterator<Item = (i32, i32, u8)> + '_ {
-        self.coverage.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| {
-            let lx = (i % self.width as usize) as i32;
-            let ly = (i / self.width as usize) as i32;
-            (lx + self.origin_x, ly + self.origin_y, *c)
-        })
+        self.coverage
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| {
+                let lx = (i % self.width as usize) as i32;
+                let ly = (i / self.width as usize) as i32;
+                (lx + self.origin_x, ly + self.origin_y, *c)
+            })
     }
 
     /// Bounding box of the covered pixels, or `None` when nothing is covered.

@@ -70,8 +70,8 @@ pub use mask::CoverageMask;
 pub use rect::Rect;
 pub use render::compose;
 pub use size::{
-    AdSize, LayoutFamily, PresetSize, SizeFamily, IAB_DISPLAY_BUDGET_BYTES, INTERSTITIAL_BUDGET_BYTES,
-    PRESET_SIZES, SOCIAL_BUDGET_BYTES,
+    AdSize, LayoutFamily, PresetSize, SizeFamily, IAB_DISPLAY_BUDGET_BYTES,
+    INTERSTITIAL_BUDGET_BYTES, PRESET_SIZES, SOCIAL_BUDGET_BYTES,
 };
 
 /// The copy of one creative.
@@ -89,8 +89,17 @@ pub struct CreativeCopy {
 
 impl CreativeCopy {
     /// Copy without a disclaimer.
-    pub fn new(headline: impl Into<String>, body: impl Into<String>, cta: impl Into<String>) -> Self {
-        Self { headline: headline.into(), body: body.into(), cta: cta.into(), disclaimer: None }
+    pub fn new(
+        headline: impl Into<String>,
+        body: impl Into<String>,
+        cta: impl Into<String>,
+    ) -> Self {
+        Self {
+            headline: headline.into(),
+            body: body.into(),
+            cta: cta.into(),
+            disclaimer: None,
+        }
     }
 
     /// The same copy with a disclaimer.
@@ -127,8 +136,12 @@ pub enum TextElement {
 
 impl TextElement {
     /// All elements, in drawing order.
-    pub const ALL: [TextElement; 4] =
-        [TextElement::Headline, TextElement::Body, TextElement::Cta, TextElement::Disclaimer];
+    pub const ALL: [TextElement; 4] = [
+        TextElement::Headline,
+        TextElement::Body,
+        TextElement::Cta,
+        TextElement::Disclaimer,
+    ];
 }
 
 impl fmt::Display for TextElement {

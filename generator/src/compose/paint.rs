@@ -58,7 +58,13 @@ fn rounded_rect_coverage(r: &Rect, radius: f32, x: i32, y: i32) -> f32 {
 }
 
 /// Fills a rounded rectangle (anti-aliased corners) with `color` at opacity `alpha`.
-pub(crate) fn fill_rounded_rect(canvas: &mut RgbaImage, r: &Rect, radius: f32, color: Rgb, alpha: f32) {
+pub(crate) fn fill_rounded_rect(
+    canvas: &mut RgbaImage,
+    r: &Rect,
+    radius: f32,
+    color: Rgb,
+    alpha: f32,
+) {
     for y in r.y..r.bottom() {
         for x in r.x..r.right() {
             let c = rounded_rect_coverage(r, radius, x, y);
@@ -68,7 +74,14 @@ pub(crate) fn fill_rounded_rect(canvas: &mut RgbaImage, r: &Rect, radius: f32, c
 }
 
 /// Fills a circle (anti-aliased edge) with `color` at opacity `alpha`.
-pub(crate) fn fill_circle(canvas: &mut RgbaImage, cx: f32, cy: f32, radius: f32, color: Rgb, alpha: f32) {
+pub(crate) fn fill_circle(
+    canvas: &mut RgbaImage,
+    cx: f32,
+    cy: f32,
+    radius: f32,
+    color: Rgb,
+    alpha: f32,
+) {
     let x0 = (cx - radius - 1.0).floor() as i32;
     let x1 = (cx + radius + 1.0).ceil() as i32;
     let y0 = (cy - radius - 1.0).floor() as i32;
@@ -84,7 +97,13 @@ pub(crate) fn fill_circle(canvas: &mut RgbaImage, cx: f32, cy: f32, radius: f32,
 
 /// Draws `image` (with its own alpha) with its top-left corner at (`x`, `y`), optionally
 /// clipped to a rounded rectangle.
-pub(crate) fn draw_image(canvas: &mut RgbaImage, image: &RgbaImage, x: i32, y: i32, clip: Option<(&Rect, f32)>) {
+pub(crate) fn draw_image(
+    canvas: &mut RgbaImage,
+    image: &RgbaImage,
+    x: i32,
+    y: i32,
+    clip: Option<(&Rect, f32)>,
+) {
     for (ix, iy, p) in image.enumerate_pixels() {
         let (cx, cy) = (x + ix as i32, y + iy as i32);
         let mut a = f32::from(p.0[3]) / 255.0;

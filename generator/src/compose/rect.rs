@@ -16,7 +16,12 @@ pub struct Rect {
 impl Rect {
     /// A rectangle from its top-left corner and size.
     pub const fn new(x: i32, y: i32, width: u32, height: u32) -> Self {
-        Self { x, y, width, height }
+        Self {
+            x,
+            y,
+            width,
+            height,
+        }
     }
 
     /// A rectangle from float edges, rounded inwards so the result lies inside the float box.

@@ -74,11 +74,16 @@ pub fn compose(
         }
         Background::ProductPhoto(photo) => {
             paint_designed(&mut canvas, brand, &template.visual);
-            if let (Some(panel), true) = (template.product_panel, photo.width() > 0 && photo.height() > 0) {
+            if let (Some(panel), true) = (
+                template.product_panel,
+                photo.width() > 0 && photo.height() > 0,
+            ) {
                 paint_product_panel(&mut canvas, photo, &panel);
             }
         }
-        Background::Image(_) | Background::Designed => paint_designed(&mut canvas, brand, &template.visual),
+        Background::Image(_) | Background::Designed => {
+            paint_designed(&mut canvas, brand, &template.visual)
+        }
     }
 
     let placed = place_all(&template, copy, logo, size, &face_of)?;
@@ -92,9 +97,19 @@ pub fn compose(
                 paint::draw_image(&mut canvas, image, rect.x, rect.y, None);
                 logo_box = Some(*rect);
             }
-            Placed::Text { element: TextElement::Cta, text_box, .. } => {
+            Placed::Text {
+                element: TextElement::Cta,
+                text_box,
+                ..
+            } => {
                 let radius = text_box.height as f32 * 0.22;
-                paint::fill_rounded_rect(&mut canvas, text_box, radius, button_color(brand.accent()), 1.0);
+                paint::fill_rounded_rect(
+                    &mut canvas,
+                    text_box,
+                    radius,
+                    button_color(brand.accent()),
+                    1.0,
+                );
                 cta_button = *text_box;
             }
             Placed::Text { .. } => {}
@@ -102,7 +117,14 @@ pub fn compose(
     }
     let mut text = Vec::new();
     for p in placed {
-        let Placed::Text { element, text_box, fitted } = p else { continue };
+        let Placed::Text {
+            element,
+            text_box,
+            fitted,
+        } = p
+        else {
+            continue;
+        };
         let face = face_of(element);
         let (color, scrim) = legible_color(&mut canvas, &fitted, &text_box);
         let mut layer = CoverageMask::around_canvas(size.width, size.height, LAYER_PAD);
@@ -110,7 +132,11 @@ pub fn compose(
         paint::draw_coverage(&mut canvas, &layer, color);
         let min_contrast = measured_contrast(&canvas, &layer, &fitted, &text_box, color);
         if min_contrast < WCAG_AA_TEXT {
-            return Err(ComposeError::LowContrast { element, size, contrast: min_contrast });
+            return Err(ComposeError::LowContrast {
+                element,
+                size,
+                contrast: min_contrast,
+            });
         }
         text.push(PlacedText {
             element,
@@ -144,8 +170,15 @@ pub fn compose(
 
 /// One laid-out item.
 enum Placed {
-    Logo { rect: Rect, image: RgbaImage },
-    Text { element: TextElement, text_box: Rect, fitted: FittedText },
+    Logo {
+        rect: Rect,
+        image: RgbaImage,
+    },
+    Text {
+        element: TextElement,
+        text_box: Rect,
+        fitted: FittedText,
+    },
 }
 
 impl Placed {
@@ -159,7 +192,9 @@ impl Placed {
     fn translate(&mut self, dy: i32) {
         match self {
             Placed::Logo { rect, .. } => rect.y += dy,
-            Placed::Text { text_box, fitted, .. } => {
+            Placed::Text {
+                text_box, fitted, ..
+            } => {
                 text_box.y += dy;
                 fitted.translate(0, dy);
             }
@@ -174,11 +209,42 @@ fn place_all<'f>(
     size: AdSize,
     face_of: &dyn Fn(TextElement) -> &'f Face<'f>,
 ) -> Result<Vec<Placed>, ComposeError> {
+    // The stack holding the headline goes first: the other elements' sizes are capped relative
+    // to the headline's fitted size so that the headline stays the most prominent text.
+    let holds_headline = |s: &Stack| {
+        s.items
+            .iter()
+            .any(|(slot, _)| *slot == Slot::Text(TextElement::Headline))
+    };
+    let mut order: Vec<&Stack> = template
+        .stacks
+        .iter()
+        .filter(|s| holds_headline(s))
+        .collect();
+    order.extend(template.stacks.iter().filter(|s| !holds_headline(s)));
+    let mut headline_px = None;
     let mut all = Vec::new();
-    for stack in &template.stacks {
-        all.extend(place_stack(stack, copy, logo, size, face_of)?);
+    for stack in order {
+        all.extend(place_stack(
+            stack,
+            copy,
+            logo,
+            size,
+            face_of,
+            &mut headline_px,
+        )?);
     }
     Ok(all)
+}
+
+/// Largest size of `element` relative to the fitted headline size.
+fn headline_ratio(element: TextElement) -> f32 {
+    match element {
+        TextElement::Headline => f32::INFINITY,
+        TextElement::Body => 0.8,
+        TextElement::Cta => 0.9,
+        TextElement::Disclaimer => 0.6,
+    }
 }
 
 fn place_stack<'f>(
@@ -187,6 +253,7 @@ fn place_stack<'f>(
     logo: Option<&RgbaImage>,
     size: AdSize,
     face_of: &dyn Fn(TextElement) -> &'f Face<'f>,
+    headline_px: &mut Option<f32>,
 ) -> Result<Vec<Placed>, ComposeError> {
     let area = stack.area;
     let mut cursor = area.y;
@@ -196,30 +263,42 @@ fn place_stack<'f>(
         let max_h = ((area.height as f32 * fraction).floor() as u32).min(remaining);
         let slot_box = Rect::new(area.x, cursor, area.width, max_h);
         let item = match slot {
-            Slot::Logo => match logo {
-                Some(image) => Some(place_logo(image, &slot_box, stack.align)),
-                None => None,
-            },
+            Slot::Logo => logo.map(|image| place_logo(image, &slot_box, stack.align)),
             Slot::Text(element) => match copy.text(*element) {
                 None => None,
                 Some(text) => {
                     let face = face_of(*element);
                     let limits = layout::text_limits(*element, size);
+                    let cap = headline_px.map_or(f32::INFINITY, |h| h * headline_ratio(*element));
                     let style = TextStyle {
-                        max_px: limits.max_px,
+                        max_px: limits.max_px.min(cap).max(limits.min_px),
                         min_px: limits.min_px,
                         line_height: limits.line_height,
                         max_lines: limits.max_lines,
                         align: stack.align,
                     };
-                    let not_fit = || ComposeError::DoesNotFit { element: *element, size, min_px: limits.min_px };
+                    let not_fit = || ComposeError::DoesNotFit {
+                        element: *element,
+                        size,
+                        min_px: limits.min_px,
+                    };
                     let item = if *element == TextElement::Cta {
-                        place_button(face, text, &slot_box, &style, stack.align).ok_or_else(not_fit)?
+                        place_button(face, text, &slot_box, &style, stack.align)
+                            .ok_or_else(not_fit)?
                     } else {
                         let fitted = fit_text(face, text, slot_box, &style).ok_or_else(not_fit)?;
-                        let used = (fitted.used_bottom() - slot_box.y).clamp(1, slot_box.height as i32);
-                        let text_box = Rect::new(slot_box.x, slot_box.y, slot_box.width, used as u32);
-                        Placed::Text { element: *element, text_box, fitted }
+                        if *element == TextElement::Headline {
+                            *headline_px = Some(fitted.px);
+                        }
+                        let used =
+                            (fitted.used_bottom() - slot_box.y).clamp(1, slot_box.height as i32);
+                        let text_box =
+                            Rect::new(slot_box.x, slot_box.y, slot_box.width, used as u32);
+                        Placed::Text {
+                            element: *element,
+                            text_box,
+                            fitted,
+                        }
                     };
                     Some(item)
                 }
@@ -230,7 +309,11 @@ fn place_stack<'f>(
             placed.push(item);
         }
     }
-    let used_bottom = placed.iter().map(|p| p.bounds().bottom()).max().unwrap_or(area.y);
+    let used_bottom = placed
+        .iter()
+        .map(|p| p.bounds().bottom())
+        .max()
+        .unwrap_or(area.y);
     let leftover = (area.bottom() - used_bottom).max(0);
     let dy = match stack.anchor {
         Anchor::Top => 0,
@@ -255,12 +338,21 @@ fn place_logo(image: &RgbaImage, slot: &Rect, align: Align) -> Placed {
         Align::Left => slot.x,
         Align::Center => slot.x + (slot.width as i32 - w as i32) / 2,
     };
-    Placed::Logo { rect: Rect::new(x, slot.y, w, h), image: scaled }
+    Placed::Logo {
+        rect: Rect::new(x, slot.y, w, h),
+        image: scaled,
+    }
 }
 
 /// Fits the CTA label on one line inside `slot` with room for button padding, then sizes the
 /// button around it.
-fn place_button(face: &Face<'_>, text: &str, slot: &Rect, style: &TextStyle, align: Align) -> Option<Placed> {
+fn place_button(
+    face: &Face<'_>,
+    text: &str,
+    slot: &Rect,
+    style: &TextStyle,
+    align: Align,
+) -> Option<Placed> {
     let pad_y_min = ((slot.height as f32 * 0.1).round() as i32).max(1);
     let pad_x_min = ((slot.height as f32 * 0.12).round() as i32).max(3);
     let inner = Rect::new(
@@ -269,8 +361,19 @@ fn place_button(face: &Face<'_>, text: &str, slot: &Rect, style: &TextStyle, ali
         (slot.width as i32 - 2 * pad_x_min).max(0) as u32,
         (slot.height as i32 - 2 * pad_y_min).max(0) as u32,
     );
-    let mut fitted = fit_text(face, text, inner, &TextStyle { align: Align::Left, ..*style })?;
-    let content = fitted.line_boxes.iter().fold(fitted.ink, |acc, r| acc.union(r));
+    let mut fitted = fit_text(
+        face,
+        text,
+        inner,
+        &TextStyle {
+            align: Align::Left,
+            ..*style
+        },
+    )?;
+    let content = fitted
+        .line_boxes
+        .iter()
+        .fold(fitted.ink, |acc, r| acc.union(r));
     let pad_x = ((fitted.px * 0.9).round() as i32)
         .min((slot.width as i32 - content.width as i32) / 2)
         .max(pad_x_min.min((slot.width as i32 - content.width as i32) / 2));
@@ -291,7 +394,11 @@ fn place_button(face: &Face<'_>, text: &str, slot: &Rect, style: &TextStyle, ali
     if !button.contains_rect(&fitted.ink) {
         return None;
     }
-    Some(Placed::Text { element: TextElement::Cta, text_box: button, fitted })
+    Some(Placed::Text {
+        element: TextElement::Cta,
+        text_box: button,
+        fitted,
+    })
 }
 
 /// The CTA button colour: the brand accent, darkened in steps until white or near-black text
@@ -311,7 +418,11 @@ fn button_color(accent: Rgb) -> Rgb {
 /// inside the element's box.
 fn backdrop_region(fitted: &FittedText, text_box: &Rect, canvas: &RgbaImage) -> Option<Rect> {
     let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
-    fitted.ink.inflate(BACKDROP_RING).intersection(text_box)?.intersection(&canvas_rect)
+    fitted
+        .ink
+        .inflate(BACKDROP_RING)
+        .intersection(text_box)?
+        .intersection(&canvas_rect)
 }
 
 fn pixels_in(canvas: &RgbaImage, r: &Rect) -> Vec<Rgb> {
@@ -346,7 +457,11 @@ fn legible_color(
     let backdrop = pixels_in(canvas, &region);
     let light = worst_contrast(Rgb::WHITE, &backdrop);
     let dark = worst_contrast(Rgb::INK, &backdrop);
-    let (text, best) = if light >= dark { (Rgb::WHITE, light) } else { (Rgb::INK, dark) };
+    let (text, best) = if light >= dark {
+        (Rgb::WHITE, light)
+    } else {
+        (Rgb::INK, dark)
+    };
     if best >= CONTRAST_TARGET {
         return (text, None);
     }
@@ -362,8 +477,11 @@ fn legible_color(
     }
     let pad = ((fitted.px * 0.3).round() as i32).max(BACKDROP_RING);
     let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
-    if let Some(scrim_rect) =
-        fitted.ink.inflate(pad).intersection(text_box).and_then(|r| r.intersection(&canvas_rect))
+    if let Some(scrim_rect) = fitted
+        .ink
+        .inflate(pad)
+        .intersection(text_box)
+        .and_then(|r| r.intersection(&canvas_rect))
     {
         // Round the corners only as far as the padding left after clipping allows, so that the
         // measured region (ink grown by the ring) stays fully covered.
@@ -380,7 +498,13 @@ fn legible_color(
 
 /// Lowest contrast between `color` and the backdrop pixels (uncovered by the element's glyphs)
 /// within [`BACKDROP_RING`] px of the ink, inside the box, on the finished canvas.
-fn measured_contrast(canvas: &RgbaImage, layer: &CoverageMask, fitted: &FittedText, text_box: &Rect, color: Rgb) -> f32 {
+fn measured_contrast(
+    canvas: &RgbaImage,
+    layer: &CoverageMask,
+    fitted: &FittedText,
+    text_box: &Rect,
+    color: Rgb,
+) -> f32 {
     let Some(region) = backdrop_region(fitted, text_box, canvas) else {
         return f32::INFINITY;
     };
@@ -390,7 +514,10 @@ fn measured_contrast(canvas: &RgbaImage, layer: &CoverageMask, fitted: &FittedTe
         for x in region.x..region.right() {
             if layer.get(x, y) == 0 {
                 let p = canvas.get_pixel(x as u32, y as u32);
-                worst = worst.min(contrast_ratio(lt, relative_luminance([p.0[0], p.0[1], p.0[2]])));
+                worst = worst.min(contrast_ratio(
+                    lt,
+                    relative_luminance([p.0[0], p.0[1], p.0[2]]),
+                ));
             }
         }
     }

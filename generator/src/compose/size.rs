@@ -38,7 +38,11 @@ pub struct PresetSize {
 }
 
 const fn preset(name: &'static str, width: u32, height: u32, family: SizeFamily) -> PresetSize {
-    PresetSize { name, size: AdSize { width, height }, family }
+    PresetSize {
+        name,
+        size: AdSize { width, height },
+        family,
+    }
 }
 
 /// Every image size listed in `shared/reference/ad-specs.md`: the IAB New Ad Portfolio fixed
@@ -57,9 +61,24 @@ pub const PRESET_SIZES: &[PresetSize] = &[
     preset("IAB button", 120, 60, SizeFamily::IabDisplay),
     preset("IAB half page", 300, 600, SizeFamily::IabDisplay),
     preset("IAB banner", 468, 60, SizeFamily::IabDisplay),
-    preset("IAB mobile interstitial", 640, 1136, SizeFamily::Interstitial),
-    preset("IAB mobile interstitial", 750, 1334, SizeFamily::Interstitial),
-    preset("IAB interstitial / stories 9:16", 1080, 1920, SizeFamily::Interstitial),
+    preset(
+        "IAB mobile interstitial",
+        640,
+        1136,
+        SizeFamily::Interstitial,
+    ),
+    preset(
+        "IAB mobile interstitial",
+        750,
+        1334,
+        SizeFamily::Interstitial,
+    ),
+    preset(
+        "IAB interstitial / stories 9:16",
+        1080,
+        1920,
+        SizeFamily::Interstitial,
+    ),
     preset("Meta feed 1:1", 1080, 1080, SizeFamily::Social),
     preset("Meta feed 4:5", 1080, 1350, SizeFamily::Social),
     preset("Meta link image 1.91:1", 1200, 628, SizeFamily::Social),
@@ -102,9 +121,7 @@ impl AdSize {
     pub fn parse(text: &str) -> Result<Self, ComposeError> {
         let bad = || ComposeError::BadSize(text.to_string());
         let trimmed = text.trim();
-        let (w, h) = trimmed
-            .split_once(['x', 'X', '×'])
-            .ok_or_else(bad)?;
+        let (w, h) = trimmed.split_once(['x', 'X', '×']).ok_or_else(bad)?;
         let width: u32 = w.trim().parse().map_err(|_| bad())?;
         let height: u32 = h.trim().parse().map_err(|_| bad())?;
         if !(16..=8192).contains(&width) || !(16..=8192).contains(&height) {
@@ -178,7 +195,10 @@ mod tests {
     #[test]
     fn parses_sizes() {
         assert_eq!(AdSize::parse("300x250").unwrap(), AdSize::new(300, 250));
-        assert_eq!(AdSize::parse(" 1080X1920 ").unwrap(), AdSize::new(1080, 1920));
+        assert_eq!(
+            AdSize::parse(" 1080X1920 ").unwrap(),
+            AdSize::new(1080, 1920)
+        );
         assert!(AdSize::parse("300").is_err());
         assert!(AdSize::parse("0x250").is_err());
         assert!(AdSize::parse("axb").is_err());
@@ -192,7 +212,11 @@ mod tests {
             }
         }
         for s in ["320x50", "300x50", "468x60", "728x90", "970x90", "120x60"] {
-            assert_eq!(AdSize::parse(s).unwrap().layout_family(), LayoutFamily::Compact, "{s}");
+            assert_eq!(
+                AdSize::parse(s).unwrap().layout_family(),
+                LayoutFamily::Compact,
+                "{s}"
+            );
         }
         assert_eq!(AdSize::new(300, 250).byte_budget(), 150_000);
     }

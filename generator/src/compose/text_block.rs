@@ -48,7 +48,12 @@ pub(crate) struct FittedText {
 impl FittedText {
     /// Height actually used from the box's top edge, when placed at the top of the box.
     pub fn used_bottom(&self) -> i32 {
-        let lines = self.line_boxes.iter().map(|r| r.bottom()).max().unwrap_or(self.ink.y);
+        let lines = self
+            .line_boxes
+            .iter()
+            .map(|r| r.bottom())
+            .max()
+            .unwrap_or(self.ink.y);
         lines.max(self.ink.bottom())
     }
 
@@ -101,7 +106,10 @@ fn segments(text: &str, shaped: &[ShapedGlyph]) -> Vec<Segment> {
         let trimmed_len = piece.trim_end().len();
         let mut width = 0.0;
         let mut trailing_space = 0.0;
-        for g in shaped.iter().filter(|g| g.cluster >= start && g.cluster < pos) {
+        for g in shaped
+            .iter()
+            .filter(|g| g.cluster >= start && g.cluster < pos)
+        {
             width += g.advance;
             if g.cluster >= start + trimmed_len {
                 trailing_space += g.advance;
@@ -152,7 +160,12 @@ fn wrap(segs: &[Segment], max_width: f32) -> Option<Vec<(usize, usize)>> {
 /// Fits `text` into `area`: the largest size between `style.max_px` and `style.min_px` (in about
 /// 4 % steps, the minimum always tried) at which the wrapped lines fit and every glyph's ink lies
 /// inside `area`. `None` when even the minimum size does not fit.
-pub(crate) fn fit_text(face: &Face<'_>, text: &str, area: Rect, style: &TextStyle) -> Option<FittedText> {
+pub(crate) fn fit_text(
+    face: &Face<'_>,
+    text: &str,
+    area: Rect,
+    style: &TextStyle,
+) -> Option<FittedText> {
     let text = text.trim();
     if text.is_empty() || area.is_empty() {
         return None;
@@ -264,7 +277,13 @@ fn try_size(
     if !area.contains_rect(&ink) {
         return None;
     }
-    Some(FittedText { px, lines, glyphs, ink, line_boxes })
+    Some(FittedText {
+        px,
+        lines,
+        glyphs,
+        ink,
+        line_boxes,
+    })
 }
 
 #[cfg(test)]
@@ -287,8 +306,13 @@ mod tests {
         let family = FontFamily::noto_sans();
         let face = family.face(Weight::Bold).unwrap();
         let area = Rect::new(10, 10, 200, 80);
-        let fitted = fit_text(&face, "Une très longue phrase qui doit passer à la ligne", area, &style(8.0, 60.0))
-            .expect("fits");
+        let fitted = fit_text(
+            &face,
+            "Une très longue phrase qui doit passer à la ligne",
+            area,
+            &style(8.0, 60.0),
+        )
+        .expect("fits");
         assert!(fitted.lines.len() >= 2, "{:?}", fitted.lines);
         assert!(fitted.px < 60.0);
         assert!(area.contains_rect(&fitted.ink));
