@@ -47,7 +47,7 @@ def build(out):
         ),
         "sd15": dict(
             text=dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12),
-            unet=dict(),  # UNet2DConditionModel's defaults are the SD 1.5 shapes
+            unet=dict(cross_attention_dim=768, sample_size=64),  # other defaults are the SD 1.5 shapes
             vae=dict(block_out_channels=[128, 256, 512, 512], layers_per_block=2, norm_num_groups=32,
                      down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
                      sample_size=512),

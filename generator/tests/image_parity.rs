@@ -279,10 +279,16 @@ fn same_seed_gives_same_images_and_other_seed_differs() {
     let second = pipeline.generate(&request).unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].width(), first[0].height()), (64, 48));
-    assert_eq!(first[0].as_raw(), second[0].as_raw());
+    assert!(
+        first[0].as_raw() == second[0].as_raw(),
+        "same seed gave different images"
+    );
     request.seed = 8;
     let third = pipeline.generate(&request).unwrap();
-    assert_ne!(first[0].as_raw(), third[0].as_raw());
+    assert!(
+        first[0].as_raw() != third[0].as_raw(),
+        "another seed gave the same image"
+    );
 }
 
 #[test]

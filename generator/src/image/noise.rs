@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use tch::{Device, Kind, Tensor};
 
 use super::error::{ImageError, Result};
@@ -13,30 +15,42 @@ pub trait NoiseSource {
     fn randn(&mut self, shape: &[i64], device: Device) -> Result<Tensor>;
 }
 
-/// Noise from libtorch's generator, seeded once: the same seed on the same device gives the same
-/// images. The noise is drawn on the CPU so that a seed gives the same noise on every device.
+/// Seeded noise from a private generator (ChaCha via `rand::rngs::StdRng`, normal variates by
+/// the Box-Muller transform): the same seed gives the same noise on every device and thread,
+/// independently of libtorch's global generator.
 pub struct SeededNoise {
-    started: bool,
-    seed: u64,
+    rng: StdRng,
 }
 
 impl SeededNoise {
     /// A source seeded with `seed`.
     pub fn new(seed: u64) -> Self {
         SeededNoise {
-            started: false,
-            seed,
+            rng: StdRng::seed_from_u64(seed),
         }
+    }
+
+    fn normal_pair(&mut self) -> (f32, f32) {
+        // 1 - U maps [0, 1) to (0, 1], keeping the logarithm finite.
+        let u1: f64 = 1.0 - self.rng.gen::<f64>();
+        let u2: f64 = self.rng.gen::<f64>();
+        let radius = (-2.0 * u1.ln()).sqrt();
+        let angle = std::f64::consts::TAU * u2;
+        ((radius * angle.cos()) as f32, (radius * angle.sin()) as f32)
     }
 }
 
 impl NoiseSource for SeededNoise {
     fn randn(&mut self, shape: &[i64], device: Device) -> Result<Tensor> {
-        if !self.started {
-            tch::manual_seed(self.seed as i64);
-            self.started = true;
+        let count: i64 = shape.iter().product();
+        let mut values = Vec::with_capacity(count as usize + 1);
+        while (values.len() as i64) < count {
+            let (a, b) = self.normal_pair();
+            values.push(a);
+            values.push(b);
         }
-        Ok(Tensor::randn(shape, (Kind::Float, Device::Cpu)).to_device(device))
+        values.truncate(count as usize);
+        Ok(Tensor::from_slice(&values).view(shape).to_device(device))
     }
 }
 

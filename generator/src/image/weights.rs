@@ -2,6 +2,7 @@
 //! variant files and sharded checkpoints, into named tensors on the target device and dtype.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -38,11 +39,9 @@ impl Weights {
         let mut tensors = HashMap::new();
         for file in files {
             tracing::debug!(file = %file.display(), "loading weights");
-            for (name, tensor) in Tensor::read_safetensors(&file)? {
-                if tensor.is_floating_point() {
-                    tensors.insert(name, tensor.to_device(device).to_kind(kind));
-                }
-            }
+            read_safetensors(&file, |name, tensor| {
+                tensors.insert(name, tensor.to_kind(kind).to_device(device));
+            })?;
         }
         Ok(Self::from_map(tensors))
     }
@@ -137,4 +136,78 @@ fn weight_files(dir: &Path, stem: &str, prefer_fp16: bool) -> Result<Vec<PathBuf
         }
     }
     Err(ImageError::MissingWeights(dir.to_path_buf()))
+}
+
+/// Reads the floating-point tensors of a safetensors file one at a time (so that peak memory is
+/// the model plus one tensor, not the model plus the whole file) and hands each to `take`.
+fn read_safetensors(path: &Path, mut take: impl FnMut(String, Tensor)) -> Result<()> {
+    let io = |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bad = |what: &str| ImageError::Unsupported(format!("{}: {what}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(io)?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > 100_000_000 {
+        return Err(bad("safetensors header too large"));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|source| ImageError::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let data_start = 8 + header_len;
+    let mut entries: Vec<(String, Kind, Vec<i64>, u64, u64)> = Vec::new();
+    for (name, info) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let kind = match info.get("dtype").and_then(|d| d.as_str()) {
+            Some("F32") => Kind::Float,
+            Some("F16") => Kind::Half,
+            Some("BF16") => Kind::BFloat16,
+            Some("F64") => Kind::Double,
+            Some(_) => continue, // integer buffers such as CLIP's position_ids
+            None => return Err(bad("tensor without dtype")),
+        };
+        let shape: Vec<i64> = info
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(|| bad("tensor without shape"))?
+            .iter()
+            .map(|d| d.as_i64().ok_or_else(|| bad("bad shape")))
+            .collect::<Result<_>>()?;
+        let offsets = info
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .ok_or_else(|| bad("tensor without offsets"))?;
+        let (begin, end) = match offsets.as_slice() {
+            [b, e] => (
+                b.as_u64().ok_or_else(|| bad("bad offset"))?,
+                e.as_u64().ok_or_else(|| bad("bad offset"))?,
+            ),
+            _ => return Err(bad("bad offsets")),
+        };
+        let expected = shape.iter().product::<i64>() as u64 * kind.elt_size_in_bytes() as u64;
+        if end < begin || end - begin != expected {
+            return Err(bad(&format!(
+                "tensor {name} has {} bytes for shape {shape:?}",
+                end.saturating_sub(begin)
+            )));
+        }
+        entries.push((name, kind, shape, begin, end));
+    }
+    entries.sort_by_key(|e| e.3);
+    let mut buffer = Vec::new();
+    for (name, kind, shape, begin, end) in entries {
+        buffer.resize((end - begin) as usize, 0);
+        file.seek(SeekFrom::Start(data_start + begin)).map_err(io)?;
+        file.read_exact(&mut buffer).map_err(io)?;
+        take(name, Tensor::from_data_size(&buffer, &shape, kind));
+    }
+    Ok(())
 }
