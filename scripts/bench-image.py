@@ -68,22 +68,27 @@ def build(out):
 def run(path, width, height, steps, repeats):
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, requires_safety_checker=False)
+    device = os.environ.get("BENCH_PY_DEVICE", "cpu")
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None, requires_safety_checker=False).to(device)
     pipe.set_progress_bar_config(disable=True)
     unet = pipe.unet
-    latents = torch.randn(2, 4, height // 8, width // 8)
-    context = torch.randn(2, 77, unet.config.cross_attention_dim)
+    latents = torch.randn(2, 4, height // 8, width // 8, device=device)
+    context = torch.randn(2, 77, unet.config.cross_attention_dim, device=device)
     unet(latents, 500.0, encoder_hidden_states=context)  # warm-up
+    sync()
     start = time.perf_counter()
     for _ in range(repeats):
         unet(latents, 500.0, encoder_hidden_states=context)
+    sync()
     step_ms = (time.perf_counter() - start) / repeats * 1000
     start = time.perf_counter()
     pipe("a red sneaker", num_inference_steps=steps, guidance_scale=7.5, width=width, height=height,
          generator=torch.Generator().manual_seed(0), output_type="np")
+    sync()
     image_ms = (time.perf_counter() - start) * 1000
     print(json.dumps(dict(impl="diffusers", unet_step_ms=step_ms, image_ms=image_ms, peak_rss_mib=peak_rss_mib(),
-                          threads=torch.get_num_threads())))
+                          threads=torch.get_num_threads(), device=device)))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@
 # 2. Text engine: regenerates the fixtures with that venv, runs the parity tests on CUDA
 #    (ADFORGE_DEVICE=cuda, CI=true so missing fixtures fail), then the throughput benchmark
 #    with both adforge and transformers on the GPU.
-# Usage: scripts/gpu-check.sh [text]      (later sections may add more parts)
+# 3. Image engine: regenerates the diffusers fixtures (installing diffusers into the venv), runs
+#    the image parity tests on CUDA, then the image benchmark with adforge and diffusers on CUDA.
+# Usage: scripts/gpu-check.sh [text] [image]      (default: both)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PARTS="${*:-text}"
+PARTS="${*:-text image}"
 VENV="$ROOT/.deps/gpu-venv"
 TORCH_VERSION="2.11.0"
 log() { printf '\033[1m[gpu-check]\033[0m %s\n' "$*"; }
@@ -43,5 +45,18 @@ if [[ " $PARTS " == *" text "* ]]; then
     --test text_parity --test text_smollm2 --test text_scheduler -- --test-threads=1
   log "text: throughput, adforge and transformers both on CUDA"
   BENCH_DEVICE=cuda BENCH_PY_DEVICE=cuda scripts/bench-text.sh
+fi
+if [[ " $PARTS " == *" image "* ]]; then
+  "$PYREF" -c 'import diffusers, PIL' 2>/dev/null || "$VENV/bin/pip" install --quiet diffusers pillow
+  log "image: fixtures"
+  for script in generator/tests/fixtures/make_image*.py; do
+    name=$(basename "$script" .py); name=${name#make_}
+    "$PYREF" "$script" "$ADFORGE_FIXTURES/$name"
+  done
+  log "image: parity tests on CUDA (f32)"
+  ADFORGE_DEVICE=cuda CI=true cargo test -p adforge-generator --test image_parity -- --test-threads=1
+  log "image: timing, adforge and diffusers both on CUDA"
+  ADFORGE_DEVICE=cuda BENCH_PY_DEVICE=cuda PYTHON="$PYREF" ADFORGE_BENCH_DIR="$ROOT/target/gpu-bench/image" \
+    scripts/bench-image.sh
 fi
 log "done"

@@ -49,11 +49,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tch::Cuda::synchronize(i as i64);
         }
     };
-    unet.forward(&latents, 500.0, &context, None)?;
+    let _ = unet.forward(&latents, 500.0, &context, None)?;
     sync();
     let start = Instant::now();
     for _ in 0..repeats {
-        unet.forward(&latents, 500.0, &context, None)?;
+        let _ = unet.forward(&latents, 500.0, &context, None)?;
     }
     sync();
     let step_ms = start.elapsed().as_secs_f64() / repeats as f64 * 1000.0;
@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sync();
     let image_ms = start.elapsed().as_secs_f64() * 1000.0;
     println!(
-        "{{\"impl\": \"adforge\", \"unet_step_ms\": {step_ms:.3}, \"image_ms\": {image_ms:.3}, \"peak_rss_mib\": {:.1}, \"threads\": {}}}",
+        "{{\"impl\": \"adforge\", \"unet_step_ms\": {step_ms:.3}, \"image_ms\": {image_ms:.3}, \"peak_rss_mib\": {:.1}, \"threads\": {}, \"device\": \"{device:?}\"}}",
         peak_rss_mib(),
         tch::get_num_threads()
     );

@@ -17,6 +17,12 @@ use tch::{Device, Kind, Tensor};
 
 const TOLERANCE: f64 = 1e-3;
 
+/// The device under test: `ADFORGE_DEVICE` (`cpu` by default, `cuda` on a GPU host).
+fn device() -> Device {
+    let setting = std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into());
+    adforge_generator::device::parse_device(&setting).expect("ADFORGE_DEVICE")
+}
+
 fn fixtures() -> Option<PathBuf> {
     let base = std::env::var_os("ADFORGE_FIXTURES")
         .map(PathBuf::from)
@@ -46,7 +52,7 @@ fn load(path: &Path) -> HashMap<String, Tensor> {
 fn relative_error(ours: &Tensor, reference: &Tensor) -> f64 {
     assert_eq!(ours.size(), reference.size(), "shape mismatch");
     let ours = ours.to_kind(Kind::Double).to_device(Device::Cpu);
-    let reference = reference.to_kind(Kind::Double);
+    let reference = reference.to_kind(Kind::Double).to_device(Device::Cpu);
     let diff = (&ours - &reference).abs().max().double_value(&[]);
     let scale = reference.abs().max().double_value(&[]).max(1e-6);
     diff / scale
@@ -103,8 +109,7 @@ fn tokenizer_ids_match_transformers() {
 
 fn check_text_embeddings(dir: &Path, family: &str) {
     let pipeline =
-        DiffusionPipeline::load(&dir.join(family).join("pipeline"), Device::Cpu, Kind::Float)
-            .unwrap();
+        DiffusionPipeline::load(&dir.join(family).join("pipeline"), device(), Kind::Float).unwrap();
     let text = load(&dir.join(family).join("text.safetensors"));
     let case = &manifest(dir)[family][0];
     let positive = pipeline
@@ -177,8 +182,7 @@ fn request(dir: &Path, family: &str, case: &serde_json::Value) -> ImageRequest {
 fn check_family(family: &str) {
     let Some(dir) = fixtures() else { return };
     let pipeline =
-        DiffusionPipeline::load(&dir.join(family).join("pipeline"), Device::Cpu, Kind::Float)
-            .unwrap();
+        DiffusionPipeline::load(&dir.join(family).join("pipeline"), device(), Kind::Float).unwrap();
     for case in manifest(&dir)[family].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let reference = load(&dir.join(family).join(format!("{name}.safetensors")));
@@ -249,10 +253,9 @@ fn sdxl_pipeline_matches_diffusers_for_every_scheduler() {
 #[test]
 fn fp16_variant_checkpoint_loads_without_conversion() {
     let Some(dir) = fixtures() else { return };
-    let full =
-        DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let full = DiffusionPipeline::load(&dir.join("sd1/pipeline"), device(), Kind::Float).unwrap();
     let half =
-        DiffusionPipeline::load(&dir.join("sd1/pipeline_fp16"), Device::Cpu, Kind::Float).unwrap();
+        DiffusionPipeline::load(&dir.join("sd1/pipeline_fp16"), device(), Kind::Float).unwrap();
     let prompt = "a red sneaker";
     let a = full.encode_prompt(prompt).unwrap().context;
     let b = half.encode_prompt(prompt).unwrap().context;
@@ -265,7 +268,7 @@ fn fp16_variant_checkpoint_loads_without_conversion() {
 fn same_seed_gives_same_images_and_other_seed_differs() {
     let Some(dir) = fixtures() else { return };
     let pipeline =
-        DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
+        DiffusionPipeline::load(&dir.join("sd1/pipeline"), device(), Kind::Float).unwrap();
     let mut request = ImageRequest {
         prompt: "a red sneaker".into(),
         steps: 2,
@@ -303,8 +306,7 @@ fn reduced_precision_pipelines_run_and_keep_the_vae_in_f32_under_f16() {
         seed: 3,
         ..ImageRequest::default()
     };
-    let full =
-        DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, Kind::Float).unwrap();
+    let full = DiffusionPipeline::load(&dir.join("sd1/pipeline"), device(), Kind::Float).unwrap();
     let reference = full
         .run(
             &request,
@@ -313,8 +315,7 @@ fn reduced_precision_pipelines_run_and_keep_the_vae_in_f32_under_f16() {
         )
         .unwrap();
     for kind in [Kind::Half, Kind::BFloat16] {
-        let pipeline =
-            DiffusionPipeline::load(&dir.join("sd1/pipeline"), Device::Cpu, kind).unwrap();
+        let pipeline = DiffusionPipeline::load(&dir.join("sd1/pipeline"), device(), kind).unwrap();
         let expected_vae = if kind == Kind::Half {
             Kind::Float
         } else {
@@ -329,7 +330,7 @@ fn reduced_precision_pipelines_run_and_keep_the_vae_in_f32_under_f16() {
             )
             .unwrap();
         assert_eq!(images.size(), reference.size());
-        let diff = (&images - &reference)
+        let diff = (images.to_device(Device::Cpu) - reference.to_device(Device::Cpu))
             .abs()
             .mean(Kind::Float)
             .double_value(&[]);
@@ -338,4 +339,10 @@ fn reduced_precision_pipelines_run_and_keep_the_vae_in_f32_under_f16() {
             "{kind:?}: mean pixel difference {diff} from f32"
         );
     }
+}
+
+#[test]
+fn pipeline_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    assert_send::<DiffusionPipeline>();
 }
