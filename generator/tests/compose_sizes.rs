@@ -427,3 +427,69 @@ fn jpeg_and_webp_stay_within_budget() {
         }
     }
 }
+
+#[test]
+fn greek_copy_renders_at_common_sizes() {
+    let copy = CreativeCopy::new(
+        "Φρέσκος καφές κάθε πρωί",
+        "Καβουρδισμένος αυτή την εβδομάδα, στην πόρτα σας αύριο.",
+        "Παραγγελία",
+    );
+    for s in ["300x250", "728x90", "160x600", "1080x1080", "1200x628"] {
+        let size: AdSize = s.parse().unwrap();
+        let c = compose(
+            &copy,
+            &brand(),
+            Some(&logo()),
+            &Background::Image(photo()),
+            size,
+            OutputFormat::Png,
+        )
+        .unwrap_or_else(|e| panic!("el/{s}: {e}"));
+        check(&c, &format!("el/{s}"));
+    }
+}
+
+#[test]
+fn custom_sizes_render_or_fail_with_a_typed_error() {
+    let mut rng = Lcg(2024);
+    let brand = brand();
+    let mut rendered = 0;
+    for _ in 0..40 {
+        let w = 16 + u32::from(rng.next()) * 7 + u32::from(rng.next() % 7);
+        let h = 16 + u32::from(rng.next()) * 7 + u32::from(rng.next() % 7);
+        let size = AdSize::new(w, h);
+        let label = format!("custom/{size}");
+        match compose(
+            &english(),
+            &brand,
+            Some(&logo()),
+            &Background::Designed,
+            size,
+            OutputFormat::Png,
+        ) {
+            Ok(c) => {
+                rendered += 1;
+                check(&c, &label);
+            }
+            Err(ComposeError::DoesNotFit { .. }) => {}
+            Err(e) => panic!("{label}: {e}"),
+        }
+    }
+    assert!(
+        rendered >= 30,
+        "only {rendered} of 40 custom sizes rendered"
+    );
+    for bad in [AdSize::new(0, 0), AdSize::new(10, 300), AdSize::new(300, 4)] {
+        let err = compose(
+            &english(),
+            &brand,
+            None,
+            &Background::Designed,
+            bad,
+            OutputFormat::Png,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ComposeError::BadSize(_)), "{bad}: {err}");
+    }
+}

@@ -40,6 +40,9 @@ pub fn compose(
     format: OutputFormat,
 ) -> Result<ComposedCreative, ComposeError> {
     let _span = tracing::debug_span!("compose", %size).entered();
+    if !(16..=8192).contains(&size.width) || !(16..=8192).contains(&size.height) {
+        return Err(ComposeError::BadSize(size.to_string()));
+    }
     for required in [TextElement::Headline, TextElement::Cta] {
         if copy.text(required).is_none() {
             return Err(ComposeError::EmptyText(required));
