@@ -51,7 +51,13 @@ fn conjunction(rng: &mut StdRng) -> Value {
     if rng.gen_bool(0.85) {
         let n = rng.gen_range(1..=3);
         let codes: Vec<String> = (0..n)
-            .map(|k| country(if k == 0 { home } else { rng.gen_range(0..COUNTRIES) }))
+            .map(|k| {
+                country(if k == 0 {
+                    home
+                } else {
+                    rng.gen_range(0..COUNTRIES)
+                })
+            })
             .collect();
         parts.push(json!({ "country": codes }));
         if rng.gen_bool(0.15) {
@@ -131,7 +137,9 @@ fn segments(count: usize, rng: &mut StdRng) -> Vec<(u32, Rule)> {
 }
 
 fn request(rng: &mut StdRng) -> AdRequest {
-    let ts = Utc.timestamp_opt(1_772_000_000 + rng.gen_range(0..604_800), 0).unwrap();
+    let ts = Utc
+        .timestamp_opt(1_772_000_000 + rng.gen_range(0..604_800), 0)
+        .unwrap();
     let mut r = AdRequest::at(ts, TIME_ZONES[rng.gen_range(0..TIME_ZONES.len())]);
     let home = rng.gen_range(0..COUNTRIES);
     if rng.gen_bool(0.8) {
@@ -139,8 +147,14 @@ fn request(rng: &mut StdRng) -> AdRequest {
     }
     r.gender = Some(["female", "male"][rng.gen_range(0..2)].into());
     r.country = Some(country(home));
-    r.region = Some(format!("region-{home}-{}", rng.gen_range(0..REGIONS_PER_COUNTRY)));
-    r.city = Some(format!("city-{home}-{}", rng.gen_range(0..CITIES_PER_COUNTRY)));
+    r.region = Some(format!(
+        "region-{home}-{}",
+        rng.gen_range(0..REGIONS_PER_COUNTRY)
+    ));
+    r.city = Some(format!(
+        "city-{home}-{}",
+        rng.gen_range(0..CITIES_PER_COUNTRY)
+    ));
     r.language = Some(LANGUAGES[rng.gen_range(0..LANGUAGES.len())].into());
     r.device = Some(DEVICES[rng.gen_range(0..DEVICES.len())].into());
     r.os = Some(OSES[rng.gen_range(0..OSES.len())].into());
@@ -165,7 +179,10 @@ fn micros(d: Duration) -> f64 {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let counts = if args.is_empty() {
         vec![100, 10_000, 100_000]
     } else {
@@ -209,7 +226,11 @@ fn main() {
                 .map(|(id, _)| *id)
                 .collect();
             scan_latencies.push(t.elapsed());
-            assert_eq!(index.matching(r), expected, "index and linear scan disagree");
+            assert_eq!(
+                index.matching(r),
+                expected,
+                "index and linear scan disagree"
+            );
         }
         scan_latencies.sort_unstable();
         println!(

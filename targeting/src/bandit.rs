@@ -393,13 +393,24 @@ mod tests {
     #[test]
     fn same_seed_same_choices() {
         let arms = [
-            ArmStats { impressions: 500, clicks: 10 },
-            ArmStats { impressions: 500, clicks: 12 },
-            ArmStats { impressions: 5, clicks: 0 },
+            ArmStats {
+                impressions: 500,
+                clicks: 10,
+            },
+            ArmStats {
+                impressions: 500,
+                clicks: 12,
+            },
+            ArmStats {
+                impressions: 5,
+                clicks: 0,
+            },
         ];
         let run = |seed| {
             let mut s = ThompsonSampler::seeded(ThompsonConfig::default(), seed).unwrap();
-            (0..50).map(|_| s.choose(&arms).unwrap()).collect::<Vec<_>>()
+            (0..50)
+                .map(|_| s.choose(&arms).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(3), run(3));
         assert_ne!(run(3), run(4));
@@ -416,8 +427,14 @@ mod tests {
         )
         .unwrap();
         let arms = [
-            ArmStats { impressions: 10_000, clicks: 100 },
-            ArmStats { impressions: 10_000, clicks: 300 },
+            ArmStats {
+                impressions: 10_000,
+                clicks: 100,
+            },
+            ArmStats {
+                impressions: 10_000,
+                clicks: 300,
+            },
         ];
         let picks = (0..1000).filter(|_| s.choose(&arms) == Some(1)).count();
         assert!(picks > 990, "{picks}");
@@ -434,8 +451,14 @@ mod tests {
         // Sampling alone would practically never pick the new arm (its posterior after 50
         // impressions without a click is far below 0.5); the floor still gives it about 20%.
         let arms = [
-            ArmStats { impressions: 100_000, clicks: 50_000 },
-            ArmStats { impressions: 50, clicks: 0 },
+            ArmStats {
+                impressions: 100_000,
+                clicks: 50_000,
+            },
+            ArmStats {
+                impressions: 50,
+                clicks: 0,
+            },
         ];
         let picks = (0..10_000).filter(|_| s.choose(&arms) == Some(1)).count();
         assert!((1700..2300).contains(&picks), "{picks}");
@@ -457,7 +480,13 @@ mod tests {
         stats.record_impression(&"cyclists", &"a");
         stats.record_click(&"cyclists", &"a");
         stats.record_impression(&"runners", &"a");
-        assert_eq!(stats.get(&"cyclists", &"a"), ArmStats { impressions: 2, clicks: 1 });
+        assert_eq!(
+            stats.get(&"cyclists", &"a"),
+            ArmStats {
+                impressions: 2,
+                clicks: 1
+            }
+        );
         assert_eq!(stats.get(&"runners", &"a").clicks, 0);
         assert_eq!(stats.get(&"runners", &"b"), ArmStats::default());
         let mut s = ThompsonSampler::seeded(ThompsonConfig::default(), 0).unwrap();
@@ -498,13 +527,17 @@ mod tests {
         };
         for m in [0, 10] {
             assert!(allows(&log, &user, "c1", minutes(m)));
-            capper.record(&mut log, &user, "c1", "camp", minutes(m)).unwrap();
+            capper
+                .record(&mut log, &user, "c1", "camp", minutes(m))
+                .unwrap();
         }
         // Creative cap reached within the hour; another creative of the campaign is fine.
         assert!(!allows(&log, &user, "c1", minutes(20)));
         assert!(allows(&log, &other, "c1", minutes(20)));
         assert!(allows(&log, &user, "c2", minutes(20)));
-        capper.record(&mut log, &user, "c2", "camp", minutes(20)).unwrap();
+        capper
+            .record(&mut log, &user, "c2", "camp", minutes(20))
+            .unwrap();
         // Campaign cap (3 a day) now blocks every creative of the campaign, even after the hour.
         assert!(!allows(&log, &user, "c3", minutes(90)));
         assert!(!allows(&log, &user, "c1", minutes(90)));

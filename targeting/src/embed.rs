@@ -185,7 +185,10 @@ impl SentenceEmbedder {
         let mut tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&weights_path)?
             .into_iter()
             .map(|(name, t)| {
-                let name = name.strip_prefix("bert.").map(str::to_string).unwrap_or(name);
+                let name = name
+                    .strip_prefix("bert.")
+                    .map(str::to_string)
+                    .unwrap_or(name);
                 (name, t)
             })
             .collect();
@@ -285,7 +288,12 @@ impl SentenceEmbedder {
         // Longest real sequence; the rest is padding that the mask removes anyway.
         let len = encodings
             .iter()
-            .map(|e| e.get_attention_mask().iter().rposition(|m| *m != 0).map_or(0, |p| p + 1))
+            .map(|e| {
+                e.get_attention_mask()
+                    .iter()
+                    .rposition(|m| *m != 0)
+                    .map_or(0, |p| p + 1)
+            })
             .max()
             .unwrap_or(0)
             .max(1);
@@ -303,7 +311,9 @@ impl SentenceEmbedder {
         let mask = gather(&|e| e.get_attention_mask());
         let shape = [batch, len as i64];
         let ids = Tensor::from_slice(&ids).view(shape).to_device(self.device);
-        let type_ids = Tensor::from_slice(&type_ids).view(shape).to_device(self.device);
+        let type_ids = Tensor::from_slice(&type_ids)
+            .view(shape)
+            .to_device(self.device);
         let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
         let pooled = tch::no_grad(|| self.forward(&ids, &type_ids, &mask))?;
         let pooled = pooled.to_device(Device::Cpu).contiguous();
@@ -314,7 +324,12 @@ impl SentenceEmbedder {
             .collect())
     }
 
-    fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> Result<Tensor, EmbedError> {
+    fn forward(
+        &self,
+        ids: &Tensor,
+        type_ids: &Tensor,
+        mask: &Tensor,
+    ) -> Result<Tensor, EmbedError> {
         let (batch, len) = ids.size2()?;
         let positions = Tensor::arange(len, (Kind::Int64, self.device));
         let lookup = |table: &Tensor, ids: &Tensor| Tensor::embedding(table, ids, -1, false, false);
@@ -351,11 +366,11 @@ impl SentenceEmbedder {
         }
         let weights = mask.to_kind(Kind::Float).unsqueeze(-1);
         let summed = (&x * &weights).sum_dim_intlist(1, false, Kind::Float);
-        let counts = weights.sum_dim_intlist(1, false, Kind::Float).clamp_min(1e-9);
+        let counts = weights
+            .sum_dim_intlist(1, false, Kind::Float)
+            .clamp_min(1e-9);
         let mean = summed / counts;
-        let norm = mean
-            .norm_scalaropt_dim(2.0, [1], true)
-            .clamp_min(1e-12);
+        let norm = mean.norm_scalaropt_dim(2.0, [1], true).clamp_min(1e-12);
         Ok(mean / norm)
     }
 }

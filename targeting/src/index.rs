@@ -249,25 +249,252 @@ impl Compiled {
         }
     }
 
-    fn matches(&self, r: &RequestSymbols) -> bool {
-        match self {
-            Compiled::All(children) => children.iter().all(|c| c.matches(r)),
-            Compiled::Any(children) => children.iter().any(|c| c.matches(r)),
-            Compiled::Not(child) => !child.matches(r),
-            Compiled::Age(lo, hi) => r.age.is_some_and(|a| a >= *lo && a <= *hi),
-            Compiled::Single(slot, set) => {
-                let value = r.single[usize::from(*slot)];
-                value != NO_SYMBOL && set.contains(&value)
+    /// Appends the rule's program to `code`: every node is a header word (`op | words << 8`,
+    /// `words` counting the header) followed by its operands or its children.
+    fn emit(&self, code: &mut Vec<u32>) {
+        let start = code.len();
+        code.push(0);
+        let op = match self {
+            Compiled::All(children) | Compiled::Any(children) => {
+                for child in children {
+                    child.emit(code);
+                }
+                if matches!(self, Compiled::All(_)) {
+                    OP_ALL
+                } else {
+                    OP_ANY
+                }
             }
-            Compiled::Interests(set) => set.iter().any(|s| r.interests.binary_search(s).is_ok()),
-            Compiled::Keywords(set) => set.iter().any(|s| r.keywords.binary_search(s).is_ok()),
-            Compiled::Time(window) => window.contains(r.minute_of_day),
-            Compiled::Days(mask) => mask & r.day_bit != 0,
-            Compiled::Attribute(key, set) => r
-                .attributes
-                .iter()
-                .find(|(k, _)| k == key)
-                .is_some_and(|(_, v)| *v != NO_SYMBOL && set.contains(v)),
+            Compiled::Not(child) => {
+                child.emit(code);
+                OP_NOT
+            }
+            Compiled::Age(lo, hi) => {
+                code.extend([u32::from(*lo), u32::from(*hi)]);
+                OP_AGE
+            }
+            Compiled::Single(slot, set) => {
+                code.push(u32::from(*slot));
+                code.extend(set);
+                OP_SINGLE
+            }
+            Compiled::Interests(set) => {
+                code.extend(set);
+                OP_INTERESTS
+            }
+            Compiled::Keywords(set) => {
+                code.extend(set);
+                OP_KEYWORDS
+            }
+            Compiled::Time(window) => {
+                code.extend([u32::from(window.from), u32::from(window.to)]);
+                OP_TIME
+            }
+            Compiled::Days(mask) => {
+                code.push(u32::from(*mask));
+                OP_DAYS
+            }
+            Compiled::Attribute(key, set) => {
+                code.push(*key);
+                code.extend(set);
+                OP_ATTRIBUTE
+            }
+        };
+        let words = u32::try_from(code.len() - start).expect("rule program under 2^24 words");
+        assert!(words < 1 << 24, "rule program under 2^24 words");
+        code[start] = op | words << 8;
+    }
+}
+
+const OP_ALL: u32 = 0;
+const OP_ANY: u32 = 1;
+const OP_NOT: u32 = 2;
+const OP_AGE: u32 = 3;
+const OP_SINGLE: u32 = 4;
+const OP_INTERESTS: u32 = 5;
+const OP_KEYWORDS: u32 = 6;
+const OP_TIME: u32 = 7;
+const OP_DAYS: u32 = 8;
+const OP_ATTRIBUTE: u32 = 9;
+
+/// Words of the node starting at `code[0]`.
+fn node_words(code: &[u32]) -> usize {
+    (code[0] >> 8) as usize
+}
+
+/// Evaluates the program of one node (exactly its words) against a request; the same result
+/// as [`Rule::matches`] on the rule it was compiled from.
+fn run(code: &[u32], r: &RequestSymbols) -> bool {
+    let body = &code[1..];
+    match code[0] & 0xff {
+        OP_ALL => {
+            let mut rest = body;
+            while !rest.is_empty() {
+                let (child, tail) = rest.split_at(node_words(rest));
+                if !run(child, r) {
+                    return false;
+                }
+                rest = tail;
+            }
+            true
+        }
+        OP_ANY => {
+            let mut rest = body;
+            while !rest.is_empty() {
+                let (child, tail) = rest.split_at(node_words(rest));
+                if run(child, r) {
+                    return true;
+                }
+                rest = tail;
+            }
+            false
+        }
+        OP_NOT => !run(body, r),
+        OP_AGE => r
+            .age
+            .is_some_and(|a| u32::from(a) >= body[0] && u32::from(a) <= body[1]),
+        OP_SINGLE => {
+            let value = r.single[body[0] as usize];
+            value != NO_SYMBOL && body[1..].contains(&value)
+        }
+        OP_INTERESTS => body.iter().any(|s| r.interests.binary_search(s).is_ok()),
+        OP_KEYWORDS => body.iter().any(|s| r.keywords.binary_search(s).is_ok()),
+        OP_TIME => TimeWindow {
+            from: body[0] as u16,
+            to: body[1] as u16,
+        }
+        .contains(r.minute_of_day),
+        OP_DAYS => body[0] & u32::from(r.day_bit) != 0,
+        OP_ATTRIBUTE => r
+            .attributes
+            .iter()
+            .find(|(k, _)| *k == body[0])
+            .is_some_and(|(_, v)| *v != NO_SYMBOL && body[1..].contains(v)),
+        op => unreachable!("unknown rule op {op}"),
+    }
+}
+
+/// A quick necessary test of a segment's top-level conjunction, checked before its program:
+/// one bit per value (symbol id modulo the mask width) for each constrained attribute, the
+/// age range, local hours and days. A request fails it only if the rule cannot match.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prefilter {
+    /// Bit `k` set when `single[k]` constrains the attribute in `StrKind` order; bit 7 for
+    /// interests, 8 for keywords, 9 for age, 10 for hours, 11 for days.
+    constrained: u16,
+    single: [u16; 7],
+    interests: u64,
+    keywords: u64,
+    hours: u32,
+    days: u8,
+    age_lo: u8,
+    age_hi: u8,
+}
+
+const PRE_INTERESTS: u16 = 1 << 7;
+const PRE_KEYWORDS: u16 = 1 << 8;
+const PRE_AGE: u16 = 1 << 9;
+const PRE_HOURS: u16 = 1 << 10;
+const PRE_DAYS: u16 = 1 << 11;
+
+fn bit16(id: u32) -> u16 {
+    1 << (id % 16)
+}
+
+fn bit64(id: u32) -> u64 {
+    1 << (id % 64)
+}
+
+impl Prefilter {
+    fn new(rule: &Compiled) -> Prefilter {
+        let mut p = Prefilter {
+            single: [u16::MAX; 7],
+            interests: u64::MAX,
+            keywords: u64::MAX,
+            hours: u32::MAX,
+            days: u8::MAX,
+            age_lo: 0,
+            age_hi: MAX_AGE,
+            constrained: 0,
+        };
+        match rule {
+            Compiled::All(children) => children.iter().for_each(|c| p.add(c)),
+            leaf => p.add(leaf),
+        }
+        p
+    }
+
+    /// Narrows the filter by one conjunct (nested `any`/`not` are left to the program).
+    fn add(&mut self, c: &Compiled) {
+        match c {
+            Compiled::Single(slot, set) => {
+                let slot = usize::from(*slot);
+                self.single[slot] &= set.iter().fold(0, |m, id| m | bit16(*id));
+                self.constrained |= 1 << slot;
+            }
+            Compiled::Interests(set) => {
+                self.interests &= set.iter().fold(0, |m, id| m | bit64(*id));
+                self.constrained |= PRE_INTERESTS;
+            }
+            Compiled::Keywords(set) => {
+                self.keywords &= set.iter().fold(0, |m, id| m | bit64(*id));
+                self.constrained |= PRE_KEYWORDS;
+            }
+            Compiled::Age(lo, hi) => {
+                self.age_lo = self.age_lo.max(*lo);
+                self.age_hi = self.age_hi.min(*hi);
+                self.constrained |= PRE_AGE;
+            }
+            Compiled::Time(window) => {
+                self.hours &= window.hours().fold(0, |m, h| m | 1 << h);
+                self.constrained |= PRE_HOURS;
+            }
+            Compiled::Days(mask) => {
+                self.days &= mask;
+                self.constrained |= PRE_DAYS;
+            }
+            _ => {}
+        }
+    }
+
+    fn admits(&self, r: &RequestBits) -> bool {
+        let c = self.constrained;
+        if c == 0 {
+            return true;
+        }
+        for slot in 0..7 {
+            if c & (1 << slot) != 0 && self.single[slot] & r.single[slot] == 0 {
+                return false;
+            }
+        }
+        (c & PRE_INTERESTS == 0 || self.interests & r.interests != 0)
+            && (c & PRE_KEYWORDS == 0 || self.keywords & r.keywords != 0)
+            && (c & PRE_AGE == 0 || r.age.is_some_and(|a| a >= self.age_lo && a <= self.age_hi))
+            && (c & PRE_HOURS == 0 || self.hours & r.hour != 0)
+            && (c & PRE_DAYS == 0 || self.days & r.day != 0)
+    }
+}
+
+/// A request's bits for [`Prefilter::admits`]; a missing or unknown value has no bit.
+struct RequestBits {
+    single: [u16; 7],
+    interests: u64,
+    keywords: u64,
+    age: Option<u8>,
+    hour: u32,
+    day: u8,
+}
+
+impl RequestBits {
+    fn new(r: &RequestSymbols) -> Self {
+        let bit = |id: u32| if id == NO_SYMBOL { 0 } else { bit16(id) };
+        RequestBits {
+            single: r.single.map(bit),
+            interests: r.interests.iter().fold(0, |m, id| m | bit64(*id)),
+            keywords: r.keywords.iter().fold(0, |m, id| m | bit64(*id)),
+            age: r.age,
+            hour: 1 << (r.minute_of_day / 60),
+            day: r.day_bit,
         }
     }
 }
@@ -321,9 +548,13 @@ impl RequestSymbols {
     }
 }
 
-/// One entry of a posting list: the segment's position and the bit of the clause it satisfies.
+/// One entry of a posting list: the segment's position, the bit of the clause it satisfies and
+/// the segment's prefilter.
 #[derive(Debug, Clone, Copy)]
 struct Posting {
+    /// The segment's prefilter, copied here so that most segments are rejected while the
+    /// posting list is read in order, without touching per-segment memory.
+    filter: Prefilter,
     segment: u32,
     bit: u8,
 }
@@ -346,10 +577,14 @@ thread_local! {
 #[derive(Debug, Clone)]
 pub struct SegmentIndex<Id> {
     ids: Vec<Id>,
-    rules: Vec<Compiled>,
+    /// Rule programs of all segments, back to back (see [`Compiled::emit`]).
+    code: Vec<u32>,
+    /// Where each segment's program starts in `code`, plus one final end offset.
+    starts: Vec<u32>,
     symbols: Symbols,
     /// Bit mask of the clauses each segment must hit (0 for unguarded segments).
     required: Vec<u8>,
+    prefilters: Vec<Prefilter>,
     strings: [HashMap<String, Vec<Posting>>; STR_KINDS],
     ages: Vec<Vec<Posting>>,
     hours: Vec<Vec<Posting>>,
@@ -362,9 +597,11 @@ impl<Id: Clone> Default for SegmentIndex<Id> {
     fn default() -> Self {
         SegmentIndex {
             ids: Vec::new(),
-            rules: Vec::new(),
+            code: Vec::new(),
+            starts: vec![0],
             symbols: Symbols::default(),
             required: Vec::new(),
+            prefilters: Vec::new(),
             strings: Default::default(),
             ages: vec![Vec::new(); usize::from(MAX_AGE) + 1],
             hours: vec![Vec::new(); 24],
@@ -389,11 +626,14 @@ impl<Id: Clone> SegmentIndex<Id> {
     pub fn insert(&mut self, id: Id, rule: Rule) {
         let position = u32::try_from(self.ids.len()).expect("fewer than 2^32 segments");
         let clauses = guard(&rule);
+        let compiled = Compiled::new(&rule, &mut self.symbols);
+        let filter = Prefilter::new(&compiled);
         let mut required = 0u8;
         for (i, clause) in clauses.iter().enumerate() {
             let bit = 1u8 << i;
             required |= bit;
             let posting = Posting {
+                filter,
                 segment: position,
                 bit,
             };
@@ -405,7 +645,10 @@ impl<Id: Clone> SegmentIndex<Id> {
             self.unguarded.push(position);
         }
         self.ids.push(id);
-        self.rules.push(Compiled::new(&rule, &mut self.symbols));
+        self.prefilters.push(filter);
+        compiled.emit(&mut self.code);
+        self.starts
+            .push(u32::try_from(self.code.len()).expect("rule programs under 2^32 words"));
         self.required.push(required);
     }
 
@@ -454,6 +697,12 @@ impl<Id: Clone> SegmentIndex<Id> {
         })
     }
 
+    fn run_segment(&self, segment: usize, request: &RequestSymbols) -> bool {
+        let start = self.starts[segment] as usize;
+        let end = self.starts[segment + 1] as usize;
+        run(&self.code[start..end], request)
+    }
+
     fn matching_with(&self, req: &PreparedRequest, scratch: &mut Scratch) -> Vec<Id> {
         let n = self.ids.len();
         if scratch.stamp.len() < n {
@@ -473,8 +722,13 @@ impl<Id: Clone> SegmentIndex<Id> {
             touched,
             ..
         } = scratch;
+        let symbols = RequestSymbols::new(req, &self.symbols);
+        let bits = RequestBits::new(&symbols);
         let mut visit = |postings: &[Posting]| {
             for p in postings {
+                if !p.filter.admits(&bits) {
+                    continue;
+                }
                 let s = p.segment as usize;
                 if stamp[s] != generation {
                     stamp[s] = generation;
@@ -520,21 +774,17 @@ impl<Id: Clone> SegmentIndex<Id> {
             }
         }
 
-        let symbols = RequestSymbols::new(req, &self.symbols);
         let mut matched: Vec<u32> = touched
             .iter()
             .copied()
             .filter(|&s| {
                 let s = s as usize;
-                hits[s] == self.required[s] && self.rules[s].matches(&symbols)
+                hits[s] == self.required[s] && self.run_segment(s, &symbols)
             })
             .collect();
-        matched.extend(
-            self.unguarded
-                .iter()
-                .copied()
-                .filter(|&s| self.rules[s as usize].matches(&symbols)),
-        );
+        matched.extend(self.unguarded.iter().copied().filter(|&s| {
+            self.prefilters[s as usize].admits(&bits) && self.run_segment(s as usize, &symbols)
+        }));
         matched.sort_unstable();
         matched
             .into_iter()
@@ -589,15 +839,21 @@ mod tests {
             return random_leaf(rng);
         }
         match rng.gen_range(0..5) {
-            0 | 1 => json!({"all": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()}),
-            2 => json!({"any": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()}),
+            0 | 1 => {
+                json!({"all": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()})
+            }
+            2 => {
+                json!({"any": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()})
+            }
             3 => json!({"not": random_rule(rng, depth - 1)}),
             _ => random_leaf(rng),
         }
     }
 
     fn random_request(rng: &mut StdRng) -> AdRequest {
-        let ts = Utc.timestamp_opt(1_772_000_000 + rng.gen_range(0..604_800), 0).unwrap();
+        let ts = Utc
+            .timestamp_opt(1_772_000_000 + rng.gen_range(0..604_800), 0)
+            .unwrap();
         let mut r = AdRequest::at(ts, chrono_tz::Europe::Paris);
         if rng.gen_bool(0.9) {
             r.age = Some(rng.gen_range(13..80));
@@ -614,10 +870,12 @@ mod tests {
             r.keywords.push(["bike", "ski"][rng.gen_range(0..2)].into());
         }
         for _ in 0..rng.gen_range(0..3) {
-            r.interests.push(INTERESTS[rng.gen_range(0..INTERESTS.len())].into());
+            r.interests
+                .push(INTERESTS[rng.gen_range(0..INTERESTS.len())].into());
         }
         if rng.gen_bool(0.5) {
-            r.attributes.insert("plan".into(), ["free", "pro"][rng.gen_range(0..2)].into());
+            r.attributes
+                .insert("plan".into(), ["free", "pro"][rng.gen_range(0..2)].into());
         }
         r
     }
@@ -660,12 +918,20 @@ mod tests {
         // City, then country; the broad device clause is left to rule evaluation.
         let clauses = guard(&rule);
         assert_eq!(clauses.len(), 2);
-        assert_eq!(clauses[0].keys, vec![Key::Str(StrKind::City, "lyon".into())]);
-        assert_eq!(clauses[1].keys, vec![Key::Str(StrKind::Country, "FR".into())]);
-        let broad = Rule::from_json(&json!({"all": [{"device": ["mobile"]}, {"gender": ["f"]}]}))
-            .unwrap();
+        assert_eq!(
+            clauses[0].keys,
+            vec![Key::Str(StrKind::City, "lyon".into())]
+        );
+        assert_eq!(
+            clauses[1].keys,
+            vec![Key::Str(StrKind::Country, "FR".into())]
+        );
+        let broad =
+            Rule::from_json(&json!({"all": [{"device": ["mobile"]}, {"gender": ["f"]}]})).unwrap();
         assert_eq!(guard(&broad).len(), 1, "the cheapest clause is always kept");
-        let unguarded = Rule::from_json(&json!({"any": [{"city": ["lyon"]}, {"not": {"os": ["ios"]}}]})).unwrap();
+        let unguarded =
+            Rule::from_json(&json!({"any": [{"city": ["lyon"]}, {"not": {"os": ["ios"]}}]}))
+                .unwrap();
         assert!(guard(&unguarded).is_empty());
     }
 }

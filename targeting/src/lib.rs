@@ -49,7 +49,9 @@ pub use bandit::{
     ArmStats, BanditError, CapLevel, CapScope, FrequencyCap, FrequencyCapper, ImpressionLog,
     InMemoryImpressionLog, ThompsonConfig, ThompsonSampler, UserKeyHash,
 };
-pub use brief::{AdCopy, BrandKit, CampaignBrief, CopyField, Language, PlacementSpec, SegmentBrief};
+pub use brief::{
+    AdCopy, BrandKit, CampaignBrief, CopyField, Language, PlacementSpec, SegmentBrief,
+};
 pub use embed::{EmbedError, SentenceEmbedder};
 pub use index::SegmentIndex;
 pub use policy::{PolicyChecker, PolicyError, RulePack, Span, Violation, ViolationKind};

@@ -269,7 +269,11 @@ impl<'a> PolicyChecker<'a> {
             self.check_capitals(field, text, &mut out);
             self.check_punctuation(field, text, &mut out);
         }
-        let present = |phrase: &str| folded.iter().any(|(_, _, f)| !f.find_phrase(phrase).is_empty());
+        let present = |phrase: &str| {
+            folded
+                .iter()
+                .any(|(_, _, f)| !f.find_phrase(phrase).is_empty())
+        };
         for (i, phrase) in self.brand.required_phrases.iter().enumerate() {
             if !present(phrase) {
                 out.push(Violation {
@@ -280,7 +284,11 @@ impl<'a> PolicyChecker<'a> {
                 });
             }
         }
-        if let Some(disclaimer) = self.brand.disclaimer.as_deref().filter(|d| !d.trim().is_empty())
+        if let Some(disclaimer) = self
+            .brand
+            .disclaimer
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
         {
             if !present(disclaimer) {
                 out.push(Violation {
@@ -448,9 +456,15 @@ impl Folded {
             .filter(|(at, _)| {
                 let end = at + needle.len();
                 let before_ok = !first_is_word
-                    || self.text[..*at].chars().next_back().is_none_or(|c| !word_char(c));
-                let after_ok =
-                    !last_is_word || self.text[end..].chars().next().is_none_or(|c| !word_char(c));
+                    || self.text[..*at]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| !word_char(c));
+                let after_ok = !last_is_word
+                    || self.text[end..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !word_char(c));
                 before_ok && after_ok
             })
             .map(|(at, _)| self.original(at..at + needle.len()))
@@ -526,9 +540,17 @@ mod tests {
     #[test]
     fn phrases_match_whole_words_only() {
         let f = fold("The bestseller is best-in-class; #1 choice");
-        assert_eq!(f.find_phrase("best").len(), 1, "`bestseller` must not match `best`");
+        assert_eq!(
+            f.find_phrase("best").len(),
+            1,
+            "`bestseller` must not match `best`"
+        );
         assert_eq!(f.find_phrase("#1").len(), 1);
-        assert_eq!(fold("top#1 pick").find_phrase("#1").len(), 1, "symbol edges need no boundary");
+        assert_eq!(
+            fold("top#1 pick").find_phrase("#1").len(),
+            1,
+            "symbol edges need no boundary"
+        );
         assert!(fold("#1b").find_phrase("#1").is_empty());
         assert!(fold("class").find_phrase("ass").is_empty());
     }
@@ -544,8 +566,8 @@ mod tests {
 
     #[test]
     fn bad_pattern_is_an_error() {
-        let text = include_str!("../../assets/policy/en.json")
-            .replacen("\\\\b(?:are|r)", "(unclosed", 1);
+        let text =
+            include_str!("../../assets/policy/en.json").replacen("\\\\b(?:are|r)", "(unclosed", 1);
         assert!(matches!(
             RulePack::from_json(&text),
             Err(PolicyError::Pattern { index: 0, .. })

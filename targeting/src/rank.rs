@@ -101,10 +101,10 @@ mod tests {
     fn orders_by_relevance_and_drops_near_duplicates() {
         let target = [1.0, 0.0, 0.0];
         let variants = vec![
-            vec![0.0, 1.0, 0.0],  // unrelated
-            vec![0.9, 0.1, 0.0],  // relevant
+            vec![0.0, 1.0, 0.0],   // unrelated
+            vec![0.9, 0.1, 0.0],   // relevant
             vec![0.89, 0.12, 0.0], // near-duplicate of 1, slightly less relevant
-            vec![0.6, 0.0, 0.8],  // relevant enough, different
+            vec![0.6, 0.0, 0.8],   // relevant enough, different
         ];
         let r = rank_embeddings(&target, &variants, 0.95);
         let order: Vec<usize> = r.ranked.iter().map(|v| v.index).collect();

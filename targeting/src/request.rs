@@ -115,12 +115,18 @@ impl PreparedRequest {
     /// Normalises `request` and converts its timestamp to local time.
     pub fn new(request: &AdRequest) -> Self {
         let local = request.timestamp.with_timezone(&request.time_zone);
-        let mut interests: Vec<String> =
-            request.interests.iter().map(|s| normalize_value(s)).collect();
+        let mut interests: Vec<String> = request
+            .interests
+            .iter()
+            .map(|s| normalize_value(s))
+            .collect();
         interests.sort_unstable();
         interests.dedup();
-        let mut keywords: Vec<String> =
-            request.keywords.iter().map(|s| normalize_value(s)).collect();
+        let mut keywords: Vec<String> = request
+            .keywords
+            .iter()
+            .map(|s| normalize_value(s))
+            .collect();
         keywords.sort_unstable();
         keywords.dedup();
         PreparedRequest {

@@ -612,10 +612,7 @@ fn check_contradictions(rule: &Rule, path: &str) -> Result<(), RuleError> {
                         let first = age.map(|a| a.2).unwrap_or(i);
                         return Err(RuleError::Contradiction {
                             path: child_path(i),
-                            message: format!(
-                                "age range does not overlap {}",
-                                child_path(first)
-                            ),
+                            message: format!("age range does not overlap {}", child_path(first)),
                         });
                     }
                     age = Some((lo, hi, age.map(|a| a.2).unwrap_or(i)));
@@ -716,19 +713,28 @@ mod tests {
     #[test]
     fn each_leaf_type_matches_and_misses() {
         let cases = [
-            (json!({"age": {"min": 25, "max": 34}}), json!({"age": {"min": 30}})),
+            (
+                json!({"age": {"min": 25, "max": 34}}),
+                json!({"age": {"min": 30}}),
+            ),
             (json!({"gender": ["female"]}), json!({"gender": ["male"]})),
             (json!({"country": ["FR", "be"]}), json!({"country": ["DE"]})),
             (json!({"region": ["idf"]}), json!({"region": ["paca"]})),
             (json!({"city": ["paris"]}), json!({"city": ["lyon"]})),
             (json!({"language": ["fr"]}), json!({"language": ["en"]})),
-            (json!({"device": ["mobile"]}), json!({"device": ["desktop"]})),
+            (
+                json!({"device": ["mobile"]}),
+                json!({"device": ["desktop"]}),
+            ),
             (json!({"os": ["ios"]}), json!({"os": ["android"]})),
             (
                 json!({"interests": ["running", "cycling"]}),
                 json!({"interests": ["golf"]}),
             ),
-            (json!({"keywords": ["marathon"]}), json!({"keywords": ["ski"]})),
+            (
+                json!({"keywords": ["marathon"]}),
+                json!({"keywords": ["ski"]}),
+            ),
             (
                 json!({"time_of_day": {"from": "19:00", "to": "20:00"}}),
                 json!({"time_of_day": {"from": "18:00", "to": "19:00"}}),
@@ -750,22 +756,36 @@ mod tests {
 
     #[test]
     fn time_windows_wrap_past_midnight() {
-        let whole_day = Rule::from_json(&json!({"time_of_day": {"from": "00:00", "to": "24:00"}}))
-            .unwrap();
+        let whole_day =
+            Rule::from_json(&json!({"time_of_day": {"from": "00:00", "to": "24:00"}})).unwrap();
         let text = serde_json::to_string(&whole_day).unwrap();
         assert_eq!(text, r#"{"time_of_day":{"from":"00:00","to":"24:00"}}"#);
         assert_eq!(Rule::from_json_str(&text).unwrap(), whole_day);
-        assert!(matches(json!({"time_of_day": {"from": "19:00", "to": "02:00"}})));
-        assert!(!matches(json!({"time_of_day": {"from": "22:00", "to": "02:00"}})));
-        assert!(matches(json!({"time_of_day": {"from": "00:00", "to": "24:00"}})));
+        assert!(matches(
+            json!({"time_of_day": {"from": "19:00", "to": "02:00"}})
+        ));
+        assert!(!matches(
+            json!({"time_of_day": {"from": "22:00", "to": "02:00"}})
+        ));
+        assert!(matches(
+            json!({"time_of_day": {"from": "00:00", "to": "24:00"}})
+        ));
     }
 
     #[test]
     fn combinators() {
-        assert!(matches(json!({"all": [{"country": ["FR"]}, {"age": {"max": 30}}]})));
-        assert!(!matches(json!({"all": [{"country": ["FR"]}, {"age": {"max": 20}}]})));
-        assert!(matches(json!({"any": [{"country": ["DE"]}, {"age": {"max": 30}}]})));
-        assert!(!matches(json!({"any": [{"country": ["DE"]}, {"os": ["android"]}]})));
+        assert!(matches(
+            json!({"all": [{"country": ["FR"]}, {"age": {"max": 30}}]})
+        ));
+        assert!(!matches(
+            json!({"all": [{"country": ["FR"]}, {"age": {"max": 20}}]})
+        ));
+        assert!(matches(
+            json!({"any": [{"country": ["DE"]}, {"age": {"max": 30}}]})
+        ));
+        assert!(!matches(
+            json!({"any": [{"country": ["DE"]}, {"os": ["android"]}]})
+        ));
         assert!(matches(json!({"not": {"device": ["ctv"]}})));
         assert!(!matches(json!({"not": {"device": ["mobile"]}})));
     }
@@ -795,7 +815,9 @@ mod tests {
 
     #[test]
     fn empty_ranges_are_errors() {
-        let e = error(json!({"all": [{"os": ["ios"]}, {"os": ["ios"]}, {"age": {"min": 40, "max": 30}}]}));
+        let e = error(
+            json!({"all": [{"os": ["ios"]}, {"os": ["ios"]}, {"age": {"min": 40, "max": 30}}]}),
+        );
         assert!(matches!(e, RuleError::EmptyRange { .. }), "{e}");
         assert_eq!(e.path(), "rules.all[2].age.min");
         let e = error(json!({"time_of_day": {"from": "10:00", "to": "10:00"}}));
@@ -806,15 +828,24 @@ mod tests {
     #[test]
     fn malformed_values_are_errors() {
         assert_eq!(error(json!({"country": []})).path(), "rules.country");
-        assert_eq!(error(json!({"country": ["France"]})).path(), "rules.country[0]");
+        assert_eq!(
+            error(json!({"country": ["France"]})).path(),
+            "rules.country[0]"
+        );
         assert_eq!(error(json!({"age": {"min": 200}})).path(), "rules.age.min");
         assert_eq!(
             error(json!({"time_of_day": {"from": "25:00", "to": "26:00"}})).path(),
             "rules.time_of_day.from"
         );
-        assert_eq!(error(json!({"day_of_week": ["funday"]})).path(), "rules.day_of_week[0]");
+        assert_eq!(
+            error(json!({"day_of_week": ["funday"]})).path(),
+            "rules.day_of_week[0]"
+        );
         assert_eq!(error(json!({"all": []})).path(), "rules.all");
-        assert_eq!(error(json!({"age": {"min": 1}, "os": ["ios"]})).path(), "rules");
+        assert_eq!(
+            error(json!({"age": {"min": 1}, "os": ["ios"]})).path(),
+            "rules"
+        );
     }
 
     #[test]

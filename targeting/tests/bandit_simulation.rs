@@ -75,7 +75,12 @@ fn regret(policy: &mut dyn Policy, traffic: &[f64]) -> [f64; CHECKPOINTS.len()] 
     out
 }
 
-const POLICIES: [&str; 4] = ["uniform", "epsilon-greedy 0.1", "epsilon-greedy 0.05", "Thompson"];
+const POLICIES: [&str; 4] = [
+    "uniform",
+    "epsilon-greedy 0.1",
+    "epsilon-greedy 0.05",
+    "Thompson",
+];
 
 #[test]
 fn thompson_regret_is_well_under_uniform_and_epsilon_greedy() {
@@ -137,9 +142,18 @@ fn thompson_regret_is_well_under_uniform_and_epsilon_greedy() {
         );
     }
     for c in 1..CHECKPOINTS.len() {
-        assert!(thompson[c] < 0.1 * uniform[c], "Thompson {thompson:?} vs uniform {uniform:?}");
-        assert!(thompson[c] < 0.6 * eps10[c], "Thompson {thompson:?} vs epsilon-greedy {eps10:?}");
+        assert!(
+            thompson[c] < 0.1 * uniform[c],
+            "Thompson {thompson:?} vs uniform {uniform:?}"
+        );
+        assert!(
+            thompson[c] < 0.6 * eps10[c],
+            "Thompson {thompson:?} vs epsilon-greedy {eps10:?}"
+        );
     }
     // Epsilon-greedy's regret grows linearly with traffic, Thompson's logarithmically.
-    assert!(thompson[last] < 0.5 * eps05[last], "Thompson {thompson:?} vs {eps05:?}");
+    assert!(
+        thompson[last] < 0.5 * eps05[last],
+        "Thompson {thompson:?} vs {eps05:?}"
+    );
 }

@@ -80,7 +80,15 @@ fn matches_transformers_reference() {
     let expected: Vec<Vec<f32>> = serde_json::from_value(reference["embeddings"].clone()).unwrap();
     let got = model.embed(&sentences).unwrap();
     for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
-        let max_diff = g.iter().zip(e).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(max_diff < 1e-4, "sentence {i} `{}`: max difference {max_diff}", sentences[i]);
+        let max_diff = g
+            .iter()
+            .zip(e)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            max_diff < 1e-4,
+            "sentence {i} `{}`: max difference {max_diff}",
+            sentences[i]
+        );
     }
 }

@@ -22,7 +22,12 @@ fn copy(headline: &str, body: &str, cta: &str) -> AdCopy {
     }
 }
 
-fn check(language: Language, brand: &BrandKit, copy: &AdCopy, allow_claims: bool) -> Vec<Violation> {
+fn check(
+    language: Language,
+    brand: &BrandKit,
+    copy: &AdCopy,
+    allow_claims: bool,
+) -> Vec<Violation> {
     let placement = placement();
     PolicyChecker::new(RulePack::builtin(language), brand, &placement, allow_claims).check(copy)
 }
@@ -73,19 +78,62 @@ fn english_policy_example() {
         "BUY NOW",
     );
     let v = check(Language::En, &brand, &c, false);
-    let found: Vec<(ViolationKind, &str, &str)> =
-        v.iter().filter(|v| v.span.is_some()).map(|v| (v.kind, v.rule.as_str(), spanned(&c, v))).collect();
+    let found: Vec<(ViolationKind, &str, &str)> = v
+        .iter()
+        .filter(|v| v.span.is_some())
+        .map(|v| (v.kind, v.rule.as_str(), spanned(&c, v)))
+        .collect();
     let expect = [
-        (ViolationKind::UnsubstantiatedSuperlative, "policy.en.superlatives[0]", "BEST"),
-        (ViolationKind::UnsubstantiatedSuperlative, "policy.en.superlatives[1]", "The BEST"),
-        (ViolationKind::UnsubstantiatedGuarantee, "policy.en.guarantees[0]", "GUARANTEED"),
-        (ViolationKind::ExcessPunctuation, "policy.en.punctuation.max_repeated", "!!"),
-        (ViolationKind::ExcessPunctuation, "policy.en.punctuation.max_exclamations", "!"),
-        (ViolationKind::PersonalAttribute, "policy.en.personal_attribute_patterns[0]", "Are you overweight"),
-        (ViolationKind::BannedPhrase, "brand.banned_phrases[0]", "Cheap"),
-        (ViolationKind::UnsubstantiatedGuarantee, "policy.en.guarantees[10]", "clinically proven"),
-        (ViolationKind::UnsubstantiatedGuarantee, "policy.en.guarantees[9]", "proven"),
-        (ViolationKind::BannedPhrase, "policy.en.banned_phrases[3]", "Click here"),
+        (
+            ViolationKind::UnsubstantiatedSuperlative,
+            "policy.en.superlatives[0]",
+            "BEST",
+        ),
+        (
+            ViolationKind::UnsubstantiatedSuperlative,
+            "policy.en.superlatives[1]",
+            "The BEST",
+        ),
+        (
+            ViolationKind::UnsubstantiatedGuarantee,
+            "policy.en.guarantees[0]",
+            "GUARANTEED",
+        ),
+        (
+            ViolationKind::ExcessPunctuation,
+            "policy.en.punctuation.max_repeated",
+            "!!",
+        ),
+        (
+            ViolationKind::ExcessPunctuation,
+            "policy.en.punctuation.max_exclamations",
+            "!",
+        ),
+        (
+            ViolationKind::PersonalAttribute,
+            "policy.en.personal_attribute_patterns[0]",
+            "Are you overweight",
+        ),
+        (
+            ViolationKind::BannedPhrase,
+            "brand.banned_phrases[0]",
+            "Cheap",
+        ),
+        (
+            ViolationKind::UnsubstantiatedGuarantee,
+            "policy.en.guarantees[10]",
+            "clinically proven",
+        ),
+        (
+            ViolationKind::UnsubstantiatedGuarantee,
+            "policy.en.guarantees[9]",
+            "proven",
+        ),
+        (
+            ViolationKind::BannedPhrase,
+            "policy.en.banned_phrases[3]",
+            "Click here",
+        ),
     ];
     for e in expect {
         assert!(found.contains(&e), "missing {e:?} in {found:#?}");
@@ -94,10 +142,20 @@ fn english_policy_example() {
     assert!(v.iter().any(|v| v.kind == ViolationKind::ExcessCapitals
         && v.span.as_ref().unwrap().field == CopyField::Headline));
     // Missing pieces have no span.
-    let missing: Vec<&str> = v.iter().filter(|v| v.span.is_none()).map(|v| v.rule.as_str()).collect();
-    assert_eq!(missing, vec!["brand.required_phrases[0]", "brand.disclaimer"]);
+    let missing: Vec<&str> = v
+        .iter()
+        .filter(|v| v.span.is_none())
+        .map(|v| v.rule.as_str())
+        .collect();
+    assert_eq!(
+        missing,
+        vec!["brand.required_phrases[0]", "brand.disclaimer"]
+    );
     // A short all-caps call to action is below `min_letters` and passes.
-    assert!(!v.iter().any(|v| v.span.as_ref().is_some_and(|s| s.field == CopyField::CallToAction)));
+    assert!(!v.iter().any(|v| v
+        .span
+        .as_ref()
+        .is_some_and(|s| s.field == CopyField::CallToAction)));
 }
 
 #[test]
@@ -125,23 +183,44 @@ fn french_policy_example() {
         "Essayez-le",
     );
     let v = check(Language::Fr, &brand, &c, false);
-    let found: Vec<(ViolationKind, &str)> =
-        v.iter().filter(|v| v.span.is_some()).map(|v| (v.kind, spanned(&c, v))).collect();
+    let found: Vec<(ViolationKind, &str)> = v
+        .iter()
+        .filter(|v| v.span.is_some())
+        .map(|v| (v.kind, spanned(&c, v)))
+        .collect();
     for e in [
         (ViolationKind::UnsubstantiatedSuperlative, "MEILLEUR"),
         (ViolationKind::PersonalAttribute, "Êtes-vous en surpoids"),
         (ViolationKind::BannedPhrase, "Pas Cher"),
-        (ViolationKind::UnsubstantiatedGuarantee, "satisfait ou remboursé"),
-        (ViolationKind::UnsubstantiatedGuarantee, "résultats garantis"),
+        (
+            ViolationKind::UnsubstantiatedGuarantee,
+            "satisfait ou remboursé",
+        ),
+        (
+            ViolationKind::UnsubstantiatedGuarantee,
+            "résultats garantis",
+        ),
         (ViolationKind::UnsubstantiatedGuarantee, "garantis"),
     ] {
         assert!(found.contains(&e), "missing {e:?} in {found:#?}");
     }
     // "PAS CHERS" is a different word (whole-word matching), so only one banned hit.
-    assert_eq!(found.iter().filter(|f| f.0 == ViolationKind::BannedPhrase).count(), 1);
+    assert_eq!(
+        found
+            .iter()
+            .filter(|f| f.0 == ViolationKind::BannedPhrase)
+            .count(),
+        1
+    );
     // The required phrase matches across case and accents ("vélo électrique" in the headline).
-    assert!(!v.iter().any(|v| v.kind == ViolationKind::MissingRequiredPhrase));
-    let missing: Vec<ViolationKind> = v.iter().filter(|v| v.span.is_none()).map(|v| v.kind).collect();
+    assert!(!v
+        .iter()
+        .any(|v| v.kind == ViolationKind::MissingRequiredPhrase));
+    let missing: Vec<ViolationKind> = v
+        .iter()
+        .filter(|v| v.span.is_none())
+        .map(|v| v.kind)
+        .collect();
     assert_eq!(missing, vec![ViolationKind::MissingDisclaimer]);
 }
 

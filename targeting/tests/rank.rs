@@ -38,19 +38,45 @@ fn relevant_copy_ranks_first_and_paraphrases_are_dropped() {
         language: Language::En,
     };
     let variants = [
-        copy("Plan your retirement", "Savings accounts with low fees for pensioners.", "Open an account"),
-        copy("Beat the traffic on two wheels", "A light e-bike makes your commute to the office easy.", "Book a test ride"),
-        copy("Beat the traffic on two wheels", "A light e-bike makes your office commute easy.", "Book a test ride"),
-        copy("New running shoes", "Cushioned trainers for your weekend runs.", "Shop now"),
+        copy(
+            "Plan your retirement",
+            "Savings accounts with low fees for pensioners.",
+            "Open an account",
+        ),
+        copy(
+            "Beat the traffic on two wheels",
+            "A light e-bike makes your commute to the office easy.",
+            "Book a test ride",
+        ),
+        copy(
+            "Beat the traffic on two wheels",
+            "A light e-bike makes your office commute easy.",
+            "Book a test ride",
+        ),
+        copy(
+            "New running shoes",
+            "Cushioned trainers for your weekend runs.",
+            "Shop now",
+        ),
     ];
     let ranking = rank_variants(&model, &segment, &variants, DEFAULT_DUPLICATE_THRESHOLD).unwrap();
     eprintln!("{ranking:#?}");
     let order: Vec<usize> = ranking.ranked.iter().map(|v| v.index).collect();
-    assert_eq!(order.first(), Some(&1), "the commuting copy is most relevant: {order:?}");
+    assert_eq!(
+        order.first(),
+        Some(&1),
+        "the commuting copy is most relevant: {order:?}"
+    );
     let best = ranking.ranked[0].relevance;
     for other in &ranking.ranked[1..] {
-        assert!(best - other.relevance > 0.3, "unrelated copy scores close to the best: {ranking:?}");
+        assert!(
+            best - other.relevance > 0.3,
+            "unrelated copy scores close to the best: {ranking:?}"
+        );
     }
     assert_eq!(ranking.dropped.len(), 1);
-    assert_eq!((ranking.dropped[0].index, ranking.dropped[0].duplicate_of), (2, 1));
+    assert_eq!(
+        (ranking.dropped[0].index, ranking.dropped[0].duplicate_of),
+        (2, 1)
+    );
 }
