@@ -118,18 +118,66 @@ pub fn compose(
             Placed::Text { .. } => {}
         }
     }
+    // Text colours and scrims: the CTA on its own (over its button), the other elements by
+    // stack, so that neighbouring elements share one scrim panel.
+    let mut colors: Vec<Option<(Rgb, Option<(Rgb, f32)>)>> = vec![None; placed.len()];
+    let groups: Vec<usize> = placed
+        .iter()
+        .filter_map(|p| match p {
+            Placed::Text { element, group, .. } if *element != TextElement::Cta => Some(*group),
+            _ => None,
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for g in groups {
+        if seen.contains(&g) {
+            continue;
+        }
+        seen.push(g);
+        let members: Vec<usize> = (0..placed.len())
+            .filter(|&i| {
+                matches!(&placed[i], Placed::Text { element, group, .. }
+                    if *element != TextElement::Cta && *group == g)
+            })
+            .collect();
+        let blocks: Vec<(&FittedText, Rect)> = members
+            .iter()
+            .filter_map(|&i| match &placed[i] {
+                Placed::Text {
+                    fitted, text_box, ..
+                } => Some((fitted, *text_box)),
+                Placed::Logo { .. } => None,
+            })
+            .collect();
+        for (i, choice) in members.iter().zip(legible_colors(&mut canvas, &blocks)) {
+            colors[*i] = Some(choice);
+        }
+    }
+    for (i, p) in placed.iter().enumerate() {
+        if let Placed::Text {
+            element: TextElement::Cta,
+            fitted,
+            text_box,
+            ..
+        } = p
+        {
+            let choice = legible_colors(&mut canvas, &[(fitted, *text_box)]);
+            colors[i] = choice.into_iter().next();
+        }
+    }
     let mut text = Vec::new();
-    for p in placed {
+    for (p, choice) in placed.into_iter().zip(colors) {
         let Placed::Text {
             element,
             text_box,
             fitted,
+            ..
         } = p
         else {
             continue;
         };
         let face = face_of(element);
-        let (color, scrim) = legible_color(&mut canvas, &fitted, &text_box);
+        let (color, scrim) = choice.unwrap_or((Rgb::INK, None));
         let mut layer = CoverageMask::around_canvas(size.width, size.height, LAYER_PAD);
         fitted.rasterise(face, &mut layer);
         paint::draw_coverage(&mut canvas, &layer, color);
@@ -181,6 +229,8 @@ enum Placed {
         element: TextElement,
         text_box: Rect,
         fitted: FittedText,
+        /// Index of the stack the element was placed in.
+        group: usize,
     },
 }
 
@@ -219,23 +269,28 @@ fn place_all<'f>(
             .iter()
             .any(|(slot, _)| *slot == Slot::Text(TextElement::Headline))
     };
-    let mut order: Vec<&Stack> = template
+    let mut order: Vec<(usize, &Stack)> = template
         .stacks
         .iter()
-        .filter(|s| holds_headline(s))
+        .enumerate()
+        .filter(|(_, s)| holds_headline(s))
         .collect();
-    order.extend(template.stacks.iter().filter(|s| !holds_headline(s)));
+    order.extend(
+        template
+            .stacks
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !holds_headline(s)),
+    );
     let mut headline_px = None;
     let mut all = Vec::new();
-    for stack in order {
-        all.extend(place_stack(
-            stack,
-            copy,
-            logo,
-            size,
-            face_of,
-            &mut headline_px,
-        )?);
+    for (index, stack) in order {
+        for mut p in place_stack(stack, copy, logo, size, face_of, &mut headline_px)? {
+            if let Placed::Text { group, .. } = &mut p {
+                *group = index;
+            }
+            all.push(p);
+        }
     }
     Ok(all)
 }
@@ -301,6 +356,7 @@ fn place_stack<'f>(
                             element: *element,
                             text_box,
                             fitted,
+                            group: 0,
                         }
                     };
                     Some(item)
@@ -401,6 +457,7 @@ fn place_button(
         element: TextElement::Cta,
         text_box: button,
         fitted,
+        group: 0,
     })
 }
 
@@ -446,57 +503,73 @@ fn worst_contrast(text: Rgb, backdrop: &[Rgb]) -> f32 {
         .fold(f32::INFINITY, f32::min)
 }
 
-/// Picks white or near-black text for the backdrop under `fitted`; where neither reaches the
-/// target everywhere, paints the weakest scrim (opposite colour, opacity in 5 % steps) that
-/// makes it, over the ink region grown by a padding, inside the box.
-fn legible_color(
+/// Picks white or near-black text for each block from the backdrop under it. When some block
+/// reaches the target with neither, all the blocks get white text over one shared black scrim,
+/// the weakest (opacity in 5 % steps) that brings every block to the target; the scrim covers
+/// each block's ink grown by a padding, inside its box, and the space between the blocks.
+fn legible_colors(
     canvas: &mut RgbaImage,
-    fitted: &FittedText,
-    text_box: &Rect,
-) -> (Rgb, Option<(Rgb, f32)>) {
-    let Some(region) = backdrop_region(fitted, text_box, canvas) else {
-        return (Rgb::INK, None);
-    };
-    let backdrop = pixels_in(canvas, &region);
-    let light = worst_contrast(Rgb::WHITE, &backdrop);
-    let dark = worst_contrast(Rgb::INK, &backdrop);
-    let (text, best) = if light >= dark {
-        (Rgb::WHITE, light)
-    } else {
-        (Rgb::INK, dark)
-    };
-    if best >= CONTRAST_TARGET {
-        return (text, None);
+    blocks: &[(&FittedText, Rect)],
+) -> Vec<(Rgb, Option<(Rgb, f32)>)> {
+    let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
+    let backdrops: Vec<Vec<Rgb>> = blocks
+        .iter()
+        .map(|(fitted, text_box)| {
+            backdrop_region(fitted, text_box, canvas)
+                .map(|r| pixels_in(canvas, &r))
+                .unwrap_or_default()
+        })
+        .collect();
+    let plain: Vec<(Rgb, f32)> = backdrops
+        .iter()
+        .map(|b| {
+            let light = worst_contrast(Rgb::WHITE, b);
+            let dark = worst_contrast(Rgb::INK, b);
+            if light >= dark {
+                (Rgb::WHITE, light)
+            } else {
+                (Rgb::INK, dark)
+            }
+        })
+        .collect();
+    if plain.iter().all(|(_, c)| *c >= CONTRAST_TARGET) {
+        return plain.into_iter().map(|(color, _)| (color, None)).collect();
     }
-    // A scrim is needed: white text on a dark scrim reads best on photos.
     let (text, scrim) = (Rgb::WHITE, Rgb([0, 0, 0]));
+    let all: Vec<Rgb> = backdrops.concat();
     let mut alpha = 0.3f32;
     loop {
-        let blended: Vec<Rgb> = backdrop.iter().map(|p| p.mix(scrim, alpha)).collect();
+        let blended: Vec<Rgb> = all.iter().map(|p| p.mix(scrim, alpha)).collect();
         if worst_contrast(text, &blended) >= CONTRAST_TARGET || alpha >= 1.0 {
             break;
         }
         alpha = (alpha + 0.05).min(1.0);
     }
-    let pad = ((fitted.px * 0.3).round() as i32).max(BACKDROP_RING);
-    let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
-    if let Some(scrim_rect) = fitted
-        .ink
-        .inflate(pad)
-        .intersection(text_box)
-        .and_then(|r| r.intersection(&canvas_rect))
-    {
-        // Round the corners only as far as the padding left after clipping allows, so that the
-        // measured region (ink grown by the ring) stays fully covered.
-        let ink = fitted.ink;
-        let spare = (ink.x - scrim_rect.x)
-            .min(ink.y - scrim_rect.y)
-            .min(scrim_rect.right() - ink.right())
-            .min(scrim_rect.bottom() - ink.bottom());
-        let radius = ((spare - BACKDROP_RING) as f32 * 2.0).max(0.0);
-        paint::fill_rounded_rect(canvas, &scrim_rect, radius, scrim, alpha);
+    let mut panel: Option<Rect> = None;
+    let mut ink: Option<Rect> = None;
+    for (fitted, text_box) in blocks {
+        let pad = ((fitted.px * 0.3).round() as i32).max(BACKDROP_RING);
+        if let Some(r) = fitted
+            .ink
+            .inflate(pad)
+            .intersection(text_box)
+            .and_then(|r| r.intersection(&canvas_rect))
+        {
+            panel = Some(panel.map_or(r, |p| p.union(&r)));
+            ink = Some(ink.map_or(fitted.ink, |i| i.union(&fitted.ink)));
+        }
     }
-    (text, Some((scrim, alpha)))
+    if let (Some(panel), Some(ink)) = (panel, ink) {
+        // Round the corners only as far as the padding left after clipping allows, so that the
+        // measured regions (ink grown by the ring) stay fully covered.
+        let spare = (ink.x - panel.x)
+            .min(ink.y - panel.y)
+            .min(panel.right() - ink.right())
+            .min(panel.bottom() - ink.bottom());
+        let radius = ((spare - BACKDROP_RING) as f32 * 2.0).max(0.0);
+        paint::fill_rounded_rect(canvas, &panel, radius, scrim, alpha);
+    }
+    vec![(text, Some((scrim, alpha))); blocks.len()]
 }
 
 /// Lowest contrast between `color` and the backdrop pixels (uncovered by the element's glyphs)
