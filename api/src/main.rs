@@ -1,1 +1,87 @@
-fn main() {}
+//! The `adforge` command line: the server, migrations, advertisers, and the generators.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use adforge_api::config::Settings;
+use adforge_api::http::{self, AppState};
+use adforge_api::store::Store;
+
+/// adforge: a self-hosted generative ad-creative platform.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (default: $ADFORGE_CONFIG, else ./adforge.toml if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the HTTP server (API and dashboard) with in-process workers.
+    Serve {
+        /// Address to bind, overriding the `bind` setting.
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Applies pending database migrations.
+    Migrate,
+    /// Manages advertisers (tenants).
+    Advertiser {
+        #[command(subcommand)]
+        command: AdvertiserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdvertiserCommand {
+    /// Creates an advertiser and prints its API key, once.
+    Create {
+        /// The advertiser's name.
+        name: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref()).context("reading configuration")?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve { bind } => serve(settings, bind),
+        Command::Migrate => {
+            let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
+            // Store::open already applied them; report the state.
+            let pending = store.migrate()?;
+            println!("migrations applied ({pending} pending left)");
+            Ok(())
+        }
+        Command::Advertiser { command: AdvertiserCommand::Create { name } } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "the advertiser name must not be empty");
+            let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
+            let created = adforge_api::auth::create_advertiser(&mut store.conn()?, name)?;
+            println!("advertiser {} created", created.id);
+            println!("API key (shown once, store it now): {}", created.api_key);
+            Ok(())
+        }
+    }
+}
+
+fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()> {
+    if let Some(bind) = bind {
+        settings.bind = bind;
+    }
+    let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let state = AppState::open(settings.clone())?;
+    tracing::info!(address = %settings.bind, backend = ?state.store.backend(), "adforge listening");
+    actix_web::rt::System::new().block_on(async move { http::run(listener, state)?.await })?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! All of adforge's settings in one place.
+//!
+//! Sources, later ones winning: built-in defaults, a TOML file (`--config PATH`, else
+//! `ADFORGE_CONFIG`, else `adforge.toml` in the working directory when present), environment
+//! variables `ADFORGE_<SETTING>` (e.g. `ADFORGE_BIND=0.0.0.0:8080`), and the conventional
+//! `DATABASE_URL` and `REDIS_URL`. With no configuration at all, `adforge serve` listens on
+//! 127.0.0.1:8080 with SQLite under `./data` and an in-process cache.
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Every setting, with its default in [`Settings::default`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds. Default `127.0.0.1:8080`.
+    pub bind: String,
+    /// Directory for the SQLite file, assets and the signing secret. Default `data`.
+    pub data_dir: PathBuf,
+    /// `postgres://...` for PostgreSQL, or a SQLite file path. Default: `<data_dir>/adforge.sqlite3`.
+    pub database_url: Option<String>,
+    /// `redis://...` to share cache, counters and bandit state between processes. Default: none
+    /// (in-process cache).
+    pub redis_url: Option<String>,
+    /// Base URL clients use to reach this server, for tracking and asset links. Default:
+    /// `http://<bind>`.
+    pub public_url: Option<String>,
+    /// Largest JSON request body in bytes. Default 1 MiB.
+    pub max_json_bytes: usize,
+    /// Largest upload (logo, CSV) in bytes. Default 10 MiB.
+    pub max_upload_bytes: usize,
+    /// Folder holding the default models fetched by `scripts/setup.sh`.
+    pub models_dir: PathBuf,
+    /// Text model: `default` (SmolLM2-135M-Instruct) or a path to a GGUF file or HF folder.
+    pub text_model: String,
+    /// Optional diffusers-layout checkpoint folder for ad images; without one the compositor
+    /// designs backgrounds from the brand kit.
+    pub image_model: Option<PathBuf>,
+    /// Compute device: `auto`, `cpu`, `cuda` or `cuda:N`. Default `cpu`.
+    pub device: String,
+    /// Number of generation workers run inside `adforge serve`. 0 disables them (use
+    /// `adforge worker` processes instead). Default 1.
+    pub workers: usize,
+    /// `tracing` filter, e.g. `info` or `adforge_api=debug`. Default `info`.
+    pub log: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            redis_url: None,
+            public_url: None,
+            max_json_bytes: 1 << 20,
+            max_upload_bytes: 10 << 20,
+            models_dir: default_models_dir(),
+            text_model: "default".into(),
+            image_model: None,
+            device: "cpu".into(),
+            workers: 1,
+            log: "info".into(),
+        }
+    }
+}
+
+/// The names of all settings, as they appear in the TOML file.
+fn setting_names() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `.deps/models` of the checkout the binary was built from, where `scripts/setup.sh` puts the
+/// default models; overridden by `ADFORGE_MODELS_DIR` (the Docker image does).
+fn default_models_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models")
+}
+
+impl Settings {
+    /// Loads settings from the defaults, the TOML file and the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, figment::Error> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let file = config_file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("ADFORGE_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("adforge.toml")).filter(|p| p.exists()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only the names of real settings are read from ADFORGE_* so that unrelated variables
+        // (ADFORGE_CONFIG, test settings) are not mistaken for misspelt settings.
+        let names = setting_names();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        figment
+            .merge(Env::prefixed("ADFORGE_").only(&names))
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .extract()
+    }
+
+    /// The base URL used in links this server hands out.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("custom.toml", "bind = \"0.0.0.0:9000\"\nworkers = 3\n")?;
+            jail.set_env("ADFORGE_WORKERS", "5");
+            jail.set_env("DATABASE_URL", "postgres://localhost/x");
+            let settings = Settings::load(Some(Path::new("custom.toml")))?;
+            assert_eq!(settings.bind, "0.0.0.0:9000");
+            assert_eq!(settings.workers, 5);
+            assert_eq!(settings.database_url.as_deref(), Some("postgres://localhost/x"));
+            assert_eq!(settings.text_model, "default");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_setting_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "bnid = \"0.0.0.0:9000\"\n")?;
+            assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE event_counters;
+DROP TABLE creatives;
+DROP TABLE generation_jobs;
+DROP TABLE placements;
+DROP TABLE segments;
+DROP TABLE campaigns;
+DROP TABLE brand_kits;
+DROP TABLE api_keys;
+DROP TABLE advertisers;
