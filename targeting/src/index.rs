@@ -3,10 +3,20 @@
 //!
 //! Each rule is reduced to a *guard*: up to [`MAX_CLAUSES`] clauses in conjunctive form, each
 //! clause a set of request keys (`country=FR`, `age=29`, `hour=19`, ...) of which the request must
-//! have at least one whenever the rule matches. The guard is a necessary condition only, so the
-//! rule itself is still evaluated, but only on segments whose every clause was hit. For each key
-//! the index keeps a posting list of (segment, clause bit). Rules that admit no guard (a lone
-//! `not`, an `any` with an unguarded branch) are kept on a short list that is always evaluated.
+//! have at least one whenever the rule matches. The cheapest clause by an estimate of how many
+//! requests carry its keys is always kept, further ones only while they are selective. For each
+//! key the index keeps a posting list of (segment, clause bit). Rules that admit no guard (a
+//! lone `not`, an `any` with an unguarded branch) are kept on a short list that is always
+//! evaluated.
+//!
+//! The guard is a necessary condition only, so a segment whose every clause was hit still has
+//! its rule evaluated. Two things keep that cheap:
+//! - every posting carries the segment's *prefilter*, a few bit masks summarising the top-level
+//!   conjunction (one bit per value of each single-valued attribute, interests and keywords as
+//!   64-bit masks, the age range, hours and days), so most segments are rejected while a
+//!   posting list is read front to back, without a random memory access;
+//! - rules are compiled to flat programs over interned symbols, stored back to back in one
+//!   array, with the constant-time checks of each `all`/`any` first.
 //!
 //! Per-request scratch space lives in a thread-local buffer, so [`SegmentIndex::matching`] takes
 //! `&self` and the index can be shared between threads behind an `Arc`.
@@ -906,6 +916,12 @@ mod tests {
             total += got.len();
         }
         assert!(total > 0, "the random rules should match some requests");
+    }
+
+    #[test]
+    fn index_is_shareable_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SegmentIndex<String>>();
     }
 
     #[test]
