@@ -77,6 +77,20 @@ fn run() -> Result<(), String> {
                     std::fs::write(&path, &c.bytes)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                     println!("wrote {} ({} bytes)", path.display(), c.bytes.len());
+                    for t in &c.text {
+                        println!(
+                            "  {:<10} {:>5.1} px  {} line(s)  {}  contrast {:.1}:1{}",
+                            t.element.to_string(),
+                            t.font_px,
+                            t.lines.len(),
+                            t.color,
+                            t.min_contrast,
+                            t.scrim.map_or(String::new(), |(c, a)| format!(
+                                "  scrim {c} at {:.0} %",
+                                a * 100.0
+                            )),
+                        );
+                    }
                 }
                 Err(e) => println!("{size}: {e}"),
             }

@@ -221,8 +221,8 @@ fn wide(size: AdSize, safe: Rect, parts: Parts) -> Template {
         items: vec![
             (Slot::Logo, 0.16),
             (Slot::Text(TextElement::Headline), 0.38),
-            (Slot::Text(TextElement::Body), 0.24),
-            (Slot::Text(TextElement::Cta), 0.18),
+            (Slot::Text(TextElement::Body), 0.26),
+            (Slot::Text(TextElement::Cta), 0.20),
         ],
         anchor: Anchor::Center,
         align: Align::Left,
@@ -278,9 +278,9 @@ fn square(size: AdSize, safe: Rect, parts: Parts) -> Template {
             (text_bottom - text_y).max(0) as u32,
         ),
         items: vec![
-            (Slot::Text(TextElement::Headline), 0.45),
+            (Slot::Text(TextElement::Headline), 0.44),
             (Slot::Text(TextElement::Body), 0.30),
-            (Slot::Text(TextElement::Cta), 0.22),
+            (Slot::Text(TextElement::Cta), 0.26),
         ],
         anchor: Anchor::Bottom,
         align: Align::Left,

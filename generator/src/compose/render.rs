@@ -316,9 +316,20 @@ fn place_stack<'f>(
     let area = stack.area;
     let mut cursor = area.y;
     let mut placed: Vec<Placed> = Vec::new();
+    // Fractions share the height left after the gaps between the items that are present, so
+    // that every item can get its whole share.
+    let present = stack
+        .items
+        .iter()
+        .filter(|(slot, _)| match slot {
+            Slot::Logo => logo.is_some(),
+            Slot::Text(element) => copy.text(*element).is_some(),
+        })
+        .count() as i32;
+    let usable = (area.height as i32 - stack.gap * (present - 1).max(0)).max(0) as f32;
     for (slot, fraction) in &stack.items {
         let remaining = (area.bottom() - cursor).max(0) as u32;
-        let max_h = ((area.height as f32 * fraction).floor() as u32).min(remaining);
+        let max_h = ((usable * fraction).floor() as u32).min(remaining);
         let slot_box = Rect::new(area.x, cursor, area.width, max_h);
         let item = match slot {
             Slot::Logo => logo.map(|image| place_logo(image, &slot_box, stack.align)),
