@@ -179,6 +179,24 @@ mod tests {
     }
 
     #[test]
+    fn deserializes_from_json() {
+        let req: AdRequest = serde_json::from_str(
+            r#"{"age": 31, "country": "fr", "language": "fr-FR", "interests": ["Cycling"],
+                "timestamp": "2026-03-07T18:15:00Z", "time_zone": "Europe/Paris",
+                "attributes": {"plan": "pro"}}"#,
+        )
+        .unwrap();
+        assert_eq!(req.time_zone, chrono_tz::Europe::Paris);
+        let prepared = PreparedRequest::new(&req);
+        assert_eq!(prepared.local_hour(), 19);
+        assert_eq!(prepared.weekday(), Weekday::Sat);
+        assert!(serde_json::from_str::<AdRequest>(
+            r#"{"timestamp": "2026-03-07T18:15:00Z", "time_zone": "Mars/Olympus"}"#
+        )
+        .is_err());
+    }
+
+    #[test]
     fn strings_are_normalised() {
         let ts = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
         let mut req = AdRequest::at(ts, chrono_tz::UTC);
