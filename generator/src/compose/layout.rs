@@ -120,7 +120,12 @@ fn button(size: AdSize, safe: Rect, parts: Parts) -> Template {
     }
     let cta_x = safe.x + if parts.logo { logo_w as i32 + gap } else { 0 };
     let cta = Rect::new(cta_x, row_y, (safe.right() - cta_x) as u32, row_h);
-    stacks.push(single(cta, Slot::Text(TextElement::Cta), Align::Left, gap));
+    stacks.push(single(
+        cta,
+        Slot::Text(TextElement::Cta),
+        Align::Center,
+        gap,
+    ));
     let mut omitted = Vec::new();
     if parts.body {
         omitted.push(TextElement::Body);
@@ -169,7 +174,7 @@ fn compact_row(size: AdSize, safe: Rect, parts: Parts) -> Template {
     stacks.push(single(
         Rect::new(cta_x, safe.y, cta_w, safe.height),
         Slot::Text(TextElement::Cta),
-        Align::Left,
+        Align::Center,
         0,
     ));
     let text_w = (cta_x - gap - x).max(0) as u32;

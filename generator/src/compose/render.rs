@@ -120,7 +120,7 @@ pub fn compose(
     }
     // Text colours and scrims: the CTA on its own (over its button), the other elements by
     // stack, so that neighbouring elements share one scrim panel.
-    let mut colors: Vec<Option<(Rgb, Option<(Rgb, f32)>)>> = vec![None; placed.len()];
+    let mut colors: Vec<Option<TextPaint>> = vec![None; placed.len()];
     let groups: Vec<usize> = placed
         .iter()
         .filter_map(|p| match p {
@@ -218,6 +218,9 @@ pub fn compose(
         omitted: template.omitted,
     })
 }
+
+/// A text colour and the scrim (colour, opacity) laid behind the text, if any.
+type TextPaint = (Rgb, Option<(Rgb, f32)>);
 
 /// One laid-out item.
 enum Placed {
@@ -518,10 +521,7 @@ fn worst_contrast(text: Rgb, backdrop: &[Rgb]) -> f32 {
 /// reaches the target with neither, all the blocks get white text over one shared black scrim,
 /// the weakest (opacity in 5 % steps) that brings every block to the target; the scrim covers
 /// each block's ink grown by a padding, inside its box, and the space between the blocks.
-fn legible_colors(
-    canvas: &mut RgbaImage,
-    blocks: &[(&FittedText, Rect)],
-) -> Vec<(Rgb, Option<(Rgb, f32)>)> {
+fn legible_colors(canvas: &mut RgbaImage, blocks: &[(&FittedText, Rect)]) -> Vec<TextPaint> {
     let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
     let backdrops: Vec<Vec<Rgb>> = blocks
         .iter()
