@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use adforge_generator::compose::{
-    compose, contact_sheet_png, AdSize, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb,
-    PRESET_SIZES,
+    compose, contact_sheet_png, load_image, AdSize, Background, BrandStyle, CreativeCopy,
+    OutputFormat, Rgb, PRESET_SIZES,
 };
 
 fn load(path: &str) -> Result<image::RgbaImage, String> {
@@ -73,7 +73,7 @@ fn run() -> Result<(), String> {
                 OutputFormat::Png,
             ) {
                 Ok(c) => {
-                    let path = dir.join(format!("creative-{size}.{}", c.format.extension()));
+                    let path = dir.join(format!("creative-{}", c.file_name()));
                     std::fs::write(&path, &c.bytes)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
                     println!("wrote {} ({} bytes)", path.display(), c.bytes.len());

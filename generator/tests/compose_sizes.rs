@@ -493,3 +493,31 @@ fn custom_sizes_render_or_fail_with_a_typed_error() {
         assert!(matches!(err, ComposeError::BadSize(_)), "{bad}: {err}");
     }
 }
+
+#[test]
+fn transparent_pictures_sit_on_the_brand_background() {
+    // Left half fully transparent: the output must still be opaque and pass every check.
+    let picture = RgbaImage::from_fn(400, 300, |x, _| {
+        if x < 200 {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([200, 120, 40, 255])
+        }
+    });
+    let mut png = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let decoded = adforge_generator::compose::decode_image(png.get_ref()).unwrap();
+    assert_eq!(decoded, picture);
+    let c = compose(
+        &english(),
+        &brand(),
+        Some(&logo()),
+        &Background::Image(decoded),
+        AdSize::new(300, 250),
+        OutputFormat::Png,
+    )
+    .unwrap();
+    assert!(c.pixels.pixels().all(|p| p.0[3] == 255));
+    assert_eq!(c.file_name(), "300x250.png");
+    check(&c, "transparent/300x250");
+}

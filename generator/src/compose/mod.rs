@@ -28,6 +28,8 @@
 //!   salient area), a product photo set into a designed background, or a background designed
 //!   from the brand colours alone.
 //! - [`Rgb::parse_hex`] for `--brand-color`; [`OutputFormat`] parses `png`, `jpg`, `webp`.
+//! - [`load_image`] / [`decode_image`] read `--logo`, `--background` and product photos;
+//!   [`ComposedCreative::file_name`] names the output (`300x250.png`).
 //!
 //! # Guarantees
 //!
@@ -202,6 +204,24 @@ pub struct ComposedCreative {
     pub text: Vec<PlacedText>,
     /// Elements the size's template leaves out by design.
     pub omitted: Vec<TextElement>,
+}
+
+impl ComposedCreative {
+    /// A file name for the creative: `"300x250.png"`.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}", self.size, self.format.extension())
+    }
+}
+
+/// Reads a logo, product photo or background picture (PNG, JPEG or WebP) from a file.
+pub fn load_image(path: &std::path::Path) -> Result<RgbaImage, ComposeError> {
+    Ok(image::open(path)?.to_rgba8())
+}
+
+/// Decodes a logo, product photo or background picture (PNG, JPEG or WebP) from bytes, e.g. an
+/// upload.
+pub fn decode_image(bytes: &[u8]) -> Result<RgbaImage, ComposeError> {
+    Ok(image::load_from_memory(bytes)?.to_rgba8())
 }
 
 /// Why a creative could not be composed.

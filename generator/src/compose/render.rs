@@ -73,7 +73,14 @@ pub fn compose(
     let mut canvas = RgbaImage::new(size.width, size.height);
     match background {
         Background::Image(img) if img.width() > 0 && img.height() > 0 => {
-            canvas = smart_crop(img, size.width, size.height, &template.visual);
+            let cropped = smart_crop(img, size.width, size.height, &template.visual);
+            if cropped.pixels().all(|p| p.0[3] == 255) {
+                canvas = cropped;
+            } else {
+                // Transparent parts of the picture show the brand background.
+                paint_designed(&mut canvas, brand, &template.visual);
+                paint::draw_image(&mut canvas, &cropped, 0, 0, None);
+            }
         }
         Background::ProductPhoto(photo) => {
             paint_designed(&mut canvas, brand, &template.visual);
