@@ -18,9 +18,7 @@ use adforge_generator::compose::{
 };
 
 fn load(path: &str) -> Result<image::RgbaImage, String> {
-    image::open(path)
-        .map(|i| i.to_rgba8())
-        .map_err(|e| format!("{path}: {e}"))
+    load_image(std::path::Path::new(path)).map_err(|e| format!("{path}: {e}"))
 }
 
 fn run() -> Result<(), String> {
