@@ -39,7 +39,12 @@
 //! - Every text element reaches a WCAG contrast of at least 4.5:1 against every backdrop pixel
 //!   around its glyphs: the compositor picks white or near-black text, and where neither is
 //!   enough it lays a scrim (a translucent panel) behind the text just strong enough.
-//! - The logo and all text lie inside the safe area.
+//! - Minimum font sizes (px per em): headline 10, body and CTA 9, disclaimer 7, raised to 3 %,
+//!   2.2 %, 2.2 % and 1.4 % of the size's scale (its shorter side, up to 1.6x that for
+//!   portrait sizes) on large canvases; compact banners go down to 9 / 8 / 8 / 7 px. Words are
+//!   not hyphenated: a word wider than its box at the minimum size is a `DoesNotFit` error.
+//! - The logo and all text lie inside the safe area (the canvas minus 6 % of the shorter side,
+//!   3 to 64 px).
 //! - The file fits the size's budget; PNG and WebP fall back to JPEG quality steps when not.
 //! - The 120x60 button and the 50 to 60 px tall banners leave out the body copy (listed in
 //!   [`ComposedCreative::omitted`]); a disclaimer is never left out: where there is no room for

@@ -24,15 +24,6 @@ impl Rect {
         }
     }
 
-    /// A rectangle from float edges, rounded inwards so the result lies inside the float box.
-    pub fn from_edges_inside(left: f32, top: f32, right: f32, bottom: f32) -> Self {
-        let l = left.ceil() as i32;
-        let t = top.ceil() as i32;
-        let r = (right.floor() as i32).max(l);
-        let b = (bottom.floor() as i32).max(t);
-        Self::new(l, t, (r - l) as u32, (b - t) as u32)
-    }
-
     /// One past the right edge.
     pub fn right(&self) -> i32 {
         self.x + self.width as i32
