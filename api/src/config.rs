@@ -44,6 +44,16 @@ pub struct Settings {
     /// Number of generation workers run inside `adforge serve`. 0 disables them (use
     /// `adforge worker` processes instead). Default 1.
     pub workers: usize,
+    /// Seconds a job lease lasts without a heartbeat before another worker may take the job
+    /// over. Default 30.
+    pub job_lease_seconds: u64,
+    /// Most impressions one user (by hashed user key) gets of one creative per day. Default 3.
+    pub frequency_cap_creative: u32,
+    /// Most impressions one user gets of one campaign per day. Default 10.
+    pub frequency_cap_campaign: u32,
+    /// Secret that signs impression and click URLs; replicas behind one load balancer must share
+    /// it. Default: a random secret kept in `<data_dir>/signing.key`.
+    pub signing_secret: Option<String>,
     /// `tracing` filter, e.g. `info` or `adforge_api=debug`. Default `info`.
     pub log: String,
 }
@@ -63,6 +73,10 @@ impl Default for Settings {
             image_model: None,
             device: "cpu".into(),
             workers: 1,
+            job_lease_seconds: 30,
+            frequency_cap_creative: 3,
+            frequency_cap_campaign: 10,
+            signing_secret: None,
             log: "info".into(),
         }
     }

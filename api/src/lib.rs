@@ -6,11 +6,18 @@
 //! - [`auth`]: advertisers (tenants) and their hashed API keys.
 //! - [`resources`]: campaigns, brand kits, segments, placements and creatives.
 //! - [`http`]: the actix-web app, problem+json errors, metrics and the OpenAPI document.
+//! - [`generation`]: generation jobs, the pipeline from prompts to stored creatives, workers.
+//! - [`serving`]: `/v1/serve`, signed event URLs, stats, and the Redis or in-process cache.
+//! - [`dashboard`]: the advertiser web UI served at `/`.
 //! - [`assets`]: content-addressed storage for logos and images.
 
 pub mod assets;
 pub mod auth;
+pub mod cli;
 pub mod config;
+pub mod dashboard;
+pub mod generation;
 pub mod http;
 pub mod resources;
+pub mod serving;
 pub mod store;

@@ -29,8 +29,20 @@ enum Command {
         #[arg(long)]
         bind: Option<String>,
     },
+    /// Runs generation workers only, against the configured (shared) database.
+    Worker {
+        /// How many worker threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// Applies pending database migrations.
     Migrate,
+    /// Generates text with the text engine.
+    Text(adforge_api::cli::text::TextArgs),
+    /// Generates an image with a diffusion checkpoint.
+    Image(adforge_api::cli::image::ImageArgs),
+    /// Renders finished creatives at ad sizes.
+    Compose(adforge_api::cli::compose::ComposeArgs),
     /// Manages advertisers (tenants).
     Advertiser {
         #[command(subcommand)]
@@ -56,6 +68,18 @@ fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve { bind } => serve(settings, bind),
+        Command::Worker { threads } => {
+            let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
+            let assets = adforge_api::assets::AssetStore::new(settings.data_dir.join("assets"));
+            let handles = spawn_workers(&store, &assets, &settings, threads.max(1));
+            for handle in handles {
+                handle.join().ok();
+            }
+            Ok(())
+        }
+        Command::Text(args) => adforge_api::cli::text::run(args),
+        Command::Image(args) => adforge_api::cli::image::run(args),
+        Command::Compose(args) => adforge_api::cli::compose::run(args),
         Command::Migrate => {
             let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
             // Store::open already applied them; report the state.
@@ -80,8 +104,31 @@ fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()> {
         settings.bind = bind;
     }
     let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
-    let state = AppState::open(settings.clone())?;
-    tracing::info!(address = %settings.bind, backend = ?state.store.backend(), "adforge listening");
-    actix_web::rt::System::new().block_on(async move { http::run(listener, state)?.await })?;
+    actix_web::rt::System::new().block_on(async move {
+        let state = AppState::open(settings.clone()).await?;
+        spawn_workers(&state.store, &state.assets, &settings, settings.workers);
+        tracing::info!(address = %settings.bind, backend = ?state.store.backend(), "adforge listening");
+        http::run(listener, state)?.await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
     Ok(())
+}
+
+/// Starts `count` generation workers on their own threads.
+fn spawn_workers(
+    store: &Store,
+    assets: &adforge_api::assets::AssetStore,
+    settings: &Settings,
+    count: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    use adforge_api::generation::worker;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    (0..count)
+        .map(|_| {
+            let (store, assets, settings) = (store.clone(), assets.clone(), settings.clone());
+            let options = worker::WorkerOptions::from_settings(&settings);
+            let stop = stop.clone();
+            std::thread::spawn(move || worker::run(store, assets, settings, options, stop))
+        })
+        .collect()
 }

@@ -47,7 +47,7 @@ async fn bad_bodies_get_problems_and_change_nothing() {
             (reqwest::Method::POST, "/v1/campaigns", "application/json", oversized, 413, None),
             (reqwest::Method::POST, "/v1/campaigns", "application/json", br#"{"name":"a","brand":"b","product":"c","landing_url":"https://x.example","extra":1}"#.to_vec(), 422, None),
             (reqwest::Method::POST, "/v1/campaigns", "application/json", br#"{"name":"a","brand":"b","product":"c","landing_url":"https://x.example","languages":["EN-"]}"#.to_vec(), 422, Some("languages[0]")),
-            (reqwest::Method::POST, "/v1/brand-kits", "application/json", br#"{"name":"k","colors":["#12345"]}"#.to_vec(), 422, Some("colors[0]")),
+            (reqwest::Method::POST, "/v1/brand-kits", "application/json", br##"{"name":"k","colors":["#12345"]}"##.to_vec(), 422, Some("colors[0]")),
             (reqwest::Method::POST, "/v1/segments", "application/json", json!({"campaign_id": seed.campaign, "name": "s", "rules": {"shoe_size": 42}}).to_string().into_bytes(), 422, None),
         ];
         for (method, route, content_type, body, want, field) in cases {

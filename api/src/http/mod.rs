@@ -8,13 +8,16 @@ pub mod problem;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 use utoipa::OpenApi;
 
 use crate::assets::AssetStore;
 use crate::config::Settings;
 use crate::resources;
+use crate::serving::cache::Cache;
+use crate::serving::Serving;
 use crate::store::Store;
+use std::sync::Arc;
 use json::JsonLimit;
 use metrics::Metrics;
 
@@ -31,16 +34,48 @@ pub struct AppState {
     pub assets: AssetStore,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// Ad serving and its cache.
+    pub serving: Arc<Serving>,
     /// The settings the server started with.
     pub settings: Settings,
 }
 
 impl AppState {
     /// Opens the database and asset store named by `settings`.
-    pub fn open(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn open(settings: Settings) -> anyhow::Result<Self> {
         let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
         let assets = AssetStore::new(settings.data_dir.join("assets"));
-        Ok(AppState { store, assets, metrics: Metrics::new()?, settings })
+        let cache = Cache::connect(settings.redis_url.as_deref()).await?;
+        let secret = signing_secret(&settings)?;
+        let serving = Serving::new(
+            cache,
+            &secret,
+            settings.public_base_url(),
+            (settings.frequency_cap_creative, settings.frequency_cap_campaign),
+        );
+        Ok(AppState { store, assets, metrics: Metrics::new()?, serving: Arc::new(serving), settings })
+    }
+}
+
+/// The event-signing secret: from the settings, else from `<data_dir>/signing.key`, created
+/// with 32 random bytes on first start.
+fn signing_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context;
+    if let Some(secret) = &settings.signing_secret {
+        anyhow::ensure!(secret.len() >= 16, "signing_secret must be at least 16 characters");
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = settings.data_dir.join("signing.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?),
+        Err(_) => {
+            use rand::RngCore;
+            let mut secret = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut secret);
+            std::fs::create_dir_all(&settings.data_dir)?;
+            std::fs::write(&path, hex::encode(secret)).with_context(|| format!("writing {}", path.display()))?;
+            Ok(secret.to_vec())
+        }
     }
 }
 
@@ -54,6 +89,8 @@ impl AppState {
         (path = "/", api = resources::segments::Api),
         (path = "/", api = resources::placements::Api),
         (path = "/", api = resources::creatives::Api),
+        (path = "/", api = crate::generation::Api),
+        (path = "/", api = crate::serving::Api),
     ),
     modifiers(&BearerAuth)
 )]
@@ -79,6 +116,7 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
         cfg.app_data(web::Data::new(state.store.clone()))
             .app_data(web::Data::new(state.assets.clone()))
             .app_data(web::Data::new(state.metrics.clone()))
+            .app_data(web::Data::from(state.serving.clone()))
             .app_data(web::Data::new(JsonLimit(state.settings.max_json_bytes)))
             .app_data(web::Data::new(UploadLimit(state.settings.max_upload_bytes)))
             .app_data(web::QueryConfig::default().error_handler(json::query_error))
@@ -86,10 +124,15 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics::render))
+            .route("/assets/{name}", web::get().to(public_asset))
+            .configure(crate::dashboard::routes)
+            .configure(crate::serving::event_routes)
             .service(
                 web::scope("/v1")
                     .route("/openapi.json", web::get().to(openapi))
                     .configure(resources::routes)
+                    .configure(crate::generation::routes)
+                    .configure(crate::serving::routes)
                     .default_service(web::to(not_found)),
             );
     }
@@ -98,9 +141,27 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
 /// Starts the server on an already-bound listener (tests bind port 0).
 pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let metrics = state.metrics.clone();
+    let serving = state.serving.clone();
     let configure = configure(state);
     let server = HttpServer::new(move || {
+        let serving = serving.clone();
         App::new()
+            // Any successful change through the API may change what is served.
+            .wrap_fn(move |req, service| {
+                use actix_web::dev::Service;
+                let mutating = req.method() != actix_web::http::Method::GET
+                    && req.path().starts_with("/v1/")
+                    && req.path() != "/v1/serve";
+                let serving = serving.clone();
+                let response = service.call(req);
+                async move {
+                    let response = response.await?;
+                    if mutating && response.status().is_success() {
+                        serving.invalidate().await;
+                    }
+                    Ok(response)
+                }
+            })
             .wrap(metrics::Middleware(metrics.clone()))
             .wrap(actix_web::middleware::NormalizePath::trim())
             .configure(configure.clone())
@@ -121,6 +182,18 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
             tracing::warn!(%error, "readiness check failed");
             HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" }))
         }
+    }
+}
+
+/// Images of creatives and logos, public so that ad slots can load them. Names are SHA-256
+/// digests of the content, so they cannot be guessed.
+async fn public_asset(assets: web::Data<AssetStore>, name: web::Path<String>) -> HttpResponse {
+    match assets.read(&name) {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type(crate::assets::mime_for(&name))
+            .insert_header(("Cache-Control", "public, max-age=31536000, immutable"))
+            .body(bytes),
+        Err(_) => problem::ApiError::NotFound("asset").error_response(),
     }
 }
 

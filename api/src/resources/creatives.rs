@@ -377,9 +377,46 @@ async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Sets a creative's review status.
+async fn set_status(store: &Store, tenant: Tenant, id: String, status: CreativeStatus) -> Result<Creative, ApiError> {
+    store
+        .run(move |conn| {
+            let updated = diesel::update(
+                creatives::table
+                    .filter(creatives::advertiser_id.eq(&tenant.advertiser_id))
+                    .filter(creatives::id.eq(&id)),
+            )
+            .set((creatives::status.eq(super::enum_text(&status)), creatives::updated_at.eq(now_millis())))
+            .execute(conn)?;
+            if updated == 0 {
+                return Err(ApiError::NotFound("creative"));
+            }
+            find(conn, &tenant.advertiser_id, &id)
+        })
+        .await
+}
+
+#[utoipa::path(post, path = "/v1/creatives/{id}/approve", tag = "creatives",
+    responses((status = 200, body = Creative), (status = 404, body = crate::http::problem::Problem)),
+    security(("bearer" = [])))]
+async fn approve(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let creative = set_status(&store, tenant, id.into_inner(), CreativeStatus::Approved).await?;
+    Ok(HttpResponse::Ok().json(creative))
+}
+
+#[utoipa::path(post, path = "/v1/creatives/{id}/reject", tag = "creatives",
+    responses((status = 200, body = Creative), (status = 404, body = crate::http::problem::Problem)),
+    security(("bearer" = [])))]
+async fn reject(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let creative = set_status(&store, tenant, id.into_inner(), CreativeStatus::Rejected).await?;
+    Ok(HttpResponse::Ok().json(creative))
+}
+
 /// Registers the creative routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/creatives").route(web::post().to(create)).route(web::get().to(list)))
+    cfg.route("/creatives/{id}/approve", web::post().to(approve))
+        .route("/creatives/{id}/reject", web::post().to(reject))
+        .service(web::resource("/creatives").route(web::post().to(create)).route(web::get().to(list)))
         .service(
             web::resource("/creatives/{id}")
                 .route(web::get().to(get))
@@ -390,5 +427,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The OpenAPI description of these routes.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(create, list, get, update, delete))]
+#[openapi(paths(create, list, get, update, delete, approve, reject))]
 pub struct Api;

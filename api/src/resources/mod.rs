@@ -63,7 +63,7 @@ pub(crate) fn check_text(field: &str, value: &str, rule: Text) -> Result<(), Api
 }
 
 /// RFC 3339 form of a Unix-millisecond time.
-pub(crate) fn iso_time(millis: i64) -> String {
+pub fn iso_time(millis: i64) -> String {
     chrono::DateTime::from_timestamp_millis(millis)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

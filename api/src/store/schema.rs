@@ -84,6 +84,21 @@ diesel::table! {
         image_sizes -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        serve_key -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    generation_items (job_id, segment_id, placement_id, variant) {
+        job_id -> Text,
+        segment_id -> Text,
+        placement_id -> Text,
+        variant -> Integer,
+        status -> Text,
+        creative_id -> Nullable<Text>,
+        error -> Nullable<Text>,
+        worker -> Text,
+        finished_at -> BigInt,
     }
 }
 
@@ -137,6 +152,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    event_nonces (nonce, kind) {
+        nonce -> Text,
+        kind -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     advertisers,
     api_keys,
@@ -145,6 +168,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     segments,
     placements,
     generation_jobs,
+    generation_items,
     creatives,
     event_counters,
+    event_nonces,
 );

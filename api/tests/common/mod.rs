@@ -65,7 +65,7 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         settings.bind = format!("127.0.0.1:{port}");
-        let state = AppState::open(settings).expect("open app state");
+        let state = AppState::open(settings).await.expect("open app state");
         let server = http::run(listener, state.clone()).expect("start server");
         actix_web::rt::spawn(server);
         TestApp {

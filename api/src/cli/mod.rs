@@ -1,0 +1,5 @@
+//! The generator subcommands of `adforge`: `text`, `image` and `compose`.
+
+pub mod compose;
+pub mod image;
+pub mod text;

@@ -1,0 +1,366 @@
+//! Job workers: lease a queued job (or one whose worker stopped heartbeating), produce each of
+//! its (segment, placement) groups, and record every item exactly once.
+//!
+//! Exactly-once rests on two things: a group's creatives and item rows are written in one
+//! transaction that first checks this worker still holds the lease, and the unique index on
+//! `creatives (job_id, segment_id, placement_id, variant)` refuses a second copy should two
+//! workers ever race. A worker that dies loses its lease after `job_lease_seconds`; the next
+//! worker redoes only the groups without item rows.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use super::pipeline::{GroupInput, Pipeline, Variant};
+use super::{JobPlan, JobRow};
+use crate::assets::AssetStore;
+use crate::config::Settings;
+use crate::resources::creatives::CreativeRow;
+use crate::resources::{brand_kits, campaigns, json_from_text, json_text, placements, segments};
+use crate::store::schema::{creatives, generation_items, generation_jobs};
+use crate::store::{new_id, now_millis, Conn, Store};
+
+/// A worker's identity and timing.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Unique name, recorded as the lease owner.
+    pub id: String,
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// How often to look for work when idle.
+    pub poll: Duration,
+}
+
+impl WorkerOptions {
+    /// Options from the settings, with a fresh worker id.
+    pub fn from_settings(settings: &Settings) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+        WorkerOptions {
+            id: format!("{host}-{}-{}", std::process::id(), &new_id()[24..]),
+            lease: Duration::from_secs(settings.job_lease_seconds.max(3)),
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Runs jobs until `stop` is set. Models load on the first job.
+pub fn run(store: Store, assets: AssetStore, settings: Settings, options: WorkerOptions, stop: Arc<AtomicBool>) {
+    let mut pipeline: Option<Pipeline> = None;
+    tracing::info!(worker = %options.id, "worker started");
+    while !stop.load(Ordering::Relaxed) {
+        let claimed = store.conn().map_err(|e| e.to_string()).and_then(|mut conn| claim(&mut conn, &options).map_err(|e| e.to_string()));
+        let job = match claimed {
+            Ok(Some(job)) => job,
+            Ok(None) => {
+                std::thread::sleep(options.poll);
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not look for jobs");
+                std::thread::sleep(options.poll * 4);
+                continue;
+            }
+        };
+        tracing::info!(job = %job.id, worker = %options.id, "job leased");
+        if pipeline.is_none() {
+            match Pipeline::load(&settings.text_model, &settings.models_dir, &settings.device, assets.clone()) {
+                Ok(loaded) => pipeline = Some(loaded),
+                Err(error) => {
+                    tracing::error!(%error, "loading models failed");
+                    finish(&store, &job.id, &options.id, "failed", Some(format!("loading models: {error}")));
+                    continue;
+                }
+            }
+        }
+        let Some(pipeline) = pipeline.as_ref() else { continue };
+        let lost = Arc::new(AtomicBool::new(false));
+        let heartbeat = spawn_heartbeat(store.clone(), job.id.clone(), options.clone(), lost.clone());
+        let outcome = process(&store, &assets, pipeline, &job, &options, &stop, &lost);
+        lost.store(true, Ordering::Relaxed); // stops the heartbeat
+        heartbeat.join().ok();
+        match outcome {
+            Ok(Outcome::Finished) => finish(&store, &job.id, &options.id, "succeeded", None),
+            Ok(Outcome::Interrupted) => tracing::info!(job = %job.id, "job left for another worker or cancelled"),
+            Err(error) => finish(&store, &job.id, &options.id, "failed", Some(error)),
+        }
+    }
+}
+
+enum Outcome {
+    Finished,
+    Interrupted,
+}
+
+/// Takes the oldest job that is queued or whose lease ran out.
+fn claim(conn: &mut Conn, options: &WorkerOptions) -> Result<Option<JobRow>, diesel::result::Error> {
+    let now = now_millis();
+    let claimable = || {
+        generation_jobs::status
+            .eq("queued")
+            .or(generation_jobs::status.eq("running").and(generation_jobs::lease_expires_at.lt(now)))
+    };
+    let candidates: Vec<String> = generation_jobs::table
+        .filter(claimable())
+        .order(generation_jobs::created_at.asc())
+        .limit(8)
+        .select(generation_jobs::id)
+        .load(conn)?;
+    for id in candidates {
+        // The condition is checked again inside the UPDATE, so two workers cannot both win.
+        let taken = diesel::update(generation_jobs::table.filter(generation_jobs::id.eq(&id)).filter(claimable()))
+            .set((
+                generation_jobs::status.eq("running"),
+                generation_jobs::lease_owner.eq(&options.id),
+                generation_jobs::lease_expires_at.eq(now + options.lease.as_millis() as i64),
+                generation_jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        if taken == 1 {
+            return generation_jobs::table
+                .filter(generation_jobs::id.eq(&id))
+                .select(JobRow::as_select())
+                .first(conn)
+                .optional();
+        }
+    }
+    Ok(None)
+}
+
+/// Extends the lease every third of its length until `lost` is set; sets `lost` when the lease
+/// was taken away (the job was cancelled or another worker took over).
+fn spawn_heartbeat(store: Store, job_id: String, options: WorkerOptions, lost: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let beat = options.lease / 3;
+        let mut waited = Duration::ZERO;
+        while !lost.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(100));
+            waited += Duration::from_millis(100);
+            if waited < beat {
+                continue;
+            }
+            waited = Duration::ZERO;
+            let renewed = store.conn().ok().and_then(|mut conn| {
+                diesel::update(
+                    generation_jobs::table
+                        .filter(generation_jobs::id.eq(&job_id))
+                        .filter(generation_jobs::lease_owner.eq(&options.id))
+                        .filter(generation_jobs::status.eq("running")),
+                )
+                .set(generation_jobs::lease_expires_at.eq(now_millis() + options.lease.as_millis() as i64))
+                .execute(&mut conn)
+                .ok()
+            });
+            if renewed == Some(0) {
+                lost.store(true, Ordering::Relaxed);
+            }
+        }
+    })
+}
+
+/// Marks a job ended, if this worker still holds it.
+fn finish(store: &Store, job_id: &str, worker: &str, status: &str, error: Option<String>) {
+    let result = store.conn().map_err(|e| e.to_string()).and_then(|mut conn| {
+        diesel::update(
+            generation_jobs::table
+                .filter(generation_jobs::id.eq(job_id))
+                .filter(generation_jobs::lease_owner.eq(worker))
+                .filter(generation_jobs::status.eq("running")),
+        )
+        .set((
+            generation_jobs::status.eq(status),
+            generation_jobs::error.eq(error),
+            generation_jobs::lease_owner.eq(None::<String>),
+            generation_jobs::lease_expires_at.eq(None::<i64>),
+            generation_jobs::updated_at.eq(now_millis()),
+        ))
+        .execute(&mut conn)
+        .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(_) => tracing::info!(job = %job_id, status, "job ended"),
+        Err(error) => tracing::error!(job = %job_id, %error, "could not record the end of a job"),
+    }
+}
+
+/// A seed derived from the item's identity, so a redone group writes the same copy.
+fn group_seed(job_id: &str, segment_id: &str, placement_id: &str) -> u64 {
+    let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
+        <sha2::Sha256 as sha2::Digest>::new(),
+        format!("{job_id}/{segment_id}/{placement_id}"),
+    ));
+    u64::from_le_bytes(digest[..8].try_into().unwrap_or_default()) >> 16
+}
+
+fn process(
+    store: &Store,
+    assets: &AssetStore,
+    pipeline: &Pipeline,
+    job: &JobRow,
+    options: &WorkerOptions,
+    stop: &AtomicBool,
+    lost: &AtomicBool,
+) -> Result<Outcome, String> {
+    let mut conn = store.conn().map_err(|e| e.to_string())?;
+    let plan: JobPlan = json_from_text(&job.request).map_err(|e| e.to_string())?;
+    let advertiser = job.advertiser_id.as_str();
+    let campaign = campaigns::find(&mut conn, advertiser, &job.campaign_id).map_err(|e| e.to_string())?;
+    let brand_kit = match &campaign.input.brand_kit_id {
+        Some(id) => brand_kits::find(&mut conn, advertiser, id).ok(),
+        None => None,
+    };
+    let logo = brand_kit
+        .as_ref()
+        .and_then(|kit| kit.logo_asset.as_ref())
+        .and_then(|name| assets.read(name).ok())
+        .and_then(|bytes| image::load_from_memory(&bytes).ok())
+        .map(|img| img.to_rgba8());
+
+    for segment_id in &plan.segment_ids {
+        for placement_id in &plan.placement_ids {
+            if stop.load(Ordering::Relaxed) || lost.load(Ordering::Relaxed) {
+                return Ok(Outcome::Interrupted);
+            }
+            let finished: i64 = generation_items::table
+                .filter(generation_items::job_id.eq(&job.id))
+                .filter(generation_items::segment_id.eq(segment_id))
+                .filter(generation_items::placement_id.eq(placement_id))
+                .count()
+                .get_result(&mut conn)
+                .map_err(|e| e.to_string())?;
+            if finished >= i64::from(plan.variants) {
+                continue;
+            }
+            let segment = segments::find(&mut conn, advertiser, segment_id);
+            let placement = placements::find(&mut conn, advertiser, placement_id);
+            let produced = match (&segment, &placement) {
+                (Ok(segment), Ok(placement)) => pipeline
+                    .generate_group(&GroupInput {
+                        campaign: &campaign,
+                        brand_kit: brand_kit.as_ref(),
+                        logo: logo.as_ref(),
+                        segment,
+                        placement,
+                        variants: plan.variants,
+                        seed: group_seed(&job.id, segment_id, placement_id),
+                    })
+                    .map_err(|e| e.to_string()),
+                _ => Err("the segment or placement was deleted".to_string()),
+            };
+            let saved = conn.transaction::<bool, diesel::result::Error, _>(|conn| {
+                save_group(conn, job, options, &campaign, segment_id, placement_id, plan.variants, produced)
+            });
+            match saved {
+                Ok(true) => {}
+                Ok(false) => return Ok(Outcome::Interrupted),
+                Err(error) => return Err(format!("saving results: {error}")),
+            }
+        }
+    }
+    Ok(Outcome::Finished)
+}
+
+/// Writes a group's creatives and item rows; returns false (writing nothing) when this worker
+/// no longer holds the job.
+#[allow(clippy::too_many_arguments)]
+fn save_group(
+    conn: &mut Conn,
+    job: &JobRow,
+    options: &WorkerOptions,
+    campaign: &campaigns::Campaign,
+    segment_id: &str,
+    placement_id: &str,
+    variants: u32,
+    produced: Result<Vec<Variant>, String>,
+) -> Result<bool, diesel::result::Error> {
+    let holder: Option<(String, Option<String>)> = generation_jobs::table
+        .filter(generation_jobs::id.eq(&job.id))
+        .select((generation_jobs::status, generation_jobs::lease_owner))
+        .first(conn)
+        .optional()?;
+    if holder != Some(("running".into(), Some(options.id.clone()))) {
+        return Ok(false);
+    }
+    let now = now_millis();
+    let item = |variant: i32, status: &str, creative_id: Option<String>, error: Option<String>| {
+        (
+            generation_items::job_id.eq(job.id.clone()),
+            generation_items::segment_id.eq(segment_id.to_string()),
+            generation_items::placement_id.eq(placement_id.to_string()),
+            generation_items::variant.eq(variant),
+            generation_items::status.eq(status.to_string()),
+            generation_items::creative_id.eq(creative_id),
+            generation_items::error.eq(error),
+            generation_items::worker.eq(options.id.clone()),
+            generation_items::finished_at.eq(now),
+        )
+    };
+    let existing: Vec<i32> = generation_items::table
+        .filter(generation_items::job_id.eq(&job.id))
+        .filter(generation_items::segment_id.eq(segment_id))
+        .filter(generation_items::placement_id.eq(placement_id))
+        .select(generation_items::variant)
+        .load(conn)?;
+    match produced {
+        Err(error) => {
+            for variant in (0..variants as i32).filter(|v| !existing.contains(v)) {
+                diesel::insert_into(generation_items::table)
+                    .values(item(variant, "failed", None, Some(error.clone())))
+                    .execute(conn)?;
+            }
+        }
+        Ok(variants) => {
+            for variant in variants.into_iter().filter(|v| !existing.contains(&v.variant)) {
+                if let Some(original) = variant.duplicate_of {
+                    let note = format!("near-duplicate of variant {original}");
+                    diesel::insert_into(generation_items::table)
+                        .values(item(variant.variant, "dropped", None, Some(note)))
+                        .execute(conn)?;
+                    continue;
+                }
+                let approved = campaign.input.auto_approve && variant.violations.is_empty();
+                let row = CreativeRow {
+                    id: new_id(),
+                    advertiser_id: job.advertiser_id.clone(),
+                    campaign_id: campaign.id.clone(),
+                    segment_id: Some(segment_id.to_string()),
+                    placement_id: Some(placement_id.to_string()),
+                    job_id: Some(job.id.clone()),
+                    variant: variant.variant,
+                    headline: variant.copy.headline,
+                    body: variant.copy.body,
+                    cta: variant.copy.call_to_action,
+                    assets: json_text(&variant.assets),
+                    status: if approved { "approved" } else { "draft" }.into(),
+                    violations: json_text(&variant.violations),
+                    provenance: json_text(&variant.provenance),
+                    score: variant.score,
+                    created_at: now,
+                    updated_at: now,
+                };
+                diesel::insert_into(creatives::table).values(&row).execute(conn)?;
+                diesel::insert_into(generation_items::table)
+                    .values(item(variant.variant, "done", Some(row.id), None))
+                    .execute(conn)?;
+            }
+        }
+    }
+    let count = |status: Option<&str>| {
+        let mut query = generation_items::table.filter(generation_items::job_id.eq(job.id.clone())).into_boxed();
+        if let Some(status) = status {
+            query = query.filter(generation_items::status.eq(status.to_string()));
+        }
+        query.count()
+    };
+    let done: i64 = count(None).get_result(conn)?;
+    let failed: i64 = count(Some("failed")).get_result(conn)?;
+    diesel::update(generation_jobs::table.filter(generation_jobs::id.eq(&job.id)))
+        .set((
+            generation_jobs::items_done.eq(done as i32),
+            generation_jobs::items_failed.eq(failed as i32),
+            generation_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(true)
+}
