@@ -16,7 +16,10 @@
 //!   64-bit masks, the age range, hours and days), so most segments are rejected while a
 //!   posting list is read front to back, without a random memory access;
 //! - rules are compiled to flat programs over interned symbols, stored back to back in one
-//!   array, with the constant-time checks of each `all`/`any` first.
+//!   array, with the constant-time checks of each `all`/`any` first;
+//! - [`SegmentIndex::build`] lays segments out grouped by the first key of their most selective
+//!   clause, so the segments of one posting list are close together in memory. Results are
+//!   still returned in insertion order.
 //!
 //! Per-request scratch space lives in a thread-local buffer, so [`SegmentIndex::matching`] takes
 //! `&self` and the index can be shared between threads behind an `Arc`.
@@ -35,7 +38,7 @@ pub const MAX_CLAUSES: usize = 4;
 const SELECTIVE_CLAUSE_COST: f64 = 0.1;
 
 /// Request attributes that are indexed by string value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum StrKind {
     Gender = 0,
     Country,
@@ -65,7 +68,7 @@ fn str_kind_share(kind: StrKind) -> f64 {
 }
 
 /// One key a request can carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Key {
     Str(StrKind, String),
     Age(u8),
@@ -587,6 +590,11 @@ thread_local! {
 #[derive(Debug, Clone)]
 pub struct SegmentIndex<Id> {
     ids: Vec<Id>,
+    /// Insertion sequence number of the segment at each position (positions are in the order
+    /// [`SegmentIndex::build`] lays segments out, which groups them by their rarest key).
+    sequence: Vec<u32>,
+    /// One past the largest insertion sequence number.
+    next_sequence: u32,
     /// Rule programs of all segments, back to back (see [`Compiled::emit`]).
     code: Vec<u32>,
     /// Where each segment's program starts in `code`, plus one final end offset.
@@ -607,6 +615,8 @@ impl<Id: Clone> Default for SegmentIndex<Id> {
     fn default() -> Self {
         SegmentIndex {
             ids: Vec::new(),
+            sequence: Vec::new(),
+            next_sequence: 0,
             code: Vec::new(),
             starts: vec![0],
             symbols: Symbols::default(),
@@ -624,17 +634,42 @@ impl<Id: Clone> Default for SegmentIndex<Id> {
 
 impl<Id: Clone> SegmentIndex<Id> {
     /// Compiles the given (segment id, validated rule) pairs.
+    ///
+    /// Segments are laid out grouped by the first key of their most selective clause, so that
+    /// the segments of one posting list sit next to each other in memory.
     pub fn build(segments: impl IntoIterator<Item = (Id, Rule)>) -> Self {
+        let mut keyed: Vec<(Option<Key>, u32, Id, Rule)> = segments
+            .into_iter()
+            .enumerate()
+            .map(|(i, (id, rule))| {
+                let key = guard(&rule)
+                    .into_iter()
+                    .next()
+                    .and_then(|c| c.keys.into_iter().next());
+                let sequence = u32::try_from(i).expect("fewer than 2^32 segments");
+                (key, sequence, id, rule)
+            })
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut index = SegmentIndex::default();
-        for (id, rule) in segments {
-            index.insert(id, rule);
+        for (_, sequence, id, rule) in keyed {
+            index.insert_at(id, rule, sequence);
         }
         index
     }
 
-    /// Adds one segment. To change or remove segments, build a new index.
+    /// Adds one segment after all others. To change or remove segments, build a new index.
     pub fn insert(&mut self, id: Id, rule: Rule) {
+        let sequence = self.next_sequence;
+        self.insert_at(id, rule, sequence);
+    }
+
+    fn insert_at(&mut self, id: Id, rule: Rule, sequence: u32) {
         let position = u32::try_from(self.ids.len()).expect("fewer than 2^32 segments");
+        self.sequence.push(sequence);
+        self.next_sequence = self
+            .next_sequence
+            .max(sequence.checked_add(1).expect("fewer than 2^32 segments"));
         let clauses = guard(&rule);
         let compiled = Compiled::new(&rule, &mut self.symbols);
         let filter = Prefilter::new(&compiled);
@@ -795,7 +830,7 @@ impl<Id: Clone> SegmentIndex<Id> {
         matched.extend(self.unguarded.iter().copied().filter(|&s| {
             self.prefilters[s as usize].admits(&bits) && self.run_segment(s as usize, &symbols)
         }));
-        matched.sort_unstable();
+        matched.sort_unstable_by_key(|&s| self.sequence[s as usize]);
         matched
             .into_iter()
             .map(|s| self.ids[s as usize].clone())
@@ -916,6 +951,30 @@ mod tests {
             total += got.len();
         }
         assert!(total > 0, "the random rules should match some requests");
+    }
+
+    #[test]
+    fn results_keep_insertion_order() {
+        let rule = |v: Value| Rule::from_json(&v).unwrap();
+        // Laid out by rarest key (city "b" before "z"), returned in insertion order.
+        let mut index = SegmentIndex::build([
+            ("first", rule(json!({"city": ["z"]}))),
+            ("second", rule(json!({"city": ["b"]}))),
+        ]);
+        index.insert("third", rule(json!({"city": ["a"]})));
+        let ts = Utc.with_ymd_and_hms(2026, 3, 7, 18, 15, 0).unwrap();
+        let mut request = AdRequest::at(ts, chrono_tz::UTC);
+        for (city, expected) in [("z", "first"), ("b", "second"), ("a", "third")] {
+            request.city = Some(city.into());
+            assert_eq!(index.matching(&request), vec![expected]);
+        }
+        let any = SegmentIndex::build([
+            (1, rule(json!({"not": {"city": ["q"]}}))),
+            (2, rule(json!({"city": ["b"]}))),
+            (3, rule(json!({"any": [{"city": ["b"]}, {"os": ["ios"]}]}))),
+        ]);
+        request.city = Some("b".into());
+        assert_eq!(any.matching(&request), vec![1, 2, 3]);
     }
 
     #[test]
