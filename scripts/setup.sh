@@ -23,6 +23,17 @@ done
 mkdir -p "$DEPS/wheels"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
+# Debian's Python ships pip and venv as separate packages; install them when root.
+if ! "$PYTHON" -m pip --version >/dev/null 2>&1 || ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing python3-pip and python3-venv"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip python3-venv >/dev/null
+  else
+    echo "setup.sh: $PYTHON needs pip and venv (Debian: apt-get install python3-pip python3-venv)" >&2
+    exit 1
+  fi
+fi
+
 # Downloads one wheel (no dependencies) into .deps/wheels and prints its path.
 fetch_wheel() {
   local spec="$1" pattern="$2"
