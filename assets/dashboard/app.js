@@ -623,13 +623,25 @@
             }
           });
           const limits = p.text_limits || {};
-          return h('tr', {},
+          const keyBox = h('code', { class: 'serve-key' });
+          const rotate = h('button', { type: 'button', class: 'secondary small', 'data-action': 'serve-key' }, 'New serve key');
+          rotate.addEventListener('click', async () => {
+            try {
+              const answer = await api('POST', `/v1/placements/${encodeURIComponent(p.id)}/serve-key`);
+              fill(keyBox, answer.serve_key);
+              rotate.textContent = 'Rotate serve key';
+              flash('New serve key made; the previous one no longer works.');
+            } catch (error) {
+              flash(error.detail || error.message);
+            }
+          });
+          return h('tr', { 'data-placement': p.id },
             h('td', { 'data-label': 'Name' }, p.name),
             h('td', { 'data-label': 'Preset' }, p.preset),
             h('td', { 'data-label': 'Platform' }, `${p.platform || ''} ${p.format || ''}`),
             h('td', { 'data-label': 'Sizes' }, (p.image_sizes || []).join(', ') || 'text only'),
             h('td', { 'data-label': 'Limits' }, `headline ${limits.headline}, body ${limits.body}, CTA ${limits.cta}`),
-            h('td', {}, remove));
+            h('td', {}, h('div', { class: 'actions' }, rotate, remove), keyBox));
         }))));
     }
 
@@ -742,10 +754,11 @@
     const bar = h('progress', { max: 1, value: 0 });
     const counts = h('span', { class: 'muted' });
     const error = h('p', { class: 'problem', hidden: true });
+    const itemErrors = h('ul', { class: 'violations', hidden: true });
     const links = h('div', { class: 'actions' });
     const cancel = h('button', { type: 'button', class: 'secondary' }, 'Cancel');
     const panel = h('div', { class: 'card job', 'data-job': initial.id },
-      h('div', { class: 'title-row' }, h('strong', {}, 'Generation job'), status), bar, counts, error, links);
+      h('div', { class: 'title-row' }, h('strong', {}, 'Generation job'), status), bar, counts, error, itemErrors, links);
     cancel.addEventListener('click', async () => {
       try {
         show(await api('POST', `/v1/jobs/${encodeURIComponent(initial.id)}/cancel`));
@@ -757,11 +770,15 @@
     function show(job) {
       fill(status, badge(job.status));
       panel.dataset.status = job.status;
+      // items_done counts finished items, failed ones included.
       bar.max = Math.max(1, job.items_total);
-      bar.value = job.items_done + job.items_failed;
-      fill(counts, `${job.items_done} of ${job.items_total} done` + (job.items_failed ? `, ${job.items_failed} failed` : ''));
+      bar.value = Math.min(job.items_done, bar.max);
+      fill(counts, `${job.items_done} of ${job.items_total} items finished` + (job.items_failed ? `, ${job.items_failed} failed` : ''));
       error.hidden = !job.error;
       fill(error, job.error || '');
+      const failures = job.item_errors || [];
+      itemErrors.hidden = failures.length === 0;
+      fill(itemErrors, failures.map((e) => h('li', {}, `Variant ${e.variant}: ${e.error}`)));
       if (TERMINAL.has(job.status)) {
         fill(links, h('a', { class: 'button', href: `#/campaigns/${encodeURIComponent(campaign.id)}/gallery` }, 'Open the gallery'));
       } else {
@@ -916,9 +933,10 @@
         metric('Clicks', totals.clicks.toLocaleString()),
         metric('CTR', percent(totals.ctr))),
       h('h3', {}, 'By creative'),
-      statsSection(creatives.map((c) => ({ label: c.headline, ...c })), 'creative-stats'),
+      statsSection(creatives.map((c) => ({ ...c, label: c.headline || c.creative_id || 'Creative' })), 'creative-stats'),
       h('h3', {}, 'By segment'),
-      statsSection(segments.map((s) => ({ label: s.name, ...s })), 'segment-stats'));
+      statsSection(segments.map((s) => ({ ...s, label: s.name || (s.segment_id ? s.segment_id : 'No segment') })), 'segment-stats'),
+      h('p', { class: 'hint' }, 'Creatives and segments appear here once ad servers have shown them (approved creatives of live campaigns, through a placement\'s serve key).'));
   }
 
   function metric(label, value) {

@@ -238,11 +238,43 @@ async function main() {
       await shot(page, '07-gallery');
     });
 
-    await step('performance page: totals, chart and the creative', async () => {
+    let headline = '';
+    await step('campaign goes live; an ad server shows the creative once and it is clicked', async () => {
+      headline = (await page.locator('#gallery .creative .headline').first().textContent()).trim();
+      await page.click('.tabs >> text=Settings');
+      const form = page.locator('#campaign-edit-form');
+      await form.locator('[name="status"]').selectOption('live');
+      await form.locator('button[type="submit"]').click();
+      await page.locator('.title-row .badge-live').waitFor();
+      await page.click('.tabs >> text=Placements');
+      const row = page.locator('#placement-list tr', { hasText: 'Sidebar rectangle' });
+      await row.locator('button[data-action="serve-key"]').click();
+      await page.waitForFunction(() => /^pk_/.test(document.querySelector('#placement-list .serve-key')?.textContent || ''));
+      const placementKey = (await row.locator('.serve-key').textContent()).trim();
+      // What an ad server does: ask for a creative, then fire the impression and click URLs.
+      const served = await fetch(`${BASE_URL}/v1/serve`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ placement_key: placementKey, request: { age: 25, interests: ['running'], country: 'FR' }, user_key: 'viewer-1' }),
+      });
+      assert.equal(served.status, 200, `serve answered ${served.status}: ${await served.clone().text()}`);
+      const ad = await served.json();
+      assert.equal(ad.headline, headline);
+      assert.equal((await fetch(ad.impression_url)).ok, true, 'impression recorded');
+      const click = await fetch(ad.click_url, { redirect: 'manual' });
+      assert.ok(click.status === 302 || click.ok, `click answered ${click.status}`);
+    });
+
+    await step('performance page: totals, chart and table with the served creative', async () => {
       await page.click('.tabs >> text=Performance');
       await page.locator('#stats-totals').waitFor();
       assert.equal(await page.locator('#stats-totals .metric').count(), 3);
+      const totals = await page.locator('#stats-totals').textContent();
+      assert.match(totals, /1\s*Impressions/, totals);
+      assert.match(totals, /1\s*Clicks/, totals);
+      assert.match(totals, /100\.00 %/, totals);
       await page.locator('#creative-stats svg.chart').waitFor();
+      assert.equal(await page.locator('#creative-stats svg.chart title').first().textContent(), headline);
       await page.locator('#segment-stats', { hasText: 'Young trail runners' }).waitFor();
       await shot(page, '08-stats');
     });
