@@ -33,6 +33,8 @@ pub(crate) struct Saliency {
     scale_x: f32,
     scale_y: f32,
     values: Vec<f32>,
+    /// Normalised colour distance from the mean border colour (foreground against backdrop).
+    foreground: Vec<f32>,
     integral: Vec<f64>,
 }
 
@@ -135,6 +137,7 @@ impl Saliency {
             scale_x: iw as f32 / w as f32,
             scale_y: ih as f32 / h as f32,
             values,
+            foreground: dist,
             integral,
         }
     }
@@ -152,16 +155,17 @@ impl Saliency {
             + self.integral[b * w1 + a]
     }
 
-    /// Bounding box (source pixels) of the map pixels above `fraction` of the maximum.
-    pub fn salient_bounds(&self, fraction: f32) -> Option<(f32, f32, f32, f32)> {
-        let max = self.values.iter().copied().fold(0.0f32, f32::max);
+    /// Bounding box (source pixels) of the foreground: map pixels whose colour distance from
+    /// the border colour is above `fraction` of the largest.
+    pub fn foreground_bounds(&self, fraction: f32) -> Option<(f32, f32, f32, f32)> {
+        let max = self.foreground.iter().copied().fold(0.0f32, f32::max);
         if max <= 0.0 {
             return None;
         }
         let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
         for y in 0..self.height {
             for x in 0..self.width {
-                if self.values[y * self.width + x] >= fraction * max {
+                if self.foreground[y * self.width + x] >= fraction * max {
                     x0 = x0.min(x);
                     y0 = y0.min(y);
                     x1 = x1.max(x + 1);
@@ -292,8 +296,9 @@ pub(crate) fn paint_product_panel(canvas: &mut RgbaImage, photo: &RgbaImage, pan
     }
     let saliency = Saliency::of(photo);
     let (pw, ph) = (photo.width() as f32, photo.height() as f32);
-    let (mut x0, mut y0, mut x1, mut y1) =
-        saliency.salient_bounds(0.25).unwrap_or((0.0, 0.0, pw, ph));
+    let (mut x0, mut y0, mut x1, mut y1) = saliency
+        .foreground_bounds(0.15)
+        .unwrap_or((0.0, 0.0, pw, ph));
     let mx = (x1 - x0) * 0.12 + 2.0;
     let my = (y1 - y0) * 0.12 + 2.0;
     x0 = (x0 - mx).max(0.0);
