@@ -40,9 +40,7 @@ fetch_wheel() {
   local found
   found=$(ls "$DEPS/wheels"/$pattern 2>/dev/null | head -n1 || true)
   if [ -z "$found" ]; then
-    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
-      --python-version 3.11 --platform manylinux_2_28_x86_64 \
-      -d "$DEPS/wheels" "$spec" >&2
+    "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$DEPS/wheels" "$spec" >&2
     found=$(ls "$DEPS/wheels"/$pattern | head -n1)
   fi
   echo "$found"
