@@ -22,9 +22,11 @@ fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
@@ -46,15 +48,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let net = &model.network;
 
     // The same deterministic prompt as scripts/bench-text.py, repeated for every row.
-    let prompt: Vec<i64> = (0..prompt_tokens).map(|i| (i * 7919) % 40000 + 100).collect();
-    let ids = Tensor::from_slice(&prompt).reshape([1, prompt_tokens]).repeat([batch, 1]).to_device(device);
-    let positions = Tensor::arange(prompt_tokens, (Kind::Int64, device)).unsqueeze(0).repeat([batch, 1]);
+    let prompt: Vec<i64> = (0..prompt_tokens)
+        .map(|i| (i * 7919) % 40000 + 100)
+        .collect();
+    let ids = Tensor::from_slice(&prompt)
+        .reshape([1, prompt_tokens])
+        .repeat([batch, 1])
+        .to_device(device);
+    let positions = Tensor::arange(prompt_tokens, (Kind::Int64, device))
+        .unsqueeze(0)
+        .repeat([batch, 1]);
 
     let run = |record: bool| -> (f64, f64) {
         let mut cache = KvCache::new(net.num_layers());
         let start = Instant::now();
         let hidden = net.forward(&ids, &positions, None, &mut cache);
-        let mut next = net.logits(&hidden.select(1, prompt_tokens - 1)).argmax(-1, false);
+        let mut next = net
+            .logits(&hidden.select(1, prompt_tokens - 1))
+            .argmax(-1, false);
         let _host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
         let prefill = start.elapsed().as_secs_f64();
         let steps = if record { new_tokens } else { 2 };
@@ -64,7 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let hidden = net.forward(&next.reshape([batch, 1]), &pos, None, &mut cache);
             next = net.logits(&hidden.select(1, 0)).argmax(-1, false);
             // Generation needs the tokens on the host every step (stop checks, streaming).
-            let _host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
+            let _host: Vec<i64> =
+                Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
         }
         (prefill, start.elapsed().as_secs_f64() / steps as f64)
     };

@@ -10,8 +10,10 @@ use tch::{Device, Kind};
 
 /// The device under test: `ADFORGE_DEVICE` (scripts/gpu-check.sh sets `cuda`), default CPU.
 fn device() -> Device {
-    adforge_generator::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()))
-        .expect("ADFORGE_DEVICE names a usable device")
+    adforge_generator::device::parse_device(
+        &std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()),
+    )
+    .expect("ADFORGE_DEVICE names a usable device")
 }
 
 fn tiny_llama() -> Option<PathBuf> {
@@ -48,11 +50,16 @@ fn requests_join_and_leave_a_running_batch() {
     // Different prompt lengths and output lengths; more requests than the batch holds.
     let requests: Vec<GenerationRequest> = (0..7u32)
         .map(|i| {
-            let prompt: Vec<u32> = (0..(3 + 2 * i)).map(|j| 5 + (i * 37 + j * 11) % 300).collect();
+            let prompt: Vec<u32> = (0..(3 + 2 * i))
+                .map(|j| 5 + (i * 37 + j * 11) % 300)
+                .collect();
             request(prompt, 4 + 6 * (i as usize % 3))
         })
         .collect();
-    let expected: Vec<Generation> = requests.iter().map(|r| reference.generate(r).unwrap()).collect();
+    let expected: Vec<Generation> = requests
+        .iter()
+        .map(|r| reference.generate(r).unwrap())
+        .collect();
 
     let handles: Vec<_> = requests
         .into_iter()

@@ -9,8 +9,10 @@ use unicode_segmentation::UnicodeSegmentation;
 
 /// The device under test: `ADFORGE_DEVICE` (scripts/gpu-check.sh sets `cuda`), default CPU.
 fn device() -> Device {
-    adforge_generator::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()))
-        .expect("ADFORGE_DEVICE names a usable device")
+    adforge_generator::device::parse_device(
+        &std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()),
+    )
+    .expect("ADFORGE_DEVICE names a usable device")
 }
 
 fn workspace() -> PathBuf {
@@ -48,7 +50,11 @@ fn load_default() -> Option<TextModel> {
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn messages(v: &serde_json::Value) -> Vec<ChatMessage> {
@@ -57,23 +63,45 @@ fn messages(v: &serde_json::Value) -> Vec<ChatMessage> {
 
 #[test]
 fn smollm2_gguf_matches_transformers() {
-    let Some(reference) = fixture("text_smollm2") else { return };
+    let Some(reference) = fixture("text_smollm2") else {
+        return;
+    };
     let Some(model) = load_default() else { return };
     let cases = reference["cases"].as_array().unwrap();
     let mut requests = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let msgs = messages(&case["messages"]);
         let rendered = model.render_chat(&msgs).unwrap();
-        assert_eq!(rendered, case["rendered"].as_str().unwrap(), "chat template, case {i}");
+        assert_eq!(
+            rendered,
+            case["rendered"].as_str().unwrap(),
+            "chat template, case {i}"
+        );
         let prompt_ids = ids(&case["prompt_ids"]);
-        assert_eq!(model.tokenizer.encode(&rendered).unwrap(), prompt_ids, "tokenization, case {i}");
+        assert_eq!(
+            model.tokenizer.encode(&rendered).unwrap(),
+            prompt_ids,
+            "tokenization, case {i}"
+        );
 
         let logits = model.prompt_logits(&[prompt_ids.clone()]).unwrap();
-        let last: Vec<f32> = Vec::try_from(logits.select(1, -1).reshape([-1]).to_device(Device::Cpu)).unwrap();
-        let expected: Vec<f32> = case["last_logits"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+        let last: Vec<f32> =
+            Vec::try_from(logits.select(1, -1).reshape([-1]).to_device(Device::Cpu)).unwrap();
+        let expected: Vec<f32> = case["last_logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
         let scale = expected.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let worst = last.iter().zip(&expected).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        assert!(worst / scale < 1e-4, "case {i}: logits differ by {worst} (scale {scale})");
+        let worst = last
+            .iter()
+            .zip(&expected)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            worst / scale < 1e-4,
+            "case {i}: logits differ by {worst} (scale {scale})"
+        );
 
         let request = GenerationRequest {
             prompt: Prompt::Tokens(prompt_ids),
@@ -82,14 +110,23 @@ fn smollm2_gguf_matches_transformers() {
             stop: vec![],
         };
         let out = model.generate(&request).unwrap();
-        assert_eq!(out.token_ids, ids(&case["output_ids"]), "greedy tokens, case {i}: {:?}", out.text);
+        assert_eq!(
+            out.token_ids,
+            ids(&case["output_ids"]),
+            "greedy tokens, case {i}: {:?}",
+            out.text
+        );
         assert_eq!(out.text, case["output_text"].as_str().unwrap());
         requests.push(request);
     }
     // The same prompts batched together (different lengths, so left padding is exercised).
     let batched = model.generate_batch(&requests).unwrap();
     for (i, (out, case)) in batched.iter().zip(cases).enumerate() {
-        assert_eq!(out.token_ids, ids(&case["output_ids"]), "batched greedy tokens, case {i}");
+        assert_eq!(
+            out.token_ids,
+            ids(&case["output_ids"]),
+            "batched greedy tokens, case {i}"
+        );
     }
 }
 
@@ -110,11 +147,16 @@ fn smollm2_streaming_stop_strings_and_seeds() {
     assert_eq!(a, b, "the same seed gives the same output");
     request.sampling.seed = Some(12);
     let c = model.generate(&request).unwrap();
-    assert_ne!(a.token_ids, c.token_ids, "another seed gives another output");
+    assert_ne!(
+        a.token_ids, c.token_ids,
+        "another seed gives another output"
+    );
 
     let mut streamed = String::new();
     let greedy = GenerationRequest::chat(None, "Write a two sentence ad for a bike shop.", 40);
-    let full = model.generate_streaming(&greedy, |piece| streamed.push_str(piece)).unwrap();
+    let full = model
+        .generate_streaming(&greedy, |piece| streamed.push_str(piece))
+        .unwrap();
     assert_eq!(streamed, full.text);
     assert!(full.text.contains(' '));
 
@@ -122,7 +164,9 @@ fn smollm2_streaming_stop_strings_and_seeds() {
     let mut stopping = greedy.clone();
     stopping.stop = vec![" ".into()];
     let mut streamed = String::new();
-    let stopped = model.generate_streaming(&stopping, |piece| streamed.push_str(piece)).unwrap();
+    let stopped = model
+        .generate_streaming(&stopping, |piece| streamed.push_str(piece))
+        .unwrap();
     assert_eq!(stopped.finish_reason, FinishReason::Stop);
     assert!(full.text.starts_with(&stopped.text) && !stopped.text.contains(' '));
     assert_eq!(streamed, stopped.text);
@@ -147,7 +191,11 @@ fn smollm2_structured_output_always_within_limits() {
             JsonField {
                 name: "cta".into(),
                 max_graphemes: 10,
-                allowed_values: Some(vec!["Buy now".into(), "Shop today".into(), "Learn more".into()]),
+                allowed_values: Some(vec![
+                    "Buy now".into(),
+                    "Shop today".into(),
+                    "Learn more".into(),
+                ]),
             },
         ],
     };
@@ -174,7 +222,8 @@ fn smollm2_structured_output_always_within_limits() {
     assert_eq!(outputs.len(), samples as usize);
     let mut distinct = std::collections::HashSet::new();
     for out in &outputs {
-        let parsed: serde_json::Value = serde_json::from_str(&out.generation.text).expect("valid JSON");
+        let parsed: serde_json::Value =
+            serde_json::from_str(&out.generation.text).expect("valid JSON");
         let obj = parsed.as_object().expect("an object");
         assert_eq!(obj.len(), 3, "{}", out.generation.text);
         for field in &spec.fields {
@@ -192,7 +241,11 @@ fn smollm2_structured_output_always_within_limits() {
         distinct.insert(out.generation.text.clone());
     }
     // Seeds change the samples (the constraint does not collapse them to one output).
-    assert!(distinct.len() > 20, "only {} distinct outputs", distinct.len());
+    assert!(
+        distinct.len() > 20,
+        "only {} distinct outputs",
+        distinct.len()
+    );
     // Same seed, same output.
     let seeded = SamplingParams {
         temperature: 1.2,

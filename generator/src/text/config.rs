@@ -28,7 +28,9 @@ impl Architecture {
             "mistral" => Ok(Self::Mistral),
             "qwen2" => Ok(Self::Qwen2),
             "gpt2" => Ok(Self::Gpt2),
-            other => Err(TextError::Config(format!("unsupported architecture {other:?}"))),
+            other => Err(TextError::Config(format!(
+                "unsupported architecture {other:?}"
+            ))),
         }
     }
 }
@@ -138,7 +140,11 @@ pub enum ModelConfig {
 pub fn eos_ids_from_json(value: Option<&Value>) -> Vec<u32> {
     match value {
         Some(Value::Number(n)) => n.as_u64().map(|v| vec![v as u32]).unwrap_or_default(),
-        Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_u64())
+            .map(|v| v as u32)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -159,17 +165,23 @@ fn rope_scaling_from_json(params: Option<&Value>) -> Result<RopeScaling> {
         .and_then(Value::as_str)
         .unwrap_or("default");
     let num = |key: &str| params.get(key).and_then(Value::as_f64);
-    let need = |key: &str| num(key).ok_or_else(|| TextError::Config(format!("rope scaling lacks {key:?}")));
+    let need = |key: &str| {
+        num(key).ok_or_else(|| TextError::Config(format!("rope scaling lacks {key:?}")))
+    };
     match kind {
         "default" => Ok(RopeScaling::None),
-        "linear" => Ok(RopeScaling::Linear { factor: need("factor")? }),
+        "linear" => Ok(RopeScaling::Linear {
+            factor: need("factor")?,
+        }),
         "llama3" => Ok(RopeScaling::Llama3 {
             factor: need("factor")?,
             low_freq_factor: need("low_freq_factor")?,
             high_freq_factor: need("high_freq_factor")?,
             original_max_position_embeddings: need("original_max_position_embeddings")?,
         }),
-        other => Err(TextError::Config(format!("unsupported rope scaling {other:?}"))),
+        other => Err(TextError::Config(format!(
+            "unsupported rope scaling {other:?}"
+        ))),
     }
 }
 
@@ -182,11 +194,14 @@ impl ModelConfig {
             .ok_or_else(|| TextError::Config("config.json has no model_type".into()))?;
         let architecture = Architecture::from_name(model_type)?;
         if architecture == Architecture::Gpt2 {
-            let cfg: Gpt2Config =
-                serde_json::from_value(json.clone()).map_err(|e| TextError::Config(e.to_string()))?;
+            let cfg: Gpt2Config = serde_json::from_value(json.clone())
+                .map_err(|e| TextError::Config(e.to_string()))?;
             return Ok(Self::Gpt2(cfg));
         }
-        let act = json.get("hidden_act").and_then(Value::as_str).unwrap_or("silu");
+        let act = json
+            .get("hidden_act")
+            .and_then(Value::as_str)
+            .unwrap_or("silu");
         if act != "silu" {
             return Err(TextError::Config(format!("unsupported hidden_act {act:?}")));
         }
@@ -197,13 +212,20 @@ impl ModelConfig {
         let rope_theta = json
             .get("rope_theta")
             .and_then(Value::as_f64)
-            .or_else(|| rope_params.and_then(|p| p.get("rope_theta")).and_then(Value::as_f64))
+            .or_else(|| {
+                rope_params
+                    .and_then(|p| p.get("rope_theta"))
+                    .and_then(Value::as_f64)
+            })
             .unwrap_or(10_000.0);
         let rope_scaling = match json.get("rope_scaling").filter(|v| v.is_object()) {
             Some(scaling) => rope_scaling_from_json(Some(scaling))?,
             None => rope_scaling_from_json(rope_params)?,
         };
-        let attention_bias = json.get("attention_bias").and_then(Value::as_bool).unwrap_or(false);
+        let attention_bias = json
+            .get("attention_bias")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         Ok(Self::Llama(LlamaConfig {
             architecture,
             vocab_size: field_i64(json, "vocab_size")?,
@@ -219,7 +241,10 @@ impl ModelConfig {
                 .get("head_dim")
                 .and_then(Value::as_i64)
                 .unwrap_or(hidden_size / num_attention_heads),
-            rms_norm_eps: json.get("rms_norm_eps").and_then(Value::as_f64).unwrap_or(1e-6),
+            rms_norm_eps: json
+                .get("rms_norm_eps")
+                .and_then(Value::as_f64)
+                .unwrap_or(1e-6),
             rope_theta,
             rope_scaling,
             max_position_embeddings: json
@@ -232,7 +257,10 @@ impl ModelConfig {
                 .unwrap_or(architecture == Architecture::Gpt2),
             qkv_bias: architecture == Architecture::Qwen2 || attention_bias,
             o_bias: attention_bias,
-            mlp_bias: json.get("mlp_bias").and_then(Value::as_bool).unwrap_or(false),
+            mlp_bias: json
+                .get("mlp_bias")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         }))
     }
 
@@ -249,7 +277,10 @@ impl ModelConfig {
                 .as_i64()
                 .ok_or_else(|| TextError::Config(format!("{arch_name}.{key} is not an integer")))
         };
-        let opt_f = |key: &str| gguf.get(&format!("{arch_name}.{key}")).and_then(GgufValue::as_f64);
+        let opt_f = |key: &str| {
+            gguf.get(&format!("{arch_name}.{key}"))
+                .and_then(GgufValue::as_f64)
+        };
         let vocab_size = match int("vocab_size") {
             Ok(v) => v,
             Err(_) => gguf
@@ -281,7 +312,11 @@ impl ModelConfig {
                 factor: opt_f("rope.scaling.factor").unwrap_or(1.0),
             },
             Some("none") | None => RopeScaling::None,
-            Some(other) => return Err(TextError::Config(format!("unsupported GGUF rope scaling {other:?}"))),
+            Some(other) => {
+                return Err(TextError::Config(format!(
+                    "unsupported GGUF rope scaling {other:?}"
+                )))
+            }
         };
         Ok(Self::Llama(LlamaConfig {
             architecture,

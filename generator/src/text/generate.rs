@@ -126,7 +126,9 @@ impl<'a> ActiveSequence<'a> {
             )));
         }
         if request.stop.iter().any(String::is_empty) {
-            return Err(TextError::InvalidRequest("stop strings must not be empty".into()));
+            return Err(TextError::InvalidRequest(
+                "stop strings must not be empty".into(),
+            ));
         }
         Ok(Self {
             id,
@@ -159,7 +161,9 @@ impl<'a> ActiveSequence<'a> {
         }
         let token = loop {
             let Some(t) = self.sampler.pick(logits) else {
-                return Err(TextError::Structured("no token satisfies the output constraints".into()));
+                return Err(TextError::Structured(
+                    "no token satisfies the output constraints".into(),
+                ));
             };
             match &self.constraint {
                 Some(c) if !c.allows(t) => logits[t as usize] = f32::NEG_INFINITY,
@@ -178,7 +182,12 @@ impl<'a> ActiveSequence<'a> {
         }
         if !eos {
             self.text = model.tokenizer.decode(self.generated())?;
-            if let Some(cut) = self.stop.iter().filter_map(|s| self.text.find(s.as_str())).min() {
+            if let Some(cut) = self
+                .stop
+                .iter()
+                .filter_map(|s| self.text.find(s.as_str()))
+                .min()
+            {
                 self.text.truncate(cut);
                 self.finish = Some(FinishReason::Stop);
             }
@@ -205,7 +214,11 @@ impl<'a> ActiveSequence<'a> {
                 end -= '\u{FFFD}'.len_utf8();
             }
             for stop in &self.stop {
-                for (i, _) in self.text[..end].char_indices().rev().take(stop.chars().count()) {
+                for (i, _) in self.text[..end]
+                    .char_indices()
+                    .rev()
+                    .take(stop.chars().count())
+                {
                     if stop.starts_with(&self.text[i..end]) {
                         end = end.min(i);
                     }
@@ -278,7 +291,11 @@ impl<'a> Batch<'a> {
     }
 
     /// Prefills `seqs` (together, left-padded) and adds them to the running batch.
-    pub(crate) fn admit(&mut self, model: &TextModel, seqs: Vec<ActiveSequence<'a>>) -> Vec<ActiveSequence<'a>> {
+    pub(crate) fn admit(
+        &mut self,
+        model: &TextModel,
+        seqs: Vec<ActiveSequence<'a>>,
+    ) -> Vec<ActiveSequence<'a>> {
         let (ready, done): (Vec<_>, Vec<_>) = seqs.into_iter().partition(|s| s.finish.is_none());
         if ready.is_empty() {
             return done;
@@ -292,16 +309,26 @@ impl<'a> Batch<'a> {
         let mut ids = Vec::with_capacity((n * t) as usize);
         let mut positions = Vec::with_capacity((n * t) as usize);
         for (s, &pad) in ready.iter().zip(&pads) {
-            ids.extend(std::iter::repeat_n(model.tokenizer.pad_id as i64, pad as usize));
+            ids.extend(std::iter::repeat_n(
+                model.tokenizer.pad_id as i64,
+                pad as usize,
+            ));
             ids.extend(s.tokens.iter().map(|&x| x as i64));
             positions.extend(std::iter::repeat_n(0i64, pad as usize));
             positions.extend(0..t - pad);
         }
         let ids = Tensor::from_slice(&ids).reshape([n, t]).to_device(device);
-        let positions = Tensor::from_slice(&positions).reshape([n, t]).to_device(device);
-        let mask = pads.iter().any(|&p| p > 0).then(|| prefill_mask(&pads, t, device));
+        let positions = Tensor::from_slice(&positions)
+            .reshape([n, t])
+            .to_device(device);
+        let mask = pads
+            .iter()
+            .any(|&p| p > 0)
+            .then(|| prefill_mask(&pads, t, device));
         let mut cache = KvCache::new(model.network.num_layers());
-        let hidden = model.network.forward(&ids, &positions, mask.as_ref(), &mut cache);
+        let hidden = model
+            .network
+            .forward(&ids, &positions, mask.as_ref(), &mut cache);
         let logits = model.network.logits(&hidden.select(1, t - 1));
 
         // Align the new rows with the running ones on the shared sequence axis.
@@ -334,13 +361,14 @@ impl<'a> Batch<'a> {
             return Vec::new();
         };
         let vocab = logits.size()[1] as usize;
-        let host: Vec<f32> = match Vec::<f32>::try_from(logits.to_device(tch::Device::Cpu).reshape([-1])) {
-            Ok(v) => v,
-            Err(e) => {
-                let msg = e.to_string();
-                return self.drain_all(|| Err(TextError::InvalidRequest(msg.clone())));
-            }
-        };
+        let host: Vec<f32> =
+            match Vec::<f32>::try_from(logits.to_device(tch::Device::Cpu).reshape([-1])) {
+                Ok(v) => v,
+                Err(e) => {
+                    let msg = e.to_string();
+                    return self.drain_all(|| Err(TextError::InvalidRequest(msg.clone())));
+                }
+            };
         let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(self.rows.len());
         for (row, chunk) in self.rows.iter_mut().zip(host.chunks_exact(vocab)) {
             let mut row_logits = chunk.to_vec();
@@ -385,23 +413,42 @@ impl<'a> Batch<'a> {
     fn drain_all(&mut self, err: impl Fn() -> Result<()>) -> Vec<(ActiveSequence<'a>, Result<()>)> {
         self.pads.clear();
         self.logits = None;
-        std::mem::take(&mut self.rows).into_iter().map(|r| (r, err())).collect()
+        std::mem::take(&mut self.rows)
+            .into_iter()
+            .map(|r| (r, err()))
+            .collect()
     }
 
     /// One decoding forward pass over the last token of every row.
     fn decode(&mut self, model: &TextModel) {
         let device = model.device();
         let n = self.rows.len() as i64;
-        let last: Vec<i64> = self.rows.iter().map(|r| *r.tokens.last().unwrap_or(&0) as i64).collect();
-        let positions: Vec<i64> = self.rows.iter().map(|r| r.tokens.len() as i64 - 1).collect();
+        let last: Vec<i64> = self
+            .rows
+            .iter()
+            .map(|r| *r.tokens.last().unwrap_or(&0) as i64)
+            .collect();
+        let positions: Vec<i64> = self
+            .rows
+            .iter()
+            .map(|r| r.tokens.len() as i64 - 1)
+            .collect();
         let ids = Tensor::from_slice(&last).reshape([n, 1]).to_device(device);
-        let positions = Tensor::from_slice(&positions).reshape([n, 1]).to_device(device);
+        let positions = Tensor::from_slice(&positions)
+            .reshape([n, 1])
+            .to_device(device);
         let total = self.cache.seq_len() + 1;
         let mask = self.pads.iter().any(|&p| p > 0).then(|| {
-            let pads = Tensor::from_slice(&self.pads).to_device(device).reshape([n, 1, 1, 1]);
-            Tensor::arange(total, (Kind::Int64, device)).reshape([1, 1, 1, total]).ge_tensor(&pads)
+            let pads = Tensor::from_slice(&self.pads)
+                .to_device(device)
+                .reshape([n, 1, 1, 1]);
+            Tensor::arange(total, (Kind::Int64, device))
+                .reshape([1, 1, 1, total])
+                .ge_tensor(&pads)
         });
-        let hidden = model.network.forward(&ids, &positions, mask.as_ref(), &mut self.cache);
+        let hidden = model
+            .network
+            .forward(&ids, &positions, mask.as_ref(), &mut self.cache);
         self.logits = Some(model.network.logits(&hidden.select(1, 0)));
     }
 }
@@ -412,7 +459,9 @@ fn prefill_mask(pads: &[i64], t: i64, device: tch::Device) -> Tensor {
     let n = pads.len() as i64;
     let q = Tensor::arange(t, (Kind::Int64, device)).reshape([1, 1, t, 1]);
     let k = Tensor::arange(t, (Kind::Int64, device)).reshape([1, 1, 1, t]);
-    let pads = Tensor::from_slice(pads).to_device(device).reshape([n, 1, 1, 1]);
+    let pads = Tensor::from_slice(pads)
+        .to_device(device)
+        .reshape([n, 1, 1, 1]);
     let causal = k.le_tensor(&q);
     let real_key = k.ge_tensor(&pads);
     let diagonal = k.eq_tensor(&q);
@@ -420,7 +469,10 @@ fn prefill_mask(pads: &[i64], t: i64, device: tch::Device) -> Tensor {
 }
 
 /// Runs requests to completion in one batch (all admitted together).
-pub(crate) fn run_batch<'a>(model: &TextModel, seqs: Vec<ActiveSequence<'a>>) -> Vec<(u64, Result<Generation>)> {
+pub(crate) fn run_batch<'a>(
+    model: &TextModel,
+    seqs: Vec<ActiveSequence<'a>>,
+) -> Vec<(u64, Result<Generation>)> {
     let mut batch = Batch::new(model);
     let mut results: Vec<(u64, Result<Generation>)> = batch
         .admit(model, seqs)
@@ -444,7 +496,11 @@ impl TextModel {
     }
 
     /// Generates a completion, calling `on_text` with each newly settled piece of text.
-    pub fn generate_streaming(&self, request: &GenerationRequest, on_text: impl FnMut(&str) + Send) -> Result<Generation> {
+    pub fn generate_streaming(
+        &self,
+        request: &GenerationRequest,
+        on_text: impl FnMut(&str) + Send,
+    ) -> Result<Generation> {
         let seq = ActiveSequence::new(self, 0, request, None, Some(Box::new(on_text)))?;
         run_batch(self, vec![seq])
             .pop()

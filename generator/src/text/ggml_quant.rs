@@ -71,23 +71,28 @@ impl GgmlType {
     /// Bytes taken by `numel` elements, or `None` when that is not a whole number of blocks.
     pub fn byte_len(self, numel: usize) -> Option<usize> {
         let (elems, bytes) = self.block();
-        (numel % elems == 0).then(|| numel / elems * bytes)
+        numel.is_multiple_of(elems).then(|| numel / elems * bytes)
     }
 
     /// Decodes `data` (a whole number of blocks) into f32 values.
     pub fn dequantize(self, data: &[u8]) -> Result<Vec<f32>, String> {
         let (elems, bytes) = self.block();
-        if data.len() % bytes != 0 {
-            return Err(format!("{} bytes is not a whole number of {self:?} blocks", data.len()));
+        if !data.len().is_multiple_of(bytes) {
+            return Err(format!(
+                "{} bytes is not a whole number of {self:?} blocks",
+                data.len()
+            ));
         }
         let mut out = vec![0f32; data.len() / bytes * elems];
         let blocks = data.chunks_exact(bytes).zip(out.chunks_exact_mut(elems));
         match self {
-            Self::F32 => blocks.for_each(|(b, y)| y[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            Self::F16 => blocks.for_each(|(b, y)| y[0] = half_at(b, 0)),
-            Self::BF16 => {
-                blocks.for_each(|(b, y)| y[0] = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32())
+            Self::F32 => {
+                blocks.for_each(|(b, y)| y[0] = f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             }
+            Self::F16 => blocks.for_each(|(b, y)| y[0] = half_at(b, 0)),
+            Self::BF16 => blocks.for_each(|(b, y)| {
+                y[0] = bf16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()
+            }),
             Self::Q4_0 => blocks.for_each(|(b, y)| dequant_q4_0(b, y)),
             Self::Q4_1 => blocks.for_each(|(b, y)| dequant_q4_1(b, y)),
             Self::Q5_0 => blocks.for_each(|(b, y)| dequant_q5_0(b, y)),

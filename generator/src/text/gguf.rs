@@ -251,9 +251,9 @@ impl GgufFile {
         let mut tensors = HashMap::with_capacity(tensor_count);
         for (name, shape, ggml_type, offset) in raw_infos {
             let numel: i64 = shape.iter().product();
-            let byte_len = ggml_type
-                .byte_len(numel as usize)
-                .ok_or_else(|| cur.err(format!("tensor {name}: size not a whole number of blocks")))?;
+            let byte_len = ggml_type.byte_len(numel as usize).ok_or_else(|| {
+                cur.err(format!("tensor {name}: size not a whole number of blocks"))
+            })?;
             let start = (data_start + offset) as usize;
             if start + byte_len > mmap.len() {
                 return Err(cur.err(format!("tensor {name} extends past the end of the file")));
@@ -268,7 +268,6 @@ impl GgufFile {
                 },
             );
         }
-        drop(cur);
         tracing::debug!(path = %path.display(), version, tensors = tensors.len(), "opened GGUF");
         Ok(Self {
             path,
@@ -308,10 +307,13 @@ impl GgufFile {
         let (info, bytes) = self
             .tensor_bytes(name)
             .ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
-        let values = info.ggml_type.dequantize(bytes).map_err(|message| TextError::Gguf {
-            path: self.path.clone(),
-            message: format!("tensor {name}: {message}"),
-        })?;
+        let values = info
+            .ggml_type
+            .dequantize(bytes)
+            .map_err(|message| TextError::Gguf {
+                path: self.path.clone(),
+                message: format!("tensor {name}: {message}"),
+            })?;
         let tensor = Tensor::from_slice(&values).reshape(info.shape.as_slice());
         Ok(tensor.to_device(device).to_kind(kind))
     }

@@ -29,11 +29,20 @@ pub struct Gpt2 {
 
 impl Gpt2 {
     /// Loads the weights described by `config` from `source` into `kind` on `device`.
-    pub fn load(config: &Gpt2Config, source: &WeightSource, kind: Kind, device: Device) -> Result<Self> {
+    pub fn load(
+        config: &Gpt2Config,
+        source: &WeightSource,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Self> {
         let gelu_approximate = match config.activation_function.as_str() {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => "tanh",
             "gelu" => "none",
-            other => return Err(TextError::Config(format!("unsupported GPT-2 activation {other:?}"))),
+            other => {
+                return Err(TextError::Config(format!(
+                    "unsupported GPT-2 activation {other:?}"
+                )))
+            }
         };
         let model_config = ModelConfig::Gpt2(config.clone());
         let get = |name: &str, shape: &[i64]| -> Result<Tensor> {
@@ -49,10 +58,17 @@ impl Gpt2 {
         };
         let e = config.n_embd;
         let inner = config.n_inner.unwrap_or(4 * e);
-        let ln = |p: &str| -> Result<(Tensor, Tensor)> { Ok((get(&format!("{p}.weight"), &[e])?, get(&format!("{p}.bias"), &[e])?)) };
+        let ln = |p: &str| -> Result<(Tensor, Tensor)> {
+            Ok((
+                get(&format!("{p}.weight"), &[e])?,
+                get(&format!("{p}.bias"), &[e])?,
+            ))
+        };
         // HF stores Conv1D weights as [in, out]; keep them as nn.Linear [out, in].
         let conv = |p: &str, inp: i64, out: i64| -> Result<(Tensor, Tensor)> {
-            let w = get(&format!("{p}.weight"), &[inp, out])?.transpose(0, 1).contiguous();
+            let w = get(&format!("{p}.weight"), &[inp, out])?
+                .transpose(0, 1)
+                .contiguous();
             Ok((w, get(&format!("{p}.bias"), &[out])?))
         };
         let mut blocks = Vec::with_capacity(config.n_layer as usize);
@@ -83,7 +99,13 @@ impl Gpt2 {
     }
 
     /// Same contract as [`super::llama::Llama::forward`].
-    pub fn forward(&self, input_ids: &Tensor, positions: &Tensor, mask: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> Tensor {
         let c = &self.config;
         let (b, t) = input_ids.size2().expect("input_ids are [batch, seq]");
         let causal = mask.is_none() && t > 1 && cache.is_empty();
@@ -100,12 +122,15 @@ impl Gpt2 {
             let k = parts[1].view([b, t, nh, hd]).transpose(1, 2).contiguous();
             let v = parts[2].view([b, t, nh, hd]).transpose(1, 2).contiguous();
             let (k, v) = cache.append(i, k, v);
-            let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, causal, None, false);
+            let attn =
+                Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, causal, None, false);
             let attn = attn.transpose(1, 2).reshape([b, t, e]);
-            x = x + attn.linear(&blk.attn_proj.0, Some(&blk.attn_proj.1));
+            x += attn.linear(&blk.attn_proj.0, Some(&blk.attn_proj.1));
             let h = x.layer_norm([e], Some(&blk.ln_2.0), Some(&blk.ln_2.1), eps, false);
-            let h = h.linear(&blk.c_fc.0, Some(&blk.c_fc.1)).gelu(self.gelu_approximate);
-            x = x + h.linear(&blk.mlp_proj.0, Some(&blk.mlp_proj.1));
+            let h = h
+                .linear(&blk.c_fc.0, Some(&blk.c_fc.1))
+                .gelu(self.gelu_approximate);
+            x += h.linear(&blk.mlp_proj.0, Some(&blk.mlp_proj.1));
         }
         x.layer_norm([e], Some(&self.ln_f.0), Some(&self.ln_f.1), eps, false)
     }

@@ -48,7 +48,12 @@ fn check_shape(name: &str, t: &Tensor, expected: &[i64]) -> Result<()> {
 
 impl Llama {
     /// Loads the weights described by `config` from `source` into `kind` on `device`.
-    pub fn load(config: &LlamaConfig, source: &WeightSource, kind: Kind, device: Device) -> Result<Self> {
+    pub fn load(
+        config: &LlamaConfig,
+        source: &WeightSource,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Self> {
         let model_config = ModelConfig::Llama(config.clone());
         let get = |name: &str, shape: &[i64]| -> Result<Tensor> {
             let t = source.get(name, &model_config, kind, device)?;
@@ -80,8 +85,14 @@ impl Llama {
             } else {
                 None
             };
-            let gate = get(&format!("{p}.mlp.gate_proj.weight"), &[c.intermediate_size, h])?;
-            let up = get(&format!("{p}.mlp.up_proj.weight"), &[c.intermediate_size, h])?;
+            let gate = get(
+                &format!("{p}.mlp.gate_proj.weight"),
+                &[c.intermediate_size, h],
+            )?;
+            let up = get(
+                &format!("{p}.mlp.up_proj.weight"),
+                &[c.intermediate_size, h],
+            )?;
             let gate_up_bias = if c.mlp_bias {
                 let gb = get(&format!("{p}.mlp.gate_proj.bias"), &[c.intermediate_size])?;
                 let ub = get(&format!("{p}.mlp.up_proj.bias"), &[c.intermediate_size])?;
@@ -98,7 +109,10 @@ impl Llama {
                 o_bias: opt(&format!("{p}.self_attn.o_proj.bias"), &[h], c.o_bias)?,
                 gate_up_weight: Tensor::cat(&[gate, up], 0),
                 gate_up_bias,
-                down_weight: get(&format!("{p}.mlp.down_proj.weight"), &[h, c.intermediate_size])?,
+                down_weight: get(
+                    &format!("{p}.mlp.down_proj.weight"),
+                    &[h, c.intermediate_size],
+                )?,
                 down_bias: opt(&format!("{p}.mlp.down_proj.bias"), &[h], c.mlp_bias)?,
             });
         }
@@ -108,7 +122,13 @@ impl Llama {
         } else {
             get("lm_head.weight", &[c.vocab_size, h])?
         };
-        let rope = Rope::new(hd, c.rope_theta, &c.rope_scaling, c.max_position_embeddings, device);
+        let rope = Rope::new(
+            hd,
+            c.rope_theta,
+            &c.rope_scaling,
+            c.max_position_embeddings,
+            device,
+        );
         Ok(Self {
             config: config.clone(),
             embed_tokens,
@@ -128,7 +148,13 @@ impl Llama {
     /// appending to `cache`. `mask` (`[batch, 1, seq, cached+seq]`, true = may attend) is needed
     /// whenever rows are padded; without it attention is causal. Returns the final-normed
     /// hidden states `[batch, seq, hidden]`.
-    pub fn forward(&self, input_ids: &Tensor, positions: &Tensor, mask: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> Tensor {
         let c = &self.config;
         let (b, t) = input_ids.size2().expect("input_ids are [batch, seq]");
         let causal = mask.is_none() && t > 1 && cache.is_empty();
@@ -145,14 +171,23 @@ impl Llama {
             let v = parts[2].view([b, t, nkv, hd]).transpose(1, 2).contiguous();
             let (q, k) = Rope::apply(&q, &k, &rope);
             let (k, v) = cache.append(i, k, v);
-            let attn = Tensor::scaled_dot_product_attention(&q, &k, &v, mask, 0.0, causal, None, nkv != nh);
+            let attn = Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                mask,
+                0.0,
+                causal,
+                None,
+                nkv != nh,
+            );
             let attn = attn.transpose(1, 2).reshape([b, t, nh * hd]);
-            x = x + attn.linear(&layer.o_weight, layer.o_bias.as_ref());
+            x += attn.linear(&layer.o_weight, layer.o_bias.as_ref());
             let h = x.rms_norm([c.hidden_size], Some(&layer.post_attention_norm), eps);
             let gate_up = h.linear(&layer.gate_up_weight, layer.gate_up_bias.as_ref());
             let gu = gate_up.chunk(2, 2);
             let act = gu[0].silu() * &gu[1];
-            x = x + act.linear(&layer.down_weight, layer.down_bias.as_ref());
+            x += act.linear(&layer.down_weight, layer.down_bias.as_ref());
         }
         x.rms_norm([c.hidden_size], Some(&self.norm), eps)
     }

@@ -30,7 +30,13 @@ pub enum CausalLm {
 
 impl CausalLm {
     /// Runs the decoder; see [`Llama::forward`] for the contract.
-    pub fn forward(&self, input_ids: &Tensor, positions: &Tensor, mask: Option<&Tensor>, cache: &mut KvCache) -> Tensor {
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        positions: &Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+    ) -> Tensor {
         match self {
             Self::Llama(m) => m.forward(input_ids, positions, mask, cache),
             Self::Gpt2(m) => m.forward(input_ids, positions, mask, cache),
@@ -67,7 +73,12 @@ impl CausalLm {
 pub fn models_dir() -> PathBuf {
     std::env::var_os("ADFORGE_MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(".deps").join("models"))
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(".deps")
+                .join("models")
+        })
 }
 
 /// Resolves `"default"` to the bundled SmolLM2 GGUF; any other value is a path.
@@ -105,8 +116,8 @@ impl TextModel {
                 path: cfg_path.clone(),
                 source,
             })?;
-            let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| TextError::Config(format!("{}: {e}", cfg_path.display())))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| TextError::Config(format!("{}: {e}", cfg_path.display())))?;
             let config = ModelConfig::from_hf_json(&json)?;
             let source = WeightSource::from_hf_dir(&path)?;
             let tokenizer = TextTokenizer::from_hf_dir(&path)?;
@@ -126,7 +137,11 @@ impl TextModel {
             ModelConfig::Gpt2(c) => CausalLm::Gpt2(Gpt2::load(c, &source, kind, device)?),
         };
         let chat_template = match &tokenizer.chat_template {
-            Some(src) => Some(ChatTemplate::new(src, tokenizer.bos_token.as_deref(), tokenizer.eos_token.as_deref())?),
+            Some(src) => Some(ChatTemplate::new(
+                src,
+                tokenizer.bos_token.as_deref(),
+                tokenizer.eos_token.as_deref(),
+            )?),
             None => None,
         };
         tracing::info!(path = %path.display(), ?device, ?kind, "loaded text model");
@@ -144,8 +159,11 @@ impl TextModel {
     /// Loads with the device from `ADFORGE_DEVICE` (default `auto`) and dtype from
     /// `ADFORGE_DTYPE` (default `f32`).
     pub fn load_from_env(path_or_default: &str) -> Result<Self> {
-        let device = crate::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_default())?;
-        let kind = crate::device::parse_dtype(&std::env::var("ADFORGE_DTYPE").unwrap_or_else(|_| "f32".into()))?;
+        let device =
+            crate::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_default())?;
+        let kind = crate::device::parse_dtype(
+            &std::env::var("ADFORGE_DTYPE").unwrap_or_else(|_| "f32".into()),
+        )?;
         Self::load(path_or_default, device, kind)
     }
 
@@ -173,7 +191,11 @@ impl TextModel {
     pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
         match &self.chat_template {
             Some(t) => t.render(messages, true),
-            None => Ok(messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n")),
+            None => Ok(messages
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")),
         }
     }
 
@@ -182,14 +204,22 @@ impl TextModel {
         let _guard = tch::no_grad_guard();
         let len = token_ids.first().map(Vec::len).unwrap_or(0);
         if len == 0 || token_ids.iter().any(|r| r.len() != len) {
-            return Err(TextError::InvalidRequest("prompts must be non-empty and of equal length".into()));
+            return Err(TextError::InvalidRequest(
+                "prompts must be non-empty and of equal length".into(),
+            ));
         }
         let flat: Vec<i64> = token_ids.iter().flatten().map(|&t| t as i64).collect();
         let b = token_ids.len() as i64;
-        let ids = Tensor::from_slice(&flat).reshape([b, len as i64]).to_device(self.device);
-        let positions = Tensor::arange(len as i64, (Kind::Int64, self.device)).unsqueeze(0).expand([b, len as i64], false);
+        let ids = Tensor::from_slice(&flat)
+            .reshape([b, len as i64])
+            .to_device(self.device);
+        let positions = Tensor::arange(len as i64, (Kind::Int64, self.device))
+            .unsqueeze(0)
+            .expand([b, len as i64], false);
         let mut cache = KvCache::new(self.network.num_layers());
-        let hidden = self.network.forward(&ids, &positions.contiguous(), None, &mut cache);
+        let hidden = self
+            .network
+            .forward(&ids, &positions.contiguous(), None, &mut cache);
         Ok(self.network.logits(&hidden))
     }
 }

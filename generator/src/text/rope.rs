@@ -51,7 +51,13 @@ fn inverse_frequencies(head_dim: i64, theta: f64, scaling: &RopeScaling) -> Vec<
 
 impl Rope {
     /// Builds tables for positions `0..max_positions`.
-    pub fn new(head_dim: i64, theta: f64, scaling: &RopeScaling, max_positions: i64, device: Device) -> Self {
+    pub fn new(
+        head_dim: i64,
+        theta: f64,
+        scaling: &RopeScaling,
+        max_positions: i64,
+        device: Device,
+    ) -> Self {
         let inv = Tensor::from_slice(&inverse_frequencies(head_dim, theta, scaling));
         let pos = Tensor::arange(max_positions, (Kind::Float, Device::Cpu));
         let freqs = pos.unsqueeze(1) * inv.unsqueeze(0);
@@ -67,8 +73,16 @@ impl Rope {
     pub fn factors(&self, positions: &Tensor, kind: Kind) -> (Tensor, Tensor) {
         let (b, t) = positions.size2().expect("positions are [batch, seq]");
         let flat = positions.reshape([-1]);
-        let cos = self.cos.index_select(0, &flat).reshape([b, 1, t, -1]).to_kind(kind);
-        let sin = self.sin.index_select(0, &flat).reshape([b, 1, t, -1]).to_kind(kind);
+        let cos = self
+            .cos
+            .index_select(0, &flat)
+            .reshape([b, 1, t, -1])
+            .to_kind(kind);
+        let sin = self
+            .sin
+            .index_select(0, &flat)
+            .reshape([b, 1, t, -1])
+            .to_kind(kind);
         (cos, sin)
     }
 

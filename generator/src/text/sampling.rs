@@ -118,7 +118,8 @@ impl Sampler {
         if candidates.is_empty() {
             return None;
         }
-        let by_logit_desc = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        let by_logit_desc =
+            |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         if self.params.top_k > 0 && self.params.top_k < candidates.len() {
             let k = self.params.top_k;
             candidates.select_nth_unstable_by(k - 1, by_logit_desc);
@@ -126,9 +127,18 @@ impl Sampler {
             let kth = candidates[k - 1].1;
             candidates.retain(|c| c.1 >= kth);
         }
-        candidates.sort_unstable_by(by_logit_desc);
+        // Ordering is only needed to cut the tail (top-p, min-p); a plain draw works on any order.
+        let truncating = self.params.top_p < 1.0 || self.params.min_p > 0.0;
+        if truncating {
+            candidates.sort_unstable_by(by_logit_desc);
+        } else if let Some(best) = (0..candidates.len()).max_by(|&a, &b| candidates[a].1.total_cmp(&candidates[b].1)) {
+            candidates.swap(0, best);
+        }
         let max = candidates[0].1;
-        let mut probs: Vec<f64> = candidates.iter().map(|c| ((c.1 - max) as f64).exp()).collect();
+        let mut probs: Vec<f64> = candidates
+            .iter()
+            .map(|c| ((c.1 - max) as f64).exp())
+            .collect();
         let total: f64 = probs.iter().sum();
         probs.iter_mut().for_each(|p| *p /= total);
         let mut keep = probs.len();
@@ -199,7 +209,9 @@ mod tests {
         let logits = [1.0, 1.1, 0.9, 1.05, -1.0];
         let draws = |p: &SamplingParams| {
             let mut s = sampler(p.clone());
-            (0..200).map(|_| s.pick(&logits).unwrap()).collect::<Vec<_>>()
+            (0..200)
+                .map(|_| s.pick(&logits).unwrap())
+                .collect::<Vec<_>>()
         };
         let a = draws(&params);
         assert_eq!(a, draws(&params));

@@ -58,7 +58,11 @@ impl TextScheduler {
     }
 
     /// Queues a request; `on_event` is called from the worker thread with its events.
-    pub fn submit_with(&self, request: GenerationRequest, on_event: impl FnMut(SchedulerEvent) + Send + 'static) -> Result<()> {
+    pub fn submit_with(
+        &self,
+        request: GenerationRequest,
+        on_event: impl FnMut(SchedulerEvent) + Send + 'static,
+    ) -> Result<()> {
         let sink: EventSink = Arc::new(Mutex::new(Box::new(on_event)));
         self.tx
             .send(Job { request, sink })
@@ -121,7 +125,8 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
             let id = next_id;
             next_id += 1;
             let text_sink = job.sink.clone();
-            let on_text = Box::new(move |t: &str| send(&text_sink, SchedulerEvent::Text(t.to_string())));
+            let on_text =
+                Box::new(move |t: &str| send(&text_sink, SchedulerEvent::Text(t.to_string())));
             match ActiveSequence::new(&model, id, &job.request, None, Some(on_text)) {
                 Ok(seq) => {
                     sinks.insert(id, job.sink);
@@ -131,7 +136,11 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
             }
         }
         if !seqs.is_empty() {
-            tracing::debug!(joining = seqs.len(), running = batch.len(), "text batch admits requests");
+            tracing::debug!(
+                joining = seqs.len(),
+                running = batch.len(),
+                "text batch admits requests"
+            );
             for seq in batch.admit(&model, seqs) {
                 if let Some(sink) = sinks.remove(&seq.id) {
                     send(&sink, SchedulerEvent::Done(Ok(seq.into_generation())));
@@ -140,7 +149,10 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
         }
         for (seq, outcome) in batch.step(&model) {
             if let Some(sink) = sinks.remove(&seq.id) {
-                send(&sink, SchedulerEvent::Done(outcome.map(|()| seq.into_generation())));
+                send(
+                    &sink,
+                    SchedulerEvent::Done(outcome.map(|()| seq.into_generation())),
+                );
             }
         }
     }

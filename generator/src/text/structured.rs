@@ -59,7 +59,10 @@ impl JsonSchemaSpec {
                 }
             }
             if f.allowed_values.as_ref().is_some_and(Vec::is_empty) {
-                return Err(TextError::Structured(format!("field {:?} allows no value", f.name)));
+                return Err(TextError::Structured(format!(
+                    "field {:?} allows no value",
+                    f.name
+                )));
             }
         }
         Ok(())
@@ -104,7 +107,9 @@ impl StructuredVocab {
             );
         }
         if !close.iter().any(|c| c.as_deref() == Some("")) {
-            return Err(TextError::Structured("the vocabulary has no token for a lone '\"'".into()));
+            return Err(TextError::Structured(
+                "the vocabulary has no token for a lone '\"'".into(),
+            ));
         }
         Ok(Self {
             content,
@@ -139,7 +144,11 @@ fn joined_graphemes(text: &str, piece: &str) -> usize {
 }
 
 impl JsonConstraint {
-    pub(crate) fn new(vocab: Arc<StructuredVocab>, spec: Arc<JsonSchemaSpec>, forced: Arc<Vec<Vec<u32>>>) -> Self {
+    pub(crate) fn new(
+        vocab: Arc<StructuredVocab>,
+        spec: Arc<JsonSchemaSpec>,
+        forced: Arc<Vec<Vec<u32>>>,
+    ) -> Self {
         let first = forced[0].iter().copied().collect();
         Self {
             vocab,
@@ -152,8 +161,13 @@ impl JsonConstraint {
 
     /// Tokenizes the fixed text between values: `{"a": "`, `", "b": "` minus the quote that
     /// closes a value (which the model picks), and the final `}`.
-    pub(crate) fn forced_tokens(tokenizer: &TextTokenizer, spec: &JsonSchemaSpec) -> Result<Vec<Vec<u32>>> {
-        let key = |name: &str| serde_json::to_string(name).map_err(|e| TextError::Structured(e.to_string()));
+    pub(crate) fn forced_tokens(
+        tokenizer: &TextTokenizer,
+        spec: &JsonSchemaSpec,
+    ) -> Result<Vec<Vec<u32>>> {
+        let key = |name: &str| {
+            serde_json::to_string(name).map_err(|e| TextError::Structured(e.to_string()))
+        };
         let mut pieces = Vec::with_capacity(spec.fields.len() + 1);
         for (i, f) in spec.fields.iter().enumerate() {
             let text = if i == 0 {
@@ -165,7 +179,9 @@ impl JsonConstraint {
         }
         pieces.push(tokenizer.encode_fragment("}")?);
         if pieces.iter().any(Vec::is_empty) {
-            return Err(TextError::Structured("the tokenizer produced no tokens for JSON punctuation".into()));
+            return Err(TextError::Structured(
+                "the tokenizer produced no tokens for JSON punctuation".into(),
+            ));
         }
         Ok(pieces)
     }
@@ -188,12 +204,15 @@ impl JsonConstraint {
                 let budget = f.max_graphemes.saturating_sub(used);
                 for (i, l) in logits.iter_mut().enumerate() {
                     let ok = match (&self.vocab.content[i], &self.vocab.close[i]) {
-                        (Some(piece), _) if self.vocab.content_graphemes[i] <= budget => match &f.allowed_values {
-                            Some(values) => values
-                                .iter()
-                                .any(|v| v.strip_prefix(text.as_str()).is_some_and(|r| r.starts_with(piece.as_str()))),
-                            None => true,
-                        },
+                        (Some(piece), _) if self.vocab.content_graphemes[i] <= budget => {
+                            match &f.allowed_values {
+                                Some(values) => values.iter().any(|v| {
+                                    v.strip_prefix(text.as_str())
+                                        .is_some_and(|r| r.starts_with(piece.as_str()))
+                                }),
+                                None => true,
+                            }
+                        }
                         (_, Some(rest)) => match &f.allowed_values {
                             Some(values) => values
                                 .iter()
@@ -222,7 +241,9 @@ impl JsonConstraint {
                     let joined = joined_graphemes(text, piece);
                     let grows = joined > text.graphemes(true).count();
                     let fits = match &f.allowed_values {
-                        Some(values) => values.iter().any(|v| v.starts_with(&format!("{text}{piece}"))),
+                        Some(values) => values
+                            .iter()
+                            .any(|v| v.starts_with(&format!("{text}{piece}"))),
                         None => joined <= f.max_graphemes,
                     };
                     return grows && fits;
@@ -304,13 +325,23 @@ pub struct StructuredOutput {
 
 impl TextModel {
     /// Generates one JSON object following `spec` for `prompt`.
-    pub fn generate_json(&self, prompt: &Prompt, spec: &JsonSchemaSpec, sampling: &SamplingParams) -> Result<StructuredOutput> {
+    pub fn generate_json(
+        &self,
+        prompt: &Prompt,
+        spec: &JsonSchemaSpec,
+        sampling: &SamplingParams,
+    ) -> Result<StructuredOutput> {
         let mut out = self.generate_json_batch(&[(prompt.clone(), sampling.clone())], spec)?;
-        out.pop().ok_or_else(|| TextError::Structured("nothing was generated".into()))
+        out.pop()
+            .ok_or_else(|| TextError::Structured("nothing was generated".into()))
     }
 
     /// Generates one object per (prompt, sampling) pair, all decoded in one batch.
-    pub fn generate_json_batch(&self, jobs: &[(Prompt, SamplingParams)], spec: &JsonSchemaSpec) -> Result<Vec<StructuredOutput>> {
+    pub fn generate_json_batch(
+        &self,
+        jobs: &[(Prompt, SamplingParams)],
+        spec: &JsonSchemaSpec,
+    ) -> Result<Vec<StructuredOutput>> {
         spec.validate()?;
         let vocab = self.structured_vocab()?;
         let spec = Arc::new(spec.clone());
@@ -324,7 +355,13 @@ impl TextModel {
                 sampling: sampling.clone(),
                 stop: Vec::new(),
             };
-            seqs.push(ActiveSequence::new(self, i as u64, &request, Some(constraint), None)?);
+            seqs.push(ActiveSequence::new(
+                self,
+                i as u64,
+                &request,
+                Some(constraint),
+                None,
+            )?);
         }
         run_batch(self, seqs)
             .into_iter()

@@ -45,7 +45,8 @@ fn byte_alphabet() -> [char; 256] {
     let mut table = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..=255u32 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         table[b as usize] = if printable {
             char::from_u32(b).unwrap_or('\0')
         } else {
@@ -77,7 +78,10 @@ impl TextTokenizer {
     /// Rebuilds the tokenizer stored in GGUF metadata. Supports `tokenizer.ggml.model = gpt2`
     /// (byte-level BPE with merges), the format of Llama 3, Qwen2, SmolLM and GPT-2 files.
     pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
-        let model = gguf.require("tokenizer.ggml.model")?.as_str().unwrap_or_default();
+        let model = gguf
+            .require("tokenizer.ggml.model")?
+            .as_str()
+            .unwrap_or_default();
         if model != "gpt2" {
             return Err(TextError::Tokenizer(format!(
                 "GGUF tokenizer model {model:?} is not supported; use a directory with tokenizer.json"
@@ -99,10 +103,17 @@ impl TextTokenizer {
                 s.bytes().map(|b| alphabet[b as usize]).collect()
             }
         };
-        let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (spell(t), i as u32)).collect();
+        let vocab: tokenizers::models::bpe::Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (spell(t), i as u32))
+            .collect();
         let merges: Vec<(String, String)> = merges
             .iter()
-            .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter_map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect();
         let bpe = BPE::builder()
             .vocab_and_merges(vocab, merges)
@@ -115,8 +126,12 @@ impl TextTokenizer {
             .and_then(GgufValue::as_str)
             .unwrap_or("default");
         let split = |pattern: &str| -> Result<PreTokenizerWrapper> {
-            let split = Split::new(SplitPattern::Regex(pattern.to_string()), SplitDelimiterBehavior::Isolated, false)
-                .map_err(tok_err)?;
+            let split = Split::new(
+                SplitPattern::Regex(pattern.to_string()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(tok_err)?;
             Ok(PreTokenizerWrapper::Sequence(Sequence::new(vec![
                 split.into(),
                 ByteLevel::new(false, true, false).into(),
@@ -124,8 +139,13 @@ impl TextTokenizer {
         };
         let pre_tokenizer: PreTokenizerWrapper = match pre {
             // SmolLM's tokenizer.json: digits one by one, then GPT-2 byte-level splitting.
-            "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![Digits::new(true).into(), byte_level.into()])),
-            "llama3" | "llama-v3" | "llama-bpe" | "smaug-bpe" | "dbrx" | "falcon3" => split(LLAMA3_SPLIT)?,
+            "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
+                Digits::new(true).into(),
+                byte_level.into(),
+            ])),
+            "llama3" | "llama-v3" | "llama-bpe" | "smaug-bpe" | "dbrx" | "falcon3" => {
+                split(LLAMA3_SPLIT)?
+            }
             "qwen2" | "deepseek-r1-qwen" => split(QWEN2_SPLIT)?,
             _ => byte_level.into(),
         };
@@ -163,7 +183,9 @@ impl TextTokenizer {
                 .get("tokenizer.ggml.add_bos_token")
                 .and_then(GgufValue::as_bool)
                 .unwrap_or(false),
-            pad_id: id("tokenizer.ggml.padding_token_id").or(eos_id).unwrap_or(0),
+            pad_id: id("tokenizer.ggml.padding_token_id")
+                .or(eos_id)
+                .unwrap_or(0),
             chat_template: gguf
                 .get("tokenizer.chat_template")
                 .and_then(GgufValue::as_str)
@@ -191,7 +213,10 @@ impl TextTokenizer {
         let token_str = |v: Option<&serde_json::Value>| -> Option<String> {
             match v? {
                 serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Object(o) => o.get("content").and_then(|c| c.as_str()).map(str::to_string),
+                serde_json::Value::Object(o) => o
+                    .get("content")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string),
                 _ => None,
             }
         };
@@ -209,7 +234,12 @@ impl TextTokenizer {
         let bos_id = bos_token
             .as_deref()
             .and_then(|t| inner.token_to_id(t))
-            .or_else(|| model_cfg.get("bos_token_id").and_then(|v| v.as_u64()).map(|v| v as u32));
+            .or_else(|| {
+                model_cfg
+                    .get("bos_token_id")
+                    .and_then(|v| v.as_u64())
+                    .map(|v| v as u32)
+            });
         let pad_id = token_str(tok_cfg.get("pad_token"))
             .and_then(|t| inner.token_to_id(&t))
             .or_else(|| eos_ids.first().copied())
@@ -260,11 +290,16 @@ impl TextTokenizer {
     /// byte alphabet and special tokens fall back to their decoded text.
     pub fn vocab_bytes(&self) -> Vec<Vec<u8>> {
         let alphabet = byte_alphabet();
-        let reverse: HashMap<char, u8> = alphabet.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect();
+        let reverse: HashMap<char, u8> = alphabet
+            .iter()
+            .enumerate()
+            .map(|(b, &c)| (c, b as u8))
+            .collect();
         (0..self.vocab_size() as u32)
             .map(|id| {
                 let token = self.inner.id_to_token(id).unwrap_or_default();
-                let bytes: Option<Vec<u8>> = token.chars().map(|c| reverse.get(&c).copied()).collect();
+                let bytes: Option<Vec<u8>> =
+                    token.chars().map(|c| reverse.get(&c).copied()).collect();
                 match bytes {
                     Some(b) if !self.is_special(id) => b,
                     _ => self.decode(&[id]).unwrap_or_default().into_bytes(),

@@ -28,8 +28,8 @@ impl WeightSource {
                 path: index_path.clone(),
                 source,
             })?;
-            let index: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| TextError::Config(format!("{}: {e}", index_path.display())))?;
+            let index: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| TextError::Config(format!("{}: {e}", index_path.display())))?;
             let shards: BTreeSet<String> = index
                 .get("weight_map")
                 .and_then(|m| m.as_object())
@@ -66,24 +66,38 @@ impl WeightSource {
 
     /// Loads a tensor by Hugging Face name into `kind` on `device`. `config` tells GGUF loading
     /// how to undo llama.cpp's q/k row permutation and GPT-2's transposed projections.
-    pub fn get(&self, name: &str, config: &ModelConfig, kind: Kind, device: Device) -> Result<Tensor> {
+    pub fn get(
+        &self,
+        name: &str,
+        config: &ModelConfig,
+        kind: Kind,
+        device: Device,
+    ) -> Result<Tensor> {
         match self {
             Self::SafeTensors(map) => {
-                let key = resolve_hf_name(map, name).ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
+                let key = resolve_hf_name(map, name)
+                    .ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
                 Ok(map[key].to_device(device).to_kind(kind).contiguous())
             }
             Self::Gguf(gguf) => {
-                let (gname, role) = gguf_name(name).ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
+                let (gname, role) =
+                    gguf_name(name).ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
                 // Dequantize in f32 so permutations are exact, then cast.
                 let t = gguf.tensor(&gname, Kind::Float, Device::Cpu)?;
                 let t = match (config, role) {
                     (ModelConfig::Llama(c), Role::Query)
-                        if matches!(c.architecture, Architecture::Llama | Architecture::Mistral) =>
+                        if matches!(
+                            c.architecture,
+                            Architecture::Llama | Architecture::Mistral
+                        ) =>
                     {
                         unpermute_rope_rows(&t, c.num_attention_heads)
                     }
                     (ModelConfig::Llama(c), Role::Key)
-                        if matches!(c.architecture, Architecture::Llama | Architecture::Mistral) =>
+                        if matches!(
+                            c.architecture,
+                            Architecture::Llama | Architecture::Mistral
+                        ) =>
                     {
                         unpermute_rope_rows(&t, c.num_key_value_heads)
                     }
@@ -102,9 +116,13 @@ fn resolve_hf_name<'a>(map: &'a HashMap<String, Tensor>, name: &str) -> Option<&
     let candidates = [
         name.to_string(),
         format!("transformer.{name}"),
-        name.strip_prefix("model.").map(str::to_string).unwrap_or_default(),
+        name.strip_prefix("model.")
+            .map(str::to_string)
+            .unwrap_or_default(),
     ];
-    candidates.into_iter().find_map(|c| map.get_key_value(&c).map(|(k, _)| k))
+    candidates
+        .into_iter()
+        .find_map(|c| map.get_key_value(&c).map(|(k, _)| k))
 }
 
 /// How a GGUF tensor must be transformed to match the Hugging Face layout.
@@ -167,7 +185,9 @@ fn unpermute_rope_rows(t: &Tensor, heads: i64) -> Tensor {
     let half = rows / heads / 2;
     let mut view = vec![heads, half, 2];
     view.extend_from_slice(&shape[1..]);
-    t.reshape(view.as_slice()).transpose(1, 2).reshape(shape.as_slice())
+    t.reshape(view.as_slice())
+        .transpose(1, 2)
+        .reshape(shape.as_slice())
 }
 
 #[cfg(test)]
