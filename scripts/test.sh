@@ -74,6 +74,28 @@ else
   log "Redis unavailable: its tests will be skipped"
 fi
 
+# Browser tests of the dashboard: Debian's Chromium driven by playwright-core from npm.
+if [ -f api/tests/browser/package.json ]; then
+  if ! command -v chromium >/dev/null && can_apt; then
+    log "installing Chromium"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+  fi
+  if command -v npm >/dev/null && [ ! -d api/tests/browser/node_modules ]; then
+    log "installing the browser test's npm packages"
+    if [ -f api/tests/browser/package-lock.json ]; then
+      npm ci --silent --prefix api/tests/browser
+    else
+      npm install --silent --prefix api/tests/browser
+    fi
+  fi
+fi
+
+# Leftover per-test PostgreSQL databases of earlier runs.
+if [ -n "${ADFORGE_TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null; then
+  psql "$ADFORGE_TEST_DATABASE_URL" -qtAc "SELECT datname FROM pg_database WHERE datname LIKE 'adforge_t_%'" 2>/dev/null |
+    while read -r db; do [ -n "$db" ] && psql "$ADFORGE_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1; done || true
+fi
+
 # Fixtures made by the Python reference stack: tiny random checkpoints and reference outputs.
 export ADFORGE_FIXTURES="${ADFORGE_FIXTURES:-$ROOT/target/fixtures}"
 for script in */tests/fixtures/make_*.py; do

@@ -24,20 +24,16 @@ pub struct SegmentInput {
     /// Name, e.g. "Young urban cyclists".
     pub name: String,
     /// Targeting rules over ad-request attributes (`all`, `any`, `not`, `age`, `country`...),
-    /// validated when saved. `{}` or omitted matches every request.
-    #[serde(default = "match_all")]
-    #[schema(value_type = Object)]
-    pub rules: serde_json::Value,
+    /// validated when saved. Omitted or `null` matches every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub rules: Option<serde_json::Value>,
     /// Who these people are, in words; it steers the copy and the ranking.
     #[serde(default)]
     pub persona: String,
     /// Language of this segment's copy (`en`, `fr`, `es`, `de`...).
     #[serde(default = "english")]
     pub language: String,
-}
-
-fn match_all() -> serde_json::Value {
-    serde_json::json!({ "all": [] })
 }
 
 fn english() -> String {
@@ -51,8 +47,10 @@ impl Validate for SegmentInput {
         if !is_language_tag(&self.language) {
             return Err(ApiError::field("language", format!("{:?} is not a language tag", self.language)));
         }
-        adforge_targeting::rules::Rule::from_json(&self.rules)
-            .map_err(|e| ApiError::field(e.path().to_string(), e.to_string()))?;
+        if let Some(rules) = &self.rules {
+            adforge_targeting::rules::Rule::from_json(rules)
+                .map_err(|e| ApiError::field(e.path().to_string(), e.to_string()))?;
+        }
         Ok(())
     }
 }

@@ -51,6 +51,8 @@ struct Compiled {
     built: Instant,
     campaign_id: String,
     index: SegmentIndex<String>,
+    /// Segments without rules: they match every request.
+    everyone: Vec<String>,
     creatives: Vec<ServedCreative>,
 }
 
@@ -173,7 +175,14 @@ fn compile(conn: &mut Conn, serve_key: &str, version: i64) -> Result<Option<Arc<
         return Ok(None);
     };
     let status: String = campaigns_table::table.filter(campaigns_table::id.eq(&campaign_id)).select(campaigns_table::status).first(conn)?;
-    let mut compiled = Compiled { version, built: Instant::now(), campaign_id: campaign_id.clone(), index: SegmentIndex::build(Vec::new()), creatives: Vec::new() };
+    let mut compiled = Compiled {
+        version,
+        built: Instant::now(),
+        campaign_id: campaign_id.clone(),
+        index: SegmentIndex::build(Vec::new()),
+        everyone: Vec::new(),
+        creatives: Vec::new(),
+    };
     if status != "live" {
         return Ok(Some(Arc::new(compiled)));
     }
@@ -181,10 +190,18 @@ fn compile(conn: &mut Conn, serve_key: &str, version: i64) -> Result<Option<Arc<
         .filter(segments::campaign_id.eq(&campaign_id))
         .select((segments::id, segments::rules))
         .load(conn)?;
-    compiled.index = SegmentIndex::build(rules.into_iter().filter_map(|(id, text)| {
-        let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-        Rule::from_json(&value).ok().map(|rule| (id, rule))
-    }));
+    let mut with_rules = Vec::new();
+    for (id, text) in rules {
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Null) => compiled.everyone.push(id),
+            Ok(value) => match Rule::from_json(&value) {
+                Ok(rule) => with_rules.push((id, rule)),
+                Err(error) => tracing::warn!(segment = %id, %error, "stored rule no longer parses; segment not served"),
+            },
+            Err(error) => tracing::warn!(segment = %id, %error, "stored rule is not JSON; segment not served"),
+        }
+    }
+    compiled.index = SegmentIndex::build(with_rules);
     let rows: Vec<(String, Option<String>, String, String, String, String)> = creatives::table
         .filter(creatives::campaign_id.eq(&campaign_id))
         .filter(creatives::status.eq("approved"))
@@ -289,7 +306,8 @@ async fn serve(store: web::Data<Store>, serving: web::Data<Serving>, body: Valid
     let body = body.0;
     let request = ad_request(body.request)?;
     let compiled = serving.compiled(&store, &body.placement_key).await?.ok_or(ApiError::NotFound("placement key"))?;
-    let matched = compiled.index.matching(&request);
+    let mut matched = compiled.index.matching(&request);
+    matched.extend(compiled.everyone.iter().cloned());
     let mut candidates: Vec<&ServedCreative> = compiled.creatives.iter().filter(|c| matched.contains(&c.segment_key)).collect();
     if candidates.is_empty() {
         candidates = compiled.creatives.iter().filter(|c| c.segment_key == "-").collect();
