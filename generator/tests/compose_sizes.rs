@@ -192,7 +192,9 @@ fn check(c: &ComposedCreative, label: &str) {
             "{what}: box {:?} outside safe area",
             t.text_box
         );
-        // No glyph pixel outside the box or the canvas (the layer reaches 64 px past the canvas).
+        // No glyph pixel outside the box or the canvas: the layer reaches 64 px past the box and
+        // counts whatever falls beyond it.
+        assert_eq!(t.layer.outside, 0, "{what}: glyph pixels beyond the layer");
         let mut covered = 0;
         let mut full = 0;
         for (x, y, cov) in t.layer.covered() {

@@ -360,4 +360,36 @@ mod tests {
         let reds = out.pixels().filter(|p| p.0[0] > 180 && p.0[1] < 80).count();
         assert!(reds > 1000, "red object cropped away: {reds}");
     }
+
+    #[test]
+    fn product_panel_keeps_light_parts_of_the_product() {
+        // A blue bottle with a light grey cap on white, in a large white margin.
+        let photo = RgbaImage::from_fn(500, 500, |x, y| {
+            let cap = (220..280).contains(&x) && (60..140).contains(&y);
+            let body = (170..330).contains(&x) && (140..420).contains(&y);
+            let c = match (cap, body) {
+                (true, _) => [200, 200, 200],
+                (_, true) => [30, 90, 160],
+                _ => [255, 255, 255],
+            };
+            image::Rgba([c[0], c[1], c[2], 255])
+        });
+        let mut canvas = RgbaImage::from_pixel(300, 300, image::Rgba([0, 0, 0, 255]));
+        let panel = Rect::new(20, 20, 260, 260);
+        paint_product_panel(&mut canvas, &photo, &panel);
+        let count = |rgb: [u8; 3]| {
+            canvas
+                .pixels()
+                .filter(|p| (0..3).all(|i| p.0[i].abs_diff(rgb[i]) < 8))
+                .count()
+        };
+        // Trimmed to the product: untrimmed, the photo would be scaled by 0.52 and the bottle
+        // body would cover about 12 100 px; trimmed (0.58), about 15 000 px.
+        assert!(count([30, 90, 160]) > 13_000, "{}", count([30, 90, 160]));
+        assert!(count([200, 200, 200]) > 500, "cap cut off");
+        // Nothing is drawn outside the panel.
+        assert!(canvas
+            .enumerate_pixels()
+            .all(|(x, y, p)| panel.contains(x as i32, y as i32) || p.0 == [0, 0, 0, 255]));
+    }
 }

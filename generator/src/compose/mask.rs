@@ -1,5 +1,6 @@
 //! Coverage layers: one text element's glyphs rasterised alone, on a layer that extends past
-//! the canvas so that text falling outside the canvas is still visible to checks.
+//! the element's box (and the canvas), and that counts any coverage falling outside itself, so
+//! that checks can prove every glyph pixel lies inside the box.
 
 use super::rect::Rect;
 
@@ -17,19 +18,28 @@ pub struct CoverageMask {
     pub height: u32,
     /// Row-major coverage, 0 (none) to 255 (full).
     pub coverage: Vec<u8>,
+    /// Number of glyph pixels that fell outside the layer (and are therefore not in
+    /// `coverage`).
+    pub outside: u64,
 }
 
 impl CoverageMask {
     /// An empty layer covering the canvas plus `pad` pixels on every side.
     pub fn around_canvas(canvas_width: u32, canvas_height: u32, pad: u32) -> Self {
-        let width = canvas_width + 2 * pad;
-        let height = canvas_height + 2 * pad;
+        Self::around(&Rect::new(0, 0, canvas_width, canvas_height), pad)
+    }
+
+    /// An empty layer covering `area` plus `pad` pixels on every side.
+    pub fn around(area: &Rect, pad: u32) -> Self {
+        let width = area.width + 2 * pad;
+        let height = area.height + 2 * pad;
         Self {
-            origin_x: -(pad as i32),
-            origin_y: -(pad as i32),
+            origin_x: area.x - pad as i32,
+            origin_y: area.y - pad as i32,
             width,
             height,
             coverage: vec![0; width as usize * height as usize],
+            outside: 0,
         }
     }
 
@@ -43,12 +53,13 @@ impl CoverageMask {
         self.coverage[ly as usize * self.width as usize + lx as usize]
     }
 
-    /// Adds coverage `c` (0..=1) at canvas position (`x`, `y`), saturating. Returns false when
-    /// the position lies outside the layer.
+    /// Adds coverage `c` (0..=1) at canvas position (`x`, `y`), saturating. Outside the layer
+    /// the pixel is counted in `outside` and false is returned.
     pub fn add(&mut self, x: i32, y: i32, c: f32) -> bool {
         let lx = x - self.origin_x;
         let ly = y - self.origin_y;
         if lx < 0 || ly < 0 || lx >= self.width as i32 || ly >= self.height as i32 {
+            self.outside += 1;
             return false;
         }
         let idx = ly as usize * self.width as usize + lx as usize;

@@ -180,7 +180,8 @@ pub struct PlacedText {
     pub min_contrast: f32,
     /// Scrim colour and opacity, when one was needed.
     pub scrim: Option<(Rgb, f32)>,
-    /// The element's glyphs rasterised alone, on a layer reaching 64 px past every canvas edge.
+    /// The element's glyphs rasterised alone, on a layer reaching 64 px past every edge of
+    /// `text_box`; glyph pixels beyond it are counted in [`CoverageMask::outside`].
     pub layer: CoverageMask,
 }
 

@@ -17,7 +17,7 @@ use super::size::AdSize;
 use super::text_block::{fit_text, Align, FittedText, TextStyle};
 use super::{ComposeError, ComposedCreative, CreativeCopy, PlacedText, TextElement};
 
-/// How far the coverage layers reach past the canvas edges.
+/// How far the coverage layers reach past each text box.
 const LAYER_PAD: u32 = 64;
 /// Distance around the ink over which the backdrop is measured, in pixels.
 const BACKDROP_RING: i32 = 3;
@@ -185,7 +185,7 @@ pub fn compose(
         };
         let face = face_of(element);
         let (color, scrim) = choice.unwrap_or((Rgb::INK, None));
-        let mut layer = CoverageMask::around_canvas(size.width, size.height, LAYER_PAD);
+        let mut layer = CoverageMask::around(&text_box, LAYER_PAD);
         fitted.rasterise(face, &mut layer);
         paint::draw_coverage(&mut canvas, &layer, color);
         let min_contrast = measured_contrast(&canvas, &layer, &fitted, &text_box, color);
