@@ -32,7 +32,6 @@ pub(crate) struct Saliency {
     /// Source pixels per map pixel.
     scale_x: f32,
     scale_y: f32,
-    values: Vec<f32>,
     /// Normalised colour distance from the mean border colour (foreground against backdrop).
     foreground: Vec<f32>,
     integral: Vec<f64>,
@@ -136,7 +135,6 @@ impl Saliency {
             height: hu,
             scale_x: iw as f32 / w as f32,
             scale_y: ih as f32 / h as f32,
-            values,
             foreground: dist,
             integral,
         }
