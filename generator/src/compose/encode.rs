@@ -2,8 +2,8 @@
 //!
 //! PNG and WebP (lossless: the `image` crate encodes WebP losslessly only) are tried first when
 //! asked for; when the file is over budget the encoder falls back to JPEG, stepping the quality
-//! down from 92 to 40. JPEG requests start the same quality ladder directly. What cannot reach
-//! the budget at quality 40 is an error.
+//! down from 92 to 40 (the highest step within budget, found by binary search). JPEG requests
+//! use the same quality ladder directly. What cannot reach the budget at quality 40 is an error.
 
 use std::fmt;
 use std::str::FromStr;
@@ -136,16 +136,29 @@ pub(crate) fn encode_within_budget(
         smallest = bytes.len() as u64;
         tracing::debug!(%format, bytes = smallest, budget, "over budget, falling back to JPEG");
     }
-    for quality in JPEG_QUALITIES {
+    // The best quality step within budget: the top step first (flat creatives fit at once),
+    // then a binary search over the rest, file size falling with quality.
+    let mut best: Option<(Vec<u8>, u8)> = None;
+    let (mut lo, mut hi) = (0usize, JPEG_QUALITIES.len());
+    let mut probe = 0usize;
+    while lo < hi {
+        let quality = JPEG_QUALITIES[probe];
         let bytes = encode_jpeg(&rgb, quality)?;
-        if bytes.len() as u64 <= budget {
-            return Ok(Encoded {
-                bytes,
-                format: OutputFormat::Jpeg,
-                jpeg_quality: Some(quality),
-            });
-        }
         smallest = smallest.min(bytes.len() as u64);
+        if bytes.len() as u64 <= budget {
+            best = Some((bytes, quality));
+            hi = probe;
+        } else {
+            lo = probe + 1;
+        }
+        probe = lo + (hi - lo) / 2;
+    }
+    if let Some((bytes, quality)) = best {
+        return Ok(Encoded {
+            bytes,
+            format: OutputFormat::Jpeg,
+            jpeg_quality: Some(quality),
+        });
     }
     Err(ComposeError::OverBudget { smallest, budget })
 }
@@ -170,5 +183,20 @@ mod tests {
         let out = encode_within_budget(&flat, OutputFormat::Webp, 150_000).unwrap();
         assert_eq!(out.format, OutputFormat::Webp);
         assert!(encode_within_budget(&img, OutputFormat::Jpeg, 500).is_err());
+        // The quality picked is the highest step within budget.
+        let rgb = DynamicImage::ImageRgba8(img.clone()).to_rgb8();
+        let sizes: Vec<u64> = JPEG_QUALITIES
+            .iter()
+            .map(|q| encode_jpeg(&rgb, *q).unwrap().len() as u64)
+            .collect();
+        for (i, budget) in sizes.iter().enumerate() {
+            let out = encode_within_budget(&img, OutputFormat::Jpeg, *budget).unwrap();
+            let first_fit = sizes.iter().position(|s| s <= budget).unwrap();
+            assert_eq!(
+                out.jpeg_quality,
+                Some(JPEG_QUALITIES[first_fit]),
+                "step {i}"
+            );
+        }
     }
 }
