@@ -1,7 +1,9 @@
 """Peer side of benches/embedding.rs: all-MiniLM-L6-v2 sentence embeddings with transformers.
 
-Usage: embedding_peer.py MODEL_DIR SENTENCES_JSON BATCH ROUNDS THREADS
-Prints one JSON line: {"impl": "transformers", "batch", "sentences_per_s", "max_abs_diff_note"}.
+Usage: embedding_peer.py MODEL_DIR SENTENCES_JSON BATCH ROUNDS THREADS TRIM
+Prints one JSON line: {"impl": "transformers", "batch", "trim", "sentences_per_s"}.
+With TRIM=0 every sentence keeps the tokenizer's fixed padding to 128 tokens (the packaged
+tokenizer as is); with TRIM=1 a batch is cut to its longest real sequence, as the Rust side does.
 Tokenization (the same tokenizer.json through the tokenizers library), the forward pass,
 attention-masked mean pooling and L2 normalisation are all inside the timed region, as on the
 Rust side.
@@ -17,8 +19,8 @@ from tokenizers import Tokenizer
 
 
 def main() -> None:
-    model_dir, sentences_path, batch, rounds, threads = sys.argv[1:]
-    batch, rounds, threads = int(batch), int(rounds), int(threads)
+    model_dir, sentences_path, batch, rounds, threads, trim = sys.argv[1:]
+    batch, rounds, threads, trim = int(batch), int(rounds), int(threads), trim == "1"
     torch.set_num_threads(threads)
     sentences = json.load(open(sentences_path))
     config = BertConfig.from_json_file(f"{model_dir}/config.json")
@@ -32,6 +34,9 @@ def main() -> None:
         ids = torch.tensor([e.ids for e in encodings])
         mask = torch.tensor([e.attention_mask for e in encodings])
         types = torch.tensor([e.type_ids for e in encodings])
+        if trim:
+            length = int(mask.sum(1).max())
+            ids, mask, types = ids[:, :length], mask[:, :length], types[:, :length]
         with torch.inference_mode():
             hidden = model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state
             m = mask.unsqueeze(-1).float()
@@ -47,7 +52,8 @@ def main() -> None:
             embed(chunk)
             done += len(chunk)
     elapsed = time.perf_counter() - started
-    print(json.dumps({"impl": "transformers", "batch": batch, "sentences_per_s": done / elapsed}))
+    print(json.dumps({"impl": "transformers", "batch": batch, "trim": trim,
+                      "sentences_per_s": done / elapsed}))
 
 
 if __name__ == "__main__":
