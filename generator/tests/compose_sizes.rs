@@ -178,6 +178,24 @@ fn check(c: &ComposedCreative, label: &str) {
             );
         }
     }
+    // The product panel, when there is one, lies inside the canvas and under no text or logo.
+    if let Some(panel) = c.product_panel {
+        assert!(
+            canvas.contains_rect(&panel),
+            "{label}: product panel {panel:?} outside the canvas"
+        );
+        assert!(
+            !panel.intersects(&logo_box),
+            "{label}: product panel under the logo"
+        );
+        for t in &c.text {
+            assert!(
+                !panel.intersects(&t.text_box),
+                "{label}: product panel under the {}",
+                t.element
+            );
+        }
+    }
     for required in [TextElement::Headline, TextElement::Cta] {
         assert!(
             c.text.iter().any(|t| t.element == required),
@@ -271,6 +289,10 @@ fn render_all(copy: &CreativeCopy, name: &str, may_not_fit: impl Fn(AdSize) -> b
                 OutputFormat::Png,
             ) {
                 Ok(c) => {
+                    if bg_name == "product" {
+                        let tiny = preset.size.width < 468 && preset.size.height <= 100;
+                        assert_eq!(c.product_panel.is_some(), !tiny, "{label}: product panel");
+                    }
                     assert!(
                         !may_not_fit(preset.size),
                         "{label}: expected not to fit, but rendered"

@@ -204,6 +204,9 @@ pub struct ComposedCreative {
     pub safe_area: Rect,
     /// Where the logo was drawn.
     pub logo_box: Option<Rect>,
+    /// Where the product photo was set (`None` without one, or on the banners too small for a
+    /// product panel: 120x60, 320x50, 300x50).
+    pub product_panel: Option<Rect>,
     /// Where the CTA button was drawn.
     pub cta_button: Rect,
     /// The text elements drawn.

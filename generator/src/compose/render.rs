@@ -71,6 +71,7 @@ pub fn compose(
     let template = layout::template(size, parts);
 
     let mut canvas = RgbaImage::new(size.width, size.height);
+    let mut product_panel = None;
     match background {
         Background::Image(img) if img.width() > 0 && img.height() > 0 => {
             let cropped = smart_crop(img, size.width, size.height, &template.visual);
@@ -89,6 +90,7 @@ pub fn compose(
                 photo.width() > 0 && photo.height() > 0,
             ) {
                 paint_product_panel(&mut canvas, photo, &panel);
+                product_panel = Some(panel);
             }
         }
         Background::Image(_) | Background::Designed => {
@@ -221,6 +223,7 @@ pub fn compose(
         safe_area: template.safe,
         logo_box,
         cta_button,
+        product_panel,
         text,
         omitted: template.omitted,
     })
