@@ -37,8 +37,11 @@
 //!   per-size minimum) until every glyph's ink lies inside its box; what does not fit at the
 //!   minimum is [`ComposeError::DoesNotFit`] naming the element and the size, never cut.
 //! - Every text element reaches a WCAG contrast of at least 4.5:1 against every backdrop pixel
-//!   around its glyphs: the compositor picks white or near-black text, and where neither is
-//!   enough it lays a scrim (a translucent panel) behind the text just strong enough.
+//!   within 3 px of its glyphs, measured on the finished canvas: the compositor picks white or
+//!   near-black text, and where neither is enough it lays one black scrim (a translucent panel,
+//!   opacity in 5 % steps, just strong enough) behind the neighbouring text elements of the
+//!   column. The CTA button colour is the brand accent, darkened until its label passes.
+//!   A creative that still measured under 4.5:1 would be [`ComposeError::LowContrast`].
 //! - Minimum font sizes (px per em): headline 10, body and CTA 9, disclaimer 7, raised to 3 %,
 //!   2.2 %, 2.2 % and 1.4 % of the size's scale (its shorter side, up to 1.6x that for
 //!   portrait sizes) on large canvases; compact banners go down to 9 / 8 / 8 / 7 px. Words are
