@@ -545,3 +545,36 @@ fn transparent_pictures_sit_on_the_brand_background() {
     assert_eq!(c.file_name(), "300x250.png");
     check(&c, "transparent/300x250");
 }
+
+#[test]
+fn combining_accents_newlines_and_punctuation_stay_in_their_boxes() {
+    // "Café" and "Ёлка" with combining marks, a forced line break, a long URL-like token.
+    let copy = CreativeCopy::new(
+        "Cafe\u{301} de\u{301}ca\nЕ\u{308}лка — «ÉTÉ» !",
+        "Voir www.example.com/collections/ete-2026 ; offre « 2 pour 1 » (sous réserve).",
+        "J'en profite",
+    );
+    for s in ["300x250", "728x90", "160x600", "1200x628", "1080x1920"] {
+        let size: AdSize = s.parse().unwrap();
+        let c = compose(
+            &copy,
+            &brand(),
+            Some(&logo()),
+            &Background::Designed,
+            size,
+            OutputFormat::Png,
+        )
+        .unwrap_or_else(|e| panic!("marks/{s}: {e}"));
+        let headline = c
+            .text
+            .iter()
+            .find(|t| t.element == TextElement::Headline)
+            .unwrap();
+        assert!(
+            headline.lines.len() >= 2,
+            "marks/{s}: newline ignored: {:?}",
+            headline.lines
+        );
+        check(&c, &format!("marks/{s}"));
+    }
+}
