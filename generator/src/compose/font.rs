@@ -172,4 +172,15 @@ mod tests {
         let face = family.face(Weight::Regular).unwrap();
         assert_eq!(face.first_missing_char("ok \u{1F600}"), Some('\u{1F600}'));
     }
+
+    #[test]
+    fn brand_fonts_must_parse() {
+        assert!(matches!(
+            FontFamily::from_bytes(b"not a font".to_vec(), NOTO_SANS_BOLD.to_vec()),
+            Err(ComposeError::BadFont)
+        ));
+        let family =
+            FontFamily::from_bytes(NOTO_SANS_BOLD.to_vec(), NOTO_SANS_BOLD.to_vec()).unwrap();
+        assert!(family.face(Weight::Regular).unwrap().shape("Ok").len() == 2);
+    }
 }
