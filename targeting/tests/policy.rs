@@ -280,3 +280,55 @@ fn personal_attribute_assertions_in_each_language() {
     let c = copy("Hello", "Recipes for people who love cooking", "Go");
     assert_eq!(check(Language::En, &brand, &c, false), vec![]);
 }
+
+#[test]
+fn claims_are_found_in_every_language_pack() {
+    let brand = BrandKit::default();
+    let cases = [
+        (
+            Language::En,
+            "The cheapest bikes, risk-free",
+            "cheapest",
+            "risk-free",
+        ),
+        (
+            Language::Fr,
+            "Le vélo le moins cher, sans risque",
+            "le moins cher",
+            "sans risque",
+        ),
+        (
+            Language::Es,
+            "La mejor bici, garantizada",
+            "La mejor",
+            "garantizada",
+        ),
+        (
+            Language::De,
+            "Das beste Rad, garantiert",
+            "Das beste",
+            "garantiert",
+        ),
+    ];
+    for (language, body, superlative, guarantee) in cases {
+        let c = copy("Hello", body, "Go");
+        let v = check(language, &brand, &c, false);
+        let found = |kind| {
+            v.iter()
+                .filter(|x| x.kind == kind)
+                .map(|x| spanned(&c, x))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            found(ViolationKind::UnsubstantiatedSuperlative).contains(&superlative),
+            "{language:?}: {v:?}"
+        );
+        assert!(
+            found(ViolationKind::UnsubstantiatedGuarantee).contains(&guarantee),
+            "{language:?}: {v:?}"
+        );
+        assert!(v
+            .iter()
+            .all(|x| x.rule.starts_with(&format!("policy.{}.", language.code()))));
+    }
+}
