@@ -131,7 +131,9 @@ impl Sampler {
         let truncating = self.params.top_p < 1.0 || self.params.min_p > 0.0;
         if truncating {
             candidates.sort_unstable_by(by_logit_desc);
-        } else if let Some(best) = (0..candidates.len()).max_by(|&a, &b| candidates[a].1.total_cmp(&candidates[b].1)) {
+        } else if let Some(best) =
+            (0..candidates.len()).max_by(|&a, &b| candidates[a].1.total_cmp(&candidates[b].1))
+        {
             candidates.swap(0, best);
         }
         let max = candidates[0].1;

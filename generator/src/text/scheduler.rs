@@ -157,3 +157,15 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+
+    #[test]
+    fn handle_is_shareable_across_threads() {
+        assert_shareable::<TextScheduler>();
+    }
+}

@@ -69,6 +69,25 @@ impl JsonSchemaSpec {
     }
 }
 
+impl JsonSchemaSpec {
+    /// A plain-language instruction describing the object, to put in the prompt so the model
+    /// knows what each field is for (the limits are enforced regardless).
+    pub fn instruction(&self) -> String {
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| match &f.allowed_values {
+                Some(values) => format!("\"{}\" (one of: {})", f.name, values.join(", ")),
+                None => format!("\"{}\" (at most {} characters)", f.name, f.max_graphemes),
+            })
+            .collect();
+        format!(
+            "Reply with one JSON object with the string fields {}.",
+            fields.join(", ")
+        )
+    }
+}
+
 /// Text that can sit inside a JSON string without escapes.
 fn is_plain_content(s: &str) -> bool {
     s.chars().all(|c| c != '"' && c != '\\' && !c.is_control())
@@ -397,6 +416,17 @@ mod tests {
         };
         assert!(spec.validate().is_err());
         assert!(JsonSchemaSpec { fields: vec![] }.validate().is_err());
+        let ok = JsonSchemaSpec {
+            fields: vec![JsonField {
+                name: "headline".into(),
+                max_graphemes: 30,
+                allowed_values: None,
+            }],
+        };
+        assert!(ok.validate().is_ok());
+        assert!(ok
+            .instruction()
+            .contains("\"headline\" (at most 30 characters)"));
         assert!(!is_plain_content("a\"b"));
         assert!(is_plain_content("Été 🇫🇷"));
     }
