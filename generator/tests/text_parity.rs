@@ -161,10 +161,16 @@ fn gguf_dequantization_matches_gguf_package() {
 
 #[test]
 fn sharded_safetensors_load_like_a_single_file() {
-    let Some(root) = fixture_dir("text_tiny") else { return };
+    let Some(root) = fixture_dir("text_tiny") else {
+        return;
+    };
     let sharded = root.join("llama_sharded");
-    assert!(sharded.join("model.safetensors.index.json").exists(), "the fixture is sharded");
-    let single = TextModel::load(root.join("llama").to_str().unwrap(), device(), Kind::Float).unwrap();
+    assert!(
+        sharded.join("model.safetensors.index.json").exists(),
+        "the fixture is sharded"
+    );
+    let single =
+        TextModel::load(root.join("llama").to_str().unwrap(), device(), Kind::Float).unwrap();
     let split = TextModel::load(sharded.to_str().unwrap(), device(), Kind::Float).unwrap();
     let prompt = vec![vec![5u32, 17, 42, 99, 3]];
     let a = single.prompt_logits(&prompt).unwrap();

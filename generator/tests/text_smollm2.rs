@@ -84,7 +84,9 @@ fn smollm2_gguf_matches_transformers() {
             "tokenization, case {i}"
         );
 
-        let logits = model.prompt_logits(&[prompt_ids.clone()]).unwrap();
+        let logits = model
+            .prompt_logits(std::slice::from_ref(&prompt_ids))
+            .unwrap();
         let last: Vec<f32> =
             Vec::try_from(logits.select(1, -1).reshape([-1]).to_device(Device::Cpu)).unwrap();
         let expected: Vec<f32> = case["last_logits"]
