@@ -43,6 +43,8 @@ enum Command {
     Image(adforge_api::cli::image::ImageArgs),
     /// Renders finished creatives at ad sizes.
     Compose(adforge_api::cli::compose::ComposeArgs),
+    /// Generates one creative group per row of a CSV file.
+    Batch(adforge_api::cli::batch::BatchArgs),
     /// Manages advertisers (tenants).
     Advertiser {
         #[command(subcommand)]
@@ -80,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Text(args) => adforge_api::cli::text::run(args),
         Command::Image(args) => adforge_api::cli::image::run(args),
         Command::Compose(args) => adforge_api::cli::compose::run(args),
+        Command::Batch(args) => adforge_api::cli::batch::run(args, &settings),
         Command::Migrate => {
             let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
             // Store::open already applied them; report the state.
