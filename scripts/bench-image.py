@@ -82,12 +82,19 @@ def run(path, width, height, steps, repeats):
         unet(latents, 500.0, encoder_hidden_states=context)
     sync()
     step_ms = (time.perf_counter() - start) / repeats * 1000
+    small = torch.randn(1, 4, height // 8, width // 8, device=device)
+    pipe.vae.decode(small)  # warm-up
+    sync()
+    start = time.perf_counter()
+    pipe.vae.decode(small)
+    sync()
+    decode_ms = (time.perf_counter() - start) * 1000
     start = time.perf_counter()
     pipe("a red sneaker", num_inference_steps=steps, guidance_scale=7.5, width=width, height=height,
          generator=torch.Generator().manual_seed(0), output_type="np")
     sync()
     image_ms = (time.perf_counter() - start) * 1000
-    print(json.dumps(dict(impl="diffusers", unet_step_ms=step_ms, image_ms=image_ms, peak_rss_mib=peak_rss_mib(),
+    print(json.dumps(dict(impl="diffusers", unet_step_ms=step_ms, vae_decode_ms=decode_ms, image_ms=image_ms, peak_rss_mib=peak_rss_mib(),
                           threads=torch.get_num_threads(), device=device)))
 
 

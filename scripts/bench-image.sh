@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Image-engine benchmark: adforge's diffusion pipeline against Hugging Face diffusers on the same
 # machine in the same run, for a tiny config and a random-init SD 1.5-shaped pipeline at 512x512.
-# Reports ms per UNet step (batch 2, as under classifier-free guidance), ms per image and peak RSS
+# Reports ms per UNet step (batch 2, as under classifier-free guidance), per VAE decode, per image and peak RSS
 # of each process, and the adforge/diffusers ratios. Not a test; needs .deps/pyref
 # (scripts/setup.sh --pyref). Usage: scripts/bench-image.sh [tiny|sd15|all]
 set -euo pipefail
@@ -33,11 +33,11 @@ done
 
 "$PY" - "$RESULTS" <<'PY'
 import json, sys
-print("| config | UNet step (adforge / diffusers) | image | peak RSS |")
-print("|---|---|---|---|")
+print("| config | UNet step (adforge / diffusers) | VAE decode | image | peak RSS |")
+print("|---|---|---|---|---|")
 for line in open(sys.argv[1]):
     r = json.loads(line)
     a, d = r["adforge"], r["diffusers"]
     cell = lambda k, unit: f"{a[k]:.1f} / {d[k]:.1f} {unit} ({a[k] / d[k]:.2f}x)"
-    print(f"| {r['config']} | {cell('unet_step_ms', 'ms')} | {cell('image_ms', 'ms')} | {cell('peak_rss_mib', 'MiB')} |")
+    print(f"| {r['config']} | {cell('unet_step_ms', 'ms')} | {cell('vae_decode_ms', 'ms')} | {cell('image_ms', 'ms')} | {cell('peak_rss_mib', 'MiB')} |")
 PY

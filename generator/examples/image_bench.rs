@@ -1,7 +1,7 @@
 //! adforge side of the image-engine benchmark (run by scripts/bench-image.sh next to diffusers).
 //!
 //! `image_bench DIR WIDTH HEIGHT STEPS UNET_REPEATS` loads a diffusers pipeline folder and prints
-//! one JSON line: milliseconds per UNet step (batch 2, as under classifier-free guidance),
+//! one JSON line: milliseconds per UNet step (batch 2, as under classifier-free guidance), per VAE decode,
 //! milliseconds per image (Euler, guidance 7.5) and the process's peak RSS.
 
 use std::path::Path;
@@ -57,6 +57,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     sync();
     let step_ms = start.elapsed().as_secs_f64() / repeats as f64 * 1000.0;
+    let small = Tensor::randn(
+        [1, 4, i64::from(height / 8), i64::from(width / 8)],
+        (Kind::Float, device),
+    );
+    let _ = pipeline.vae().decode(&small);
+    sync();
+    let start = Instant::now();
+    let _ = pipeline.vae().decode(&small);
+    sync();
+    let decode_ms = start.elapsed().as_secs_f64() * 1000.0;
     let request = ImageRequest {
         prompt: "a red sneaker".into(),
         steps,
@@ -71,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sync();
     let image_ms = start.elapsed().as_secs_f64() * 1000.0;
     println!(
-        "{{\"impl\": \"adforge\", \"unet_step_ms\": {step_ms:.3}, \"image_ms\": {image_ms:.3}, \"peak_rss_mib\": {:.1}, \"threads\": {}, \"device\": \"{device:?}\"}}",
+        "{{\"impl\": \"adforge\", \"unet_step_ms\": {step_ms:.3}, \"vae_decode_ms\": {decode_ms:.3}, \"image_ms\": {image_ms:.3}, \"peak_rss_mib\": {:.1}, \"threads\": {}, \"device\": \"{device:?}\"}}",
         peak_rss_mib(),
         tch::get_num_threads()
     );
