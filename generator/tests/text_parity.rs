@@ -132,7 +132,7 @@ fn qwen2_with_biases_matches_transformers() {
 }
 
 #[test]
-fn mistral_matches_transformers() {
+fn mistral_with_sliding_window_matches_transformers() {
     check_architecture("mistral");
 }
 

@@ -12,7 +12,7 @@ use super::gguf::{GgufFile, GgufValue};
 pub enum Architecture {
     /// Llama 2/3, SmolLM2 and other `LlamaForCausalLM` checkpoints.
     Llama,
-    /// Mistral (Llama layout; sliding window attention beyond the window is not applied).
+    /// Mistral (Llama layout with sliding-window attention).
     Mistral,
     /// Qwen2 / Qwen2.5 (Llama layout with biases on the q, k and v projections).
     Qwen2,
@@ -93,6 +93,9 @@ pub struct LlamaConfig {
     pub o_bias: bool,
     /// Biases on the MLP projections.
     pub mlp_bias: bool,
+    /// Sliding-window attention span (Mistral; Qwen2 with `use_sliding_window`): a query sees
+    /// only the keys less than this many positions behind it.
+    pub sliding_window: Option<i64>,
 }
 
 /// Configuration of a GPT-2 decoder.
@@ -261,6 +264,15 @@ impl ModelConfig {
                 .get("mlp_bias")
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            sliding_window: match architecture {
+                Architecture::Mistral => json.get("sliding_window").and_then(Value::as_i64),
+                Architecture::Qwen2
+                    if json.get("use_sliding_window").and_then(Value::as_bool) == Some(true) =>
+                {
+                    json.get("sliding_window").and_then(Value::as_i64)
+                }
+                _ => None,
+            },
         }))
     }
 
@@ -337,6 +349,9 @@ impl ModelConfig {
             qkv_bias: gguf.tensors.contains_key("blk.0.attn_q.bias"),
             o_bias: gguf.tensors.contains_key("blk.0.attn_output.bias"),
             mlp_bias: gguf.tensors.contains_key("blk.0.ffn_up.bias"),
+            sliding_window: gguf
+                .get(&format!("{arch_name}.attention.sliding_window"))
+                .and_then(GgufValue::as_i64),
         }))
     }
 }

@@ -157,7 +157,15 @@ impl Llama {
     ) -> Tensor {
         let c = &self.config;
         let (b, t) = input_ids.size2().expect("input_ids are [batch, seq]");
-        let causal = mask.is_none() && t > 1 && cache.is_empty();
+        let mut causal = mask.is_none() && t > 1 && cache.is_empty();
+        let window_mask = self.sliding_window_mask(t, cache.seq_len(), mask, input_ids.device());
+        let mask = match &window_mask {
+            Some(m) => {
+                causal = false;
+                Some(m)
+            }
+            None => mask,
+        };
         let mut x = Tensor::embedding(&self.embed_tokens, input_ids, -1, false, false);
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         let eps = c.rms_norm_eps;
@@ -190,6 +198,32 @@ impl Llama {
             x += act.linear(&layer.down_weight, layer.down_bias.as_ref());
         }
         x.rms_norm([c.hidden_size], Some(&self.norm), eps)
+    }
+
+    /// With sliding-window attention, once the context outgrows the window: the caller's mask
+    /// (or plain causality) restricted to keys less than `window` positions behind each query.
+    /// Cache columns and positions differ only by a row's left padding, so the distance in
+    /// columns is the distance in positions.
+    fn sliding_window_mask(
+        &self,
+        t: i64,
+        cached: i64,
+        mask: Option<&Tensor>,
+        device: tch::Device,
+    ) -> Option<Tensor> {
+        let window = self.config.sliding_window?;
+        let total = cached + t;
+        if total <= window {
+            return None;
+        }
+        let q = Tensor::arange_start(cached, total, (Kind::Int64, device)).reshape([1, 1, t, 1]);
+        let k = Tensor::arange(total, (Kind::Int64, device)).reshape([1, 1, 1, total]);
+        let distance = &q - &k;
+        let allowed = distance.lt(window).logical_and(&distance.ge(0));
+        Some(match mask {
+            Some(m) => allowed.logical_and(m),
+            None => allowed,
+        })
     }
 
     /// Projects hidden states to vocabulary logits.
