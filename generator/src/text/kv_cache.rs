@@ -1,13 +1,55 @@
 //! Key/value cache for incremental decoding, laid out `[batch, kv_heads, seq, head_dim]` per
 //! layer. All rows share one sequence axis; rows that are shorter are left-padded and the
 //! padding is masked out by the caller.
+//!
+//! Each layer's buffers have spare sequence capacity (grown by doubling), so a decoding step
+//! writes its new keys/values in place instead of copying the whole cache.
 
 use tch::Tensor;
+
+/// One layer's buffers: `len` valid positions out of the buffers' capacity.
+#[derive(Debug)]
+struct LayerCache {
+    k: Tensor,
+    v: Tensor,
+    len: i64,
+}
+
+impl LayerCache {
+    fn keys(&self) -> Tensor {
+        self.k.narrow(2, 0, self.len)
+    }
+
+    fn values(&self) -> Tensor {
+        self.v.narrow(2, 0, self.len)
+    }
+
+    /// Rebuilds the buffers from valid keys/values, leaving room for `spare` more positions.
+    fn from_valid(k: Tensor, v: Tensor, spare: i64) -> Self {
+        let len = k.size()[2];
+        let grow = |t: &Tensor| {
+            if spare <= 0 {
+                return t.contiguous();
+            }
+            let mut shape = t.size();
+            shape[2] = spare;
+            Tensor::cat(
+                &[t, &Tensor::zeros(shape.as_slice(), (t.kind(), t.device()))],
+                2,
+            )
+        };
+        Self {
+            k: grow(&k),
+            v: grow(&v),
+            len,
+        }
+    }
+}
 
 /// Per-layer cached keys and values.
 #[derive(Debug, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerCache>>,
 }
 
 impl KvCache {
@@ -23,7 +65,7 @@ impl KvCache {
         self.layers
             .first()
             .and_then(|l| l.as_ref())
-            .map(|(k, _)| k.size()[2])
+            .map(|l| l.len)
             .unwrap_or(0)
     }
 
@@ -35,19 +77,34 @@ impl KvCache {
     /// Appends new keys/values for `layer` and returns the full keys/values to attend over.
     pub fn append(&mut self, layer: usize, k: Tensor, v: Tensor) -> (Tensor, Tensor) {
         let slot = &mut self.layers[layer];
-        let (k, v) = match slot.take() {
-            Some((pk, pv)) => (Tensor::cat(&[pk, k], 2), Tensor::cat(&[pv, v], 2)),
-            None => (k, v),
-        };
-        *slot = Some((k.shallow_clone(), v.shallow_clone()));
-        (k, v)
+        let t = k.size()[2];
+        match slot {
+            None => {
+                // Room for a few dozen decoding steps before the first regrowth.
+                let cache = LayerCache::from_valid(k, v, 32);
+                let out = (cache.keys(), cache.values());
+                *slot = Some(cache);
+                out
+            }
+            Some(cache) => {
+                let capacity = cache.k.size()[2];
+                if cache.len + t > capacity {
+                    let spare = capacity.max(t);
+                    *cache = LayerCache::from_valid(cache.keys(), cache.values(), spare);
+                }
+                cache.k.narrow(2, cache.len, t).copy_(&k);
+                cache.v.narrow(2, cache.len, t).copy_(&v);
+                cache.len += t;
+                (cache.keys(), cache.values())
+            }
+        }
     }
 
     /// Keeps only the batch rows in `rows` (an int64 index tensor), in that order.
     pub fn select_rows(&mut self, rows: &Tensor) {
-        for (k, v) in self.layers.iter_mut().flatten() {
-            *k = k.index_select(0, rows);
-            *v = v.index_select(0, rows);
+        for cache in self.layers.iter_mut().flatten() {
+            cache.k = cache.k.index_select(0, rows);
+            cache.v = cache.v.index_select(0, rows);
         }
     }
 
@@ -56,10 +113,14 @@ impl KvCache {
         if n <= 0 {
             return;
         }
-        for (k, v) in self.layers.iter_mut().flatten() {
-            let len = k.size()[2];
-            *k = k.narrow(2, n, len - n).contiguous();
-            *v = v.narrow(2, n, len - n).contiguous();
+        for cache in self.layers.iter_mut().flatten() {
+            let keep = cache.len - n;
+            let spare = cache.k.size()[2] - cache.len;
+            *cache = LayerCache::from_valid(
+                cache.k.narrow(2, n, keep),
+                cache.v.narrow(2, n, keep),
+                spare,
+            );
         }
     }
 
@@ -68,12 +129,16 @@ impl KvCache {
         if n <= 0 {
             return;
         }
-        for (k, v) in self.layers.iter_mut().flatten() {
-            let mut shape = k.size();
+        for cache in self.layers.iter_mut().flatten() {
+            let mut shape = cache.k.size();
             shape[2] = n;
-            let zeros = Tensor::zeros(shape.as_slice(), (k.kind(), k.device()));
-            *k = Tensor::cat(&[&zeros, &*k], 2);
-            *v = Tensor::cat(&[&zeros, &*v], 2);
+            let zeros = Tensor::zeros(shape.as_slice(), (cache.k.kind(), cache.k.device()));
+            let spare = cache.k.size()[2] - cache.len;
+            *cache = LayerCache::from_valid(
+                Tensor::cat(&[&zeros, &cache.keys()], 2),
+                Tensor::cat(&[&zeros, &cache.values()], 2),
+                spare,
+            );
         }
     }
 
@@ -84,10 +149,48 @@ impl KvCache {
             return;
         }
         for (mine, theirs) in self.layers.iter_mut().zip(other.layers) {
-            if let (Some((k, v)), Some((ok, ov))) = (mine.as_mut(), theirs) {
-                *k = Tensor::cat(&[&*k, &ok], 0);
-                *v = Tensor::cat(&[&*v, &ov], 0);
+            if let (Some(a), Some(b)) = (mine.as_mut(), theirs) {
+                let spare = a.k.size()[2] - a.len;
+                *a = LayerCache::from_valid(
+                    Tensor::cat(&[a.keys(), b.keys()], 0),
+                    Tensor::cat(&[a.values(), b.values()], 0),
+                    spare.max(32),
+                );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn step(len: i64, fill: f64) -> Tensor {
+        Tensor::full([2, 1, len, 4], fill, (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn appends_in_place_and_grows() {
+        let mut cache = KvCache::new(1);
+        let (k, _) = cache.append(0, step(3, 1.0), step(3, 1.0));
+        assert_eq!(k.size(), [2, 1, 3, 4]);
+        for i in 0..40 {
+            let (k, v) = cache.append(0, step(1, i as f64), step(1, -(i as f64)));
+            assert_eq!(k.size()[2], 4 + i);
+            assert_eq!(k.double_value(&[1, 0, 3 + i, 2]), i as f64);
+            assert_eq!(v.double_value(&[0, 0, 3 + i, 0]), -(i as f64));
+            assert_eq!(k.double_value(&[0, 0, 0, 0]), 1.0);
+        }
+        cache.pad_front(2);
+        cache.drop_front(3);
+        assert_eq!(cache.seq_len(), 3 + 40 + 2 - 3);
+        let (k, _) = cache.append(0, step(1, 7.0), step(1, 7.0));
+        // Two pads and the first prompt position were dropped: [1, 1, 0, 1, .., 39, 7].
+        assert_eq!(k.size()[2], 43);
+        assert_eq!(k.double_value(&[0, 0, 1, 0]), 1.0);
+        assert_eq!(k.double_value(&[0, 0, 2, 0]), 0.0);
+        assert_eq!(k.double_value(&[0, 0, 41, 0]), 39.0);
+        assert_eq!(k.double_value(&[0, 0, 42, 0]), 7.0);
     }
 }
