@@ -19,10 +19,19 @@ fn models_dir() -> PathBuf {
 /// Whether the default models are present; panics under `CI=true` when they are not.
 fn models_present() -> bool {
     let dir = models_dir();
-    let present = dir.join("smollm2-135m-instruct").is_dir() && dir.join("all-minilm-l6-v2").is_dir();
+    let present =
+        dir.join("smollm2-135m-instruct").is_dir() && dir.join("all-minilm-l6-v2").is_dir();
     if !present {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but the models are missing from {}", dir.display());
-        eprintln!("skipped: the default models are not in {} (run scripts/setup.sh)", dir.display());
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but the models are missing from {}",
+            dir.display()
+        );
+        eprintln!(
+            "skipped: the default models are not in {} (run scripts/setup.sh)",
+            dir.display()
+        );
     }
     present
 }
@@ -40,7 +49,10 @@ fn batch(dir: &Path, args: &[&str]) -> Output {
         .output()
         .expect("run adforge batch");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "adforge batch panicked:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "adforge batch panicked:\n{stderr}"
+    );
     output
 }
 
@@ -50,18 +62,35 @@ fn stderr(output: &Output) -> String {
 
 /// The records of a results file, header first.
 fn results(out: &Path) -> Vec<Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(out.join("results.csv")).expect("results.csv");
-    reader.records().map(|r| r.expect("record").iter().map(str::to_string).collect()).collect()
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(out.join("results.csv"))
+        .expect("results.csv");
+    reader
+        .records()
+        .map(|r| r.expect("record").iter().map(str::to_string).collect())
+        .collect()
 }
 
 #[test]
 fn missing_columns_are_named_in_one_error() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("in.csv"), "campaign,placement,brand\nSpring,meta_feed,Acme\n").unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "campaign,placement,brand\nSpring,meta_feed,Acme\n",
+    )
+    .unwrap();
     let output = batch(dir.path(), &["in.csv", "--out", "out"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("missing required columns: segment"), "{}", stderr(&output));
-    assert!(!dir.path().join("out/results.csv").exists(), "nothing is written for a bad header");
+    assert!(
+        stderr(&output).contains("missing required columns: segment"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !dir.path().join("out/results.csv").exists(),
+        "nothing is written for a bad header"
+    );
 }
 
 #[test]
@@ -71,14 +100,22 @@ fn bad_rows_are_reported_by_row_and_column() {
     file.extend_from_slice(HEADER.as_bytes());
     file.extend_from_slice(b"\n");
     // Row 2: a landing URL that is not http(s).
-    file.extend_from_slice(b"Spring,Runners,iab_medium_rectangle,Acme,Shoes,ftp://acme.example,,en\n");
+    file.extend_from_slice(
+        b"Spring,Runners,iab_medium_rectangle,Acme,Shoes,ftp://acme.example,,en\n",
+    );
     // Row 3: Latin-1 bytes, not UTF-8, in the segment name.
-    file.extend_from_slice(b"Spring,Coureurs \xe0 pied,iab_medium_rectangle,Acme,Shoes,https://acme.example,,fr\n");
+    file.extend_from_slice(
+        b"Spring,Coureurs \xe0 pied,iab_medium_rectangle,Acme,Shoes,https://acme.example,,fr\n",
+    );
     // Row 4: an unknown placement preset.
     file.extend_from_slice(b"Spring,Runners,billboard,Acme,Shoes,https://acme.example,,en\n");
     // Row 5: a quote that is never closed takes in the rest of the file.
-    file.extend_from_slice(b"Spring,\"Runners,iab_medium_rectangle,Acme,Shoes,https://acme.example,,en\n");
-    file.extend_from_slice(b"Spring,Hikers,iab_medium_rectangle,Acme,Shoes,https://acme.example,,en\n");
+    file.extend_from_slice(
+        b"Spring,\"Runners,iab_medium_rectangle,Acme,Shoes,https://acme.example,,en\n",
+    );
+    file.extend_from_slice(
+        b"Spring,Hikers,iab_medium_rectangle,Acme,Shoes,https://acme.example,,en\n",
+    );
     std::fs::write(dir.path().join("in.csv"), file).unwrap();
 
     let output = batch(dir.path(), &["in.csv", "--out", "out"]);
@@ -90,13 +127,41 @@ fn bad_rows_are_reported_by_row_and_column() {
         "row 4, column placement: \"billboard\" is not a placement preset",
         "row 5: has 2 fields; the header has 8 (a quoted field is never closed",
     ] {
-        assert!(text.contains(expected), "stderr lacks {expected:?}:\n{text}");
+        assert!(
+            text.contains(expected),
+            "stderr lacks {expected:?}:\n{text}"
+        );
     }
     let records = results(&dir.path().join("out"));
-    assert_eq!(records[0][..6], ["row", "campaign", "segment", "placement", "variant", "status"]);
-    let rows: Vec<(&str, &str)> = records[1..].iter().map(|r| (r[0].as_str(), r[5].as_str())).collect();
-    assert_eq!(rows, [("2", "error"), ("3", "error"), ("4", "error"), ("5", "error")]);
-    assert!(records[1][12].starts_with("column landing_url:"), "{:?}", records[1]);
+    assert_eq!(
+        records[0][..6],
+        [
+            "row",
+            "campaign",
+            "segment",
+            "placement",
+            "variant",
+            "status"
+        ]
+    );
+    let rows: Vec<(&str, &str)> = records[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[5].as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("2", "error"),
+            ("3", "error"),
+            ("4", "error"),
+            ("5", "error")
+        ]
+    );
+    assert!(
+        records[1][12].starts_with("column landing_url:"),
+        "{:?}",
+        records[1]
+    );
     assert!(dir.path().join("out/images.zip").is_file());
 }
 
@@ -119,8 +184,15 @@ fn a_100_mb_file_is_refused_by_the_size_limit_before_parsing() {
     let output = batch(dir.path(), &["big.csv", "--out", "out"]);
     let elapsed = started.elapsed();
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("the limit is 50000000 bytes"), "{}", stderr(&output));
-    assert!(elapsed < Duration::from_secs(20), "refusing took {elapsed:?}; the file must not be parsed");
+    assert!(
+        stderr(&output).contains("the limit is 50000000 bytes"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "refusing took {elapsed:?}; the file must not be parsed"
+    );
     assert!(!dir.path().join("out/results.csv").exists());
 }
 
@@ -128,11 +200,22 @@ fn a_100_mb_file_is_refused_by_the_size_limit_before_parsing() {
 fn the_row_limit_is_checked_before_generating() {
     let dir = tempfile::tempdir().unwrap();
     let row = "Spring,Runners,iab_medium_rectangle,Acme,Shoes,https://acme.example/shoes,,en\n";
-    std::fs::write(dir.path().join("in.csv"), format!("{HEADER}\n{row}{row}{row}")).unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        format!("{HEADER}\n{row}{row}{row}"),
+    )
+    .unwrap();
     let output = batch(dir.path(), &["in.csv", "--out", "out", "--max-rows", "2"]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert!(stderr(&output).contains("more than 2 rows"), "{}", stderr(&output));
-    assert!(!dir.path().join("out/results.csv").exists(), "nothing is generated");
+    assert!(
+        stderr(&output).contains("more than 2 rows"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        !dir.path().join("out/results.csv").exists(),
+        "nothing is generated"
+    );
 }
 
 /// Semicolons, a byte-order mark and a quoted newline; a first run stops after one row, the
@@ -153,34 +236,65 @@ fn an_interrupted_run_resumes_without_redoing_rows() {
     let first = batch(dir.path(), &["in.csv", "--out", "out", "--limit-rows", "1"]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let after_first = results(&out);
-    assert_eq!(after_first.len(), 2, "header and one creative: {after_first:?}");
+    assert_eq!(
+        after_first.len(),
+        2,
+        "header and one creative: {after_first:?}"
+    );
     let creative = after_first[1].clone();
-    assert_eq!((creative[0].as_str(), creative[5].as_str()), ("2", "ok"), "{creative:?}");
-    assert!(!creative[6].is_empty(), "a headline was written: {creative:?}");
+    assert_eq!(
+        (creative[0].as_str(), creative[5].as_str()),
+        ("2", "ok"),
+        "{creative:?}"
+    );
+    assert!(
+        !creative[6].is_empty(),
+        "a headline was written: {creative:?}"
+    );
     let image = out.join(&creative[9]);
-    assert!(creative[9].starts_with("images/2-young-trail-runners-iab-medium-rectangle-0-300x250"), "{creative:?}");
-    let first_image_time = std::fs::metadata(&image).expect("row 2's image").modified().unwrap();
+    assert!(
+        creative[9].starts_with("images/2-young-trail-runners-iab-medium-rectangle-0-300x250"),
+        "{creative:?}"
+    );
+    let first_image_time = std::fs::metadata(&image)
+        .expect("row 2's image")
+        .modified()
+        .unwrap();
 
     let second = batch(dir.path(), &["in.csv", "--out", "out"]);
     let text = stderr(&second);
     assert_eq!(second.status.code(), Some(2), "row 3 fails: {text}");
-    assert!(text.contains("resuming: 1 rows were finished by an earlier run"), "{text}");
+    assert!(
+        text.contains("resuming: 1 rows were finished by an earlier run"),
+        "{text}"
+    );
     assert!(text.contains("row 3, column landing_url:"), "{text}");
     let records = results(&out);
     assert_eq!(records[1], creative, "row 2's record is kept as it was");
     let rows: Vec<&str> = records[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(rows, ["2", "3", "4"], "row 2 is not generated again");
     assert_eq!(records[3][5], "ok");
-    assert_eq!(std::fs::metadata(&image).unwrap().modified().unwrap(), first_image_time, "row 2's image was not rewritten");
+    assert_eq!(
+        std::fs::metadata(&image).unwrap().modified().unwrap(),
+        first_image_time,
+        "row 2's image was not rewritten"
+    );
 
     let zip = zip::ZipArchive::new(std::fs::File::open(out.join("images.zip")).unwrap()).unwrap();
     let mut names: Vec<&str> = zip.file_names().collect();
     names.sort();
     assert_eq!(names.len(), 2, "{names:?}");
-    assert!(names[0].starts_with("images/2-") && names[1].starts_with("images/4-"), "{names:?}");
+    assert!(
+        names[0].starts_with("images/2-") && names[1].starts_with("images/4-"),
+        "{names:?}"
+    );
 
     // A third run finds everything done.
     let third = batch(dir.path(), &["in.csv", "--out", "out"]);
-    assert!(stderr(&third).contains("resuming: 3 rows"), "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("resuming: 3 rows"),
+        "{}",
+        stderr(&third)
+    );
     assert_eq!(results(&out).len(), 4);
 }

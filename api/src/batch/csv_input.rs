@@ -117,12 +117,18 @@ impl RawRow {
 
     /// The trimmed value of `column`; empty when the column is absent or blank.
     pub fn get(&self, column: Column) -> &str {
-        self.cells.iter().find(|(c, _)| *c == column).map(|(_, v)| v.trim()).unwrap_or("")
+        self.cells
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, v)| v.trim())
+            .unwrap_or("")
     }
 
     /// The value of `column`, or `None` when blank or absent.
     pub fn optional(&self, column: Column) -> Option<String> {
-        Some(self.get(column)).filter(|v| !v.is_empty()).map(str::to_string)
+        Some(self.get(column))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
     }
 }
 
@@ -144,9 +150,14 @@ impl BatchReader {
     /// Opens `path`: checks its size against the limit, skips a UTF-8 byte-order mark, picks
     /// the delimiter from the header line and checks the header's columns.
     pub fn open(path: &Path, limits: Limits) -> Result<Self, BatchError> {
-        let size = std::fs::metadata(path).map_err(|e| BatchError::io(path, e))?.len();
+        let size = std::fs::metadata(path)
+            .map_err(|e| BatchError::io(path, e))?
+            .len();
         if size > limits.max_bytes {
-            return Err(BatchError::TooLarge { size, limit: limits.max_bytes });
+            return Err(BatchError::TooLarge {
+                size,
+                limit: limits.max_bytes,
+            });
         }
         let file = File::open(path).map_err(|e| BatchError::io(path, e))?;
         let mut buffered = BufReader::with_capacity(BUFFER, file);
@@ -162,12 +173,21 @@ impl BatchReader {
             .flexible(true)
             .from_reader(buffered);
         let mut header = csv::ByteRecord::new();
-        let found = reader.read_byte_record(&mut header).map_err(|e| BatchError::Csv(e.to_string()))?;
+        let found = reader
+            .read_byte_record(&mut header)
+            .map_err(|e| BatchError::Csv(e.to_string()))?;
         if !found {
             return Err(BatchError::Header("the file is empty".into()));
         }
         let columns = parse_header(&header)?;
-        Ok(BatchReader { reader, columns, record: csv::ByteRecord::new(), rows_read: 0, max_rows: limits.max_rows, row: 1 })
+        Ok(BatchReader {
+            reader,
+            columns,
+            record: csv::ByteRecord::new(),
+            rows_read: 0,
+            max_rows: limits.max_rows,
+            row: 1,
+        })
     }
 
     /// The columns of the header, in file order.
@@ -179,7 +199,10 @@ impl BatchReader {
     /// Fails as a whole when the row limit is passed or the file cannot be read.
     pub fn next_row(&mut self) -> Result<Option<Result<RawRow, RowError>>, BatchError> {
         loop {
-            let found = self.reader.read_byte_record(&mut self.record).map_err(|e| BatchError::Csv(e.to_string()))?;
+            let found = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| BatchError::Csv(e.to_string()))?;
             if !found {
                 return Ok(None);
             }
@@ -190,7 +213,9 @@ impl BatchReader {
             }
             self.rows_read += 1;
             if self.rows_read > self.max_rows {
-                return Err(BatchError::TooManyRows { limit: self.max_rows });
+                return Err(BatchError::TooManyRows {
+                    limit: self.max_rows,
+                });
             }
             return Ok(Some(self.decode()));
         }
@@ -208,7 +233,11 @@ impl BatchReader {
             return Err(RowError::new(
                 row,
                 None,
-                format!("has {} fields; the header has {}{hint}", self.record.len(), self.columns.len()),
+                format!(
+                    "has {} fields; the header has {}{hint}",
+                    self.record.len(),
+                    self.columns.len()
+                ),
             ));
         }
         let mut cells = Vec::with_capacity(self.columns.len());
@@ -251,11 +280,15 @@ fn parse_header(header: &csv::ByteRecord) -> Result<Vec<Column>, BatchError> {
     let mut columns = Vec::with_capacity(header.len());
     let mut unknown = Vec::new();
     for field in header.iter() {
-        let name = std::str::from_utf8(field)
-            .map_err(|_| BatchError::Header("the header line is not valid UTF-8; save the file as UTF-8".into()))?;
+        let name = std::str::from_utf8(field).map_err(|_| {
+            BatchError::Header("the header line is not valid UTF-8; save the file as UTF-8".into())
+        })?;
         match Column::from_header(name) {
             Some(column) if columns.contains(&column) => {
-                return Err(BatchError::Header(format!("column {} appears twice", column.name())))
+                return Err(BatchError::Header(format!(
+                    "column {} appears twice",
+                    column.name()
+                )))
             }
             Some(column) => columns.push(column),
             None => unknown.push(format!("{:?}", name.trim())),
@@ -268,9 +301,16 @@ fn parse_header(header: &csv::ByteRecord) -> Result<Vec<Column>, BatchError> {
             Column::ALL.map(Column::name).join(", ")
         )));
     }
-    let missing: Vec<&str> = Column::REQUIRED.into_iter().filter(|c| !columns.contains(c)).map(Column::name).collect();
+    let missing: Vec<&str> = Column::REQUIRED
+        .into_iter()
+        .filter(|c| !columns.contains(c))
+        .map(Column::name)
+        .collect();
     if !missing.is_empty() {
-        return Err(BatchError::Header(format!("missing required columns: {}", missing.join(", "))));
+        return Err(BatchError::Header(format!(
+            "missing required columns: {}",
+            missing.join(", ")
+        )));
     }
     Ok(columns)
 }
@@ -299,7 +339,15 @@ mod tests {
     fn semicolons_bom_and_quoted_newlines() {
         let (_dir, reader) = open("\u{feff}Campaign;segment;PLACEMENT;persona\nSpring;Runners;meta_feed;\"likes\nhills; \"\"trails\"\"\"\n".as_bytes());
         let mut reader = reader.unwrap();
-        assert_eq!(reader.columns(), &[Column::Campaign, Column::Segment, Column::Placement, Column::Persona]);
+        assert_eq!(
+            reader.columns(),
+            &[
+                Column::Campaign,
+                Column::Segment,
+                Column::Placement,
+                Column::Persona
+            ]
+        );
         let rows = rows(&mut reader);
         let row = rows[0].as_ref().unwrap();
         assert_eq!(row.row, 2);
@@ -309,7 +357,8 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_a_row_error_and_later_rows_go_on() {
-        let (_dir, reader) = open(b"campaign,segment,placement\nA,B\xff\xfe,meta_feed\nC,D,meta_feed\n");
+        let (_dir, reader) =
+            open(b"campaign,segment,placement\nA,B\xff\xfe,meta_feed\nC,D,meta_feed\n");
         let rows = rows(&mut reader.unwrap());
         let error = rows[0].as_ref().unwrap_err();
         assert_eq!((error.row, error.column.as_deref()), (2, Some("segment")));
@@ -320,7 +369,10 @@ mod tests {
     fn missing_and_unknown_columns_are_named() {
         let (_dir, reader) = open(b"campaign,placement\nA,meta_feed\n");
         let error = reader.err().unwrap().to_string();
-        assert!(error.contains("missing required columns: segment"), "{error}");
+        assert!(
+            error.contains("missing required columns: segment"),
+            "{error}"
+        );
         let (_dir, reader) = open(b"campaign,segment,placement,colour\n");
         let error = reader.err().unwrap().to_string();
         assert!(error.contains("unknown columns \"colour\""), "{error}");
@@ -328,7 +380,8 @@ mod tests {
 
     #[test]
     fn unterminated_quote_is_reported_on_its_row() {
-        let (_dir, reader) = open(b"campaign,segment,placement\nA,B,meta_feed\n\"C,D,meta_feed\nE,F,meta_feed\n");
+        let (_dir, reader) =
+            open(b"campaign,segment,placement\nA,B,meta_feed\n\"C,D,meta_feed\nE,F,meta_feed\n");
         let rows = rows(&mut reader.unwrap());
         assert!(rows[0].is_ok());
         let error = rows[1].as_ref().unwrap_err();
@@ -341,12 +394,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in.csv");
         std::fs::write(&path, "campaign,segment,placement\nA,B,C\nA,B,C\nA,B,C\n").unwrap();
-        let small = Limits { max_bytes: 10, max_rows: 100 };
-        assert!(matches!(BatchReader::open(&path, small), Err(BatchError::TooLarge { .. })));
-        let few = Limits { max_bytes: 1000, max_rows: 2 };
+        let small = Limits {
+            max_bytes: 10,
+            max_rows: 100,
+        };
+        assert!(matches!(
+            BatchReader::open(&path, small),
+            Err(BatchError::TooLarge { .. })
+        ));
+        let few = Limits {
+            max_bytes: 1000,
+            max_rows: 2,
+        };
         let mut reader = BatchReader::open(&path, few).unwrap();
         assert!(reader.next_row().unwrap().is_some());
         assert!(reader.next_row().unwrap().is_some());
-        assert!(matches!(reader.next_row(), Err(BatchError::TooManyRows { limit: 2 })));
+        assert!(matches!(
+            reader.next_row(),
+            Err(BatchError::TooManyRows { limit: 2 })
+        ));
     }
 }

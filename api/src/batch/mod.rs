@@ -57,8 +57,11 @@
 //! finished.
 
 pub mod csv_input;
+pub mod routes;
 pub mod rows;
 pub mod runner;
+
+pub use self::routes::routes;
 
 use serde::Serialize;
 
@@ -76,7 +79,11 @@ pub struct RowError {
 impl RowError {
     /// An error on `column` of `row`.
     pub fn new(row: u64, column: Option<&str>, message: impl Into<String>) -> Self {
-        RowError { row, column: column.map(str::to_string), message: message.into() }
+        RowError {
+            row,
+            column: column.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 
@@ -100,7 +107,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_bytes: 50_000_000, max_rows: 10_000 }
+        Limits {
+            max_bytes: 50_000_000,
+            max_rows: 10_000,
+        }
     }
 }
 
@@ -157,6 +167,9 @@ pub enum BatchError {
 impl BatchError {
     /// An I/O error on `path`.
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        BatchError::Io { path: path.to_path_buf(), source }
+        BatchError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

@@ -43,7 +43,11 @@ pub trait StoredResources {
 
 /// Resolves and validates `row`. `stored` answers rows that name a stored campaign (no
 /// `brand` column value); without it such rows are errors.
-pub fn resolve(row: &RawRow, default_variants: u32, stored: Option<&mut (dyn StoredResources + '_)>) -> Result<RowSpec, RowError> {
+pub fn resolve(
+    row: &RawRow,
+    default_variants: u32,
+    stored: Option<&mut (dyn StoredResources + '_)>,
+) -> Result<RowSpec, RowError> {
     let number = row.row;
     let err = |column: &str, message: String| RowError::new(number, Some(column), message);
     let variants = match row.get(Column::Variants) {
@@ -52,7 +56,12 @@ pub fn resolve(row: &RawRow, default_variants: u32, stored: Option<&mut (dyn Sto
             .parse::<u32>()
             .ok()
             .filter(|v| (1..=MAX_VARIANTS).contains(v))
-            .ok_or_else(|| err("variants", format!("{text:?} is not a whole number from 1 to {MAX_VARIANTS}")))?,
+            .ok_or_else(|| {
+                err(
+                    "variants",
+                    format!("{text:?} is not a whole number from 1 to {MAX_VARIANTS}"),
+                )
+            })?,
     };
     let segment_name = row.get(Column::Segment);
     let placement_key = row.get(Column::Placement);
@@ -77,24 +86,53 @@ pub fn resolve(row: &RawRow, default_variants: u32, stored: Option<&mut (dyn Sto
         name: segment_name.to_string(),
         rules: None,
         persona: row.get(Column::Persona).to_string(),
-        language: row.optional(Column::Language).unwrap_or_else(|| "en".into()),
+        language: row
+            .optional(Column::Language)
+            .unwrap_or_else(|| "en".into()),
     };
-    segment_input.validate().map_err(|e| column_error(number, e, segment_column))?;
+    segment_input
+        .validate()
+        .map_err(|e| column_error(number, e, segment_column))?;
     let placement = preset_placement(number, &campaign.id, placement_key)?;
-    let segment = Segment { id: format!("row-{number}-segment"), input: segment_input, created_at: String::new(), updated_at: String::new() };
-    Ok(RowSpec { row: number, campaign, brand_kit, segment, placement, variants })
+    let segment = Segment {
+        id: format!("row-{number}-segment"),
+        input: segment_input,
+        created_at: String::new(),
+        updated_at: String::new(),
+    };
+    Ok(RowSpec {
+        row: number,
+        campaign,
+        brand_kit,
+        segment,
+        placement,
+        variants,
+    })
 }
 
-fn resolve_stored(row: &RawRow, variants: u32, stored: &mut (dyn StoredResources + '_)) -> Result<RowSpec, RowError> {
+fn resolve_stored(
+    row: &RawRow,
+    variants: u32,
+    stored: &mut (dyn StoredResources + '_),
+) -> Result<RowSpec, RowError> {
     let number = row.row;
     let err = |column: &str, message: String| RowError::new(number, Some(column), message);
     let name = row.get(Column::Campaign);
     if name.is_empty() {
         return Err(err("campaign", "must not be empty".into()));
     }
-    for column in [Column::Product, Column::LandingUrl, Column::BrandColors, Column::BannedWords, Column::RequiredPhrases] {
+    for column in [
+        Column::Product,
+        Column::LandingUrl,
+        Column::BrandColors,
+        Column::BannedWords,
+        Column::RequiredPhrases,
+    ] {
         if !row.get(column).is_empty() {
-            return Err(err(column.name(), "only used when the row describes its campaign (with a brand)".into()));
+            return Err(err(
+                column.name(),
+                "only used when the row describes its campaign (with a brand)".into(),
+            ));
         }
     }
     let (campaign, brand_kit) = stored
@@ -105,13 +143,28 @@ fn resolve_stored(row: &RawRow, variants: u32, stored: &mut (dyn StoredResources
     let segment = stored
         .segment(&campaign, segment_name)
         .map_err(|e| err("segment", e))?
-        .ok_or_else(|| err("segment", format!("campaign {name:?} has no segment named {segment_name:?}")))?;
+        .ok_or_else(|| {
+            err(
+                "segment",
+                format!("campaign {name:?} has no segment named {segment_name:?}"),
+            )
+        })?;
     let key = row.get(Column::Placement);
-    let placement = match stored.placement(&campaign, key).map_err(|e| err("placement", e))? {
+    let placement = match stored
+        .placement(&campaign, key)
+        .map_err(|e| err("placement", e))?
+    {
         Some(placement) => placement,
         None => preset_placement(number, &campaign.id, key)?,
     };
-    Ok(RowSpec { row: number, campaign, brand_kit, segment, placement, variants })
+    Ok(RowSpec {
+        row: number,
+        campaign,
+        brand_kit,
+        segment,
+        placement,
+        variants,
+    })
 }
 
 fn inline_campaign(row: &RawRow) -> Result<Campaign, RowError> {
@@ -119,7 +172,13 @@ fn inline_campaign(row: &RawRow) -> Result<Campaign, RowError> {
     let allow_claims = match row.get(Column::AllowClaims).to_ascii_lowercase().as_str() {
         "" | "false" | "no" | "0" => false,
         "true" | "yes" | "1" => true,
-        other => return Err(RowError::new(number, Some("allow_claims"), format!("{other:?} is not true or false"))),
+        other => {
+            return Err(RowError::new(
+                number,
+                Some("allow_claims"),
+                format!("{other:?} is not true or false"),
+            ))
+        }
     };
     let input = CampaignInput {
         name: row.get(Column::Campaign).to_string(),
@@ -130,19 +189,33 @@ fn inline_campaign(row: &RawRow) -> Result<Campaign, RowError> {
         landing_url: row.get(Column::LandingUrl).to_string(),
         objective: Objective::default(),
         tone: row.optional(Column::Tone),
-        languages: vec![row.optional(Column::Language).unwrap_or_else(|| "en".into())],
+        languages: vec![row
+            .optional(Column::Language)
+            .unwrap_or_else(|| "en".into())],
         status: CampaignStatus::Draft,
         allow_claims,
         auto_approve: false,
         brand_kit_id: None,
     };
-    input.validate().map_err(|e| column_error(number, e, campaign_column))?;
-    Ok(Campaign { id: format!("row-{number}-campaign"), input, created_at: String::new(), updated_at: String::new() })
+    input
+        .validate()
+        .map_err(|e| column_error(number, e, campaign_column))?;
+    Ok(Campaign {
+        id: format!("row-{number}-campaign"),
+        input,
+        created_at: String::new(),
+        updated_at: String::new(),
+    })
 }
 
 fn inline_brand_kit(row: &RawRow) -> Result<Option<BrandKit>, RowError> {
     let list = |column: Column| -> Vec<String> {
-        row.get(column).split('|').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+        row.get(column)
+            .split('|')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
     };
     let input = BrandKitInput {
         name: row.get(Column::Brand).to_string(),
@@ -159,7 +232,9 @@ fn inline_brand_kit(row: &RawRow) -> Result<Option<BrandKit>, RowError> {
     if empty {
         return Ok(None);
     }
-    input.validate().map_err(|e| column_error(row.row, e, brand_kit_column))?;
+    input
+        .validate()
+        .map_err(|e| column_error(row.row, e, brand_kit_column))?;
     Ok(Some(BrandKit {
         id: format!("row-{}-brand-kit", row.row),
         input,
@@ -173,7 +248,14 @@ fn inline_brand_kit(row: &RawRow) -> Result<Option<BrandKit>, RowError> {
 fn preset_placement(row: u64, campaign_id: &str, key: &str) -> Result<Placement, RowError> {
     let preset = placements::preset(key).ok_or_else(|| {
         let keys: Vec<&str> = placements::PRESETS.iter().map(|p| p.key).collect();
-        RowError::new(row, Some("placement"), format!("{key:?} is not a placement preset; use one of {}", keys.join(", ")))
+        RowError::new(
+            row,
+            Some("placement"),
+            format!(
+                "{key:?} is not a placement preset; use one of {}",
+                keys.join(", ")
+            ),
+        )
     })?;
     let input = PlacementInput {
         campaign_id: campaign_id.to_string(),
@@ -184,8 +266,15 @@ fn preset_placement(row: u64, campaign_id: &str, key: &str) -> Result<Placement,
         text_limits: Some(preset.text_limits),
         image_sizes: Some(preset.image_sizes.iter().map(|s| s.to_string()).collect()),
     };
-    input.validate().map_err(|e| column_error(row, e, |_| "placement".into()))?;
-    Ok(Placement { id: format!("row-{row}-placement"), input, created_at: String::new(), updated_at: String::new() })
+    input
+        .validate()
+        .map_err(|e| column_error(row, e, |_| "placement".into()))?;
+    Ok(Placement {
+        id: format!("row-{row}-placement"),
+        input,
+        created_at: String::new(),
+        updated_at: String::new(),
+    })
 }
 
 /// Turns a validation error into a row error on the CSV column the field came from.
@@ -249,10 +338,18 @@ mod tests {
 
     #[test]
     fn an_inline_row_resolves_with_preset_sizes() {
-        let spec = resolve(&inline(&[(Column::BrandColors, "#112233 | #445566")]), 2, None).unwrap();
+        let spec = resolve(
+            &inline(&[(Column::BrandColors, "#112233 | #445566")]),
+            2,
+            None,
+        )
+        .unwrap();
         assert_eq!(spec.variants, 2);
         assert_eq!(spec.placement.sizes(), vec![(300, 250)]);
-        assert_eq!(spec.brand_kit.unwrap().input.colors, vec!["#112233", "#445566"]);
+        assert_eq!(
+            spec.brand_kit.unwrap().input.colors,
+            vec!["#112233", "#445566"]
+        );
         assert_eq!(spec.segment.input.language, "en");
     }
 
@@ -269,14 +366,26 @@ mod tests {
         ];
         for (column, value, expected) in cases {
             let error = resolve(&inline(&[(column, value)]), 1, None).unwrap_err();
-            assert_eq!((error.row, error.column.as_deref()), (7, Some(expected)), "{error}");
+            assert_eq!(
+                (error.row, error.column.as_deref()),
+                (7, Some(expected)),
+                "{error}"
+            );
         }
     }
 
     #[test]
     fn a_row_without_brand_needs_stored_campaigns() {
-        let error = resolve(&row(&[(Column::Campaign, "Spring"), (Column::Segment, "R"), (Column::Placement, "meta_feed")]), 1, None)
-            .unwrap_err();
+        let error = resolve(
+            &row(&[
+                (Column::Campaign, "Spring"),
+                (Column::Segment, "R"),
+                (Column::Placement, "meta_feed"),
+            ]),
+            1,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(error.column.as_deref(), Some("brand"));
     }
 }

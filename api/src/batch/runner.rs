@@ -55,7 +55,11 @@ pub struct BatchOptions {
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        BatchOptions { limits: Limits::default(), default_variants: 1, limit_rows: None }
+        BatchOptions {
+            limits: Limits::default(),
+            default_variants: 1,
+            limit_rows: None,
+        }
     }
 }
 
@@ -111,8 +115,13 @@ impl PipelineGenerator {
 impl Generate for PipelineGenerator {
     fn generate(&mut self, spec: &RowSpec, seed: u64) -> Result<Vec<Variant>, GenerateError> {
         if self.pipeline.is_none() {
-            let loaded = Pipeline::load(&self.text_model, &self.models_dir, &self.device, self.assets.clone())
-                .map_err(|e| GenerateError::Fatal(e.to_string()))?;
+            let loaded = Pipeline::load(
+                &self.text_model,
+                &self.models_dir,
+                &self.device,
+                self.assets.clone(),
+            )
+            .map_err(|e| GenerateError::Fatal(e.to_string()))?;
             self.pipeline = Some(loaded);
         }
         let Some(pipeline) = self.pipeline.as_ref() else {
@@ -182,15 +191,24 @@ pub struct Summary {
 }
 
 /// Reads the whole file once, validating every row, without generating anything.
-pub fn check(input: &Path, options: &BatchOptions, mut stored: Option<&mut (dyn StoredResources + '_)>) -> Result<Checked, BatchError> {
+pub fn check(
+    input: &Path,
+    options: &BatchOptions,
+    mut stored: Option<&mut (dyn StoredResources + '_)>,
+) -> Result<Checked, BatchError> {
     let mut reader = BatchReader::open(input, options.limits)?;
     let mut checked = Checked::default();
     while let Some(row) = reader.next_row()? {
-        if options.limit_rows.is_some_and(|limit| checked.rows_total >= limit) {
+        if options
+            .limit_rows
+            .is_some_and(|limit| checked.rows_total >= limit)
+        {
             break;
         }
         checked.rows_total += 1;
-        let resolved = row.and_then(|row| rows::resolve(&row, options.default_variants, stored.as_deref_mut()).map(|_| ()));
+        let resolved = row.and_then(|row| {
+            rows::resolve(&row, options.default_variants, stored.as_deref_mut()).map(|_| ())
+        });
         if let Err(error) = resolved {
             checked.errors.push(error);
         }
@@ -214,7 +232,10 @@ pub fn run(
     std::fs::create_dir_all(&images_dir).map_err(|e| BatchError::io(&images_dir, e))?;
     check_same_input(input, out_dir)?;
     let mut results = ResultsFile::open(&out_dir.join(RESULTS_FILE))?;
-    let mut summary = Summary { rows_total: checked.rows_total, ..Summary::default() };
+    let mut summary = Summary {
+        rows_total: checked.rows_total,
+        ..Summary::default()
+    };
     summary.rows_resumed = results.finished.len() as u64;
     summary.rows_failed = results.failed.len() as u64;
     summary.rows_done = summary.rows_resumed - summary.rows_failed;
@@ -237,7 +258,8 @@ pub fn run(
         if stop.load(Ordering::Relaxed) {
             return Err(BatchError::Stopped);
         }
-        let spec = row.and_then(|row| rows::resolve(&row, options.default_variants, stored.as_deref_mut()));
+        let spec = row
+            .and_then(|row| rows::resolve(&row, options.default_variants, stored.as_deref_mut()));
         let outcome = match spec {
             Err(error) => {
                 results.append(&[error_record(number, None, &error)])?;
@@ -245,12 +267,16 @@ pub fn run(
             }
             Ok(spec) => match generator.generate(&spec, row_seed(&spec)) {
                 Ok(variants) => {
-                    let records = creative_records(&spec, &variants, generator.assets(), &images_dir)?;
+                    let records =
+                        creative_records(&spec, &variants, generator.assets(), &images_dir)?;
                     results.append(&records)?;
-                    RowOutcome::Generated { creatives: variants.iter().filter(|v| v.duplicate_of.is_none()).count() }
+                    RowOutcome::Generated {
+                        creatives: variants.iter().filter(|v| v.duplicate_of.is_none()).count(),
+                    }
                 }
                 Err(GenerateError::Row(message)) => {
-                    let error = RowError::new(number, None, format!("generation failed: {message}"));
+                    let error =
+                        RowError::new(number, None, format!("generation failed: {message}"));
                     results.append(&[error_record(number, Some(&spec), &error)])?;
                     RowOutcome::Failed(error)
                 }
@@ -296,7 +322,8 @@ fn check_same_input(input: &Path, out_dir: &Path) -> Result<(), BatchError> {
         Ok(previous) if previous.trim() == hash => Ok(()),
         Ok(_) if out_dir.join(RESULTS_FILE).exists() => Err(BatchError::Results {
             path: out_dir.join(RESULTS_FILE),
-            message: "holds the results of a different input file; use another output folder".into(),
+            message: "holds the results of a different input file; use another output folder"
+                .into(),
         }),
         _ => std::fs::write(&path, format!("{hash}\n")).map_err(|e| BatchError::io(&path, e)),
     }
@@ -315,41 +342,67 @@ impl ResultsFile {
     /// reading back which rows are finished.
     fn open(path: &Path) -> Result<Self, BatchError> {
         let io = |e| BatchError::io(path, e);
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
         truncate_partial_record(&mut file).map_err(io)?;
         let (mut finished, mut failed) = (HashSet::new(), HashSet::new());
         if file.metadata().map_err(io)?.len() == 0 {
             let mut writer = csv::Writer::from_writer(Vec::new());
-            writer.write_record(RESULT_COLUMNS).map_err(|e| BatchError::Csv(e.to_string()))?;
-            let bytes = writer.into_inner().map_err(|e| BatchError::Csv(e.to_string()))?;
+            writer
+                .write_record(RESULT_COLUMNS)
+                .map_err(|e| BatchError::Csv(e.to_string()))?;
+            let bytes = writer
+                .into_inner()
+                .map_err(|e| BatchError::Csv(e.to_string()))?;
             file.write_all(&bytes).map_err(io)?;
         } else {
             file.seek(SeekFrom::Start(0)).map_err(io)?;
             let mut reader = csv::Reader::from_reader(std::io::BufReader::new(&file));
-            let bad = |message: String| BatchError::Results { path: path.to_path_buf(), message };
+            let bad = |message: String| BatchError::Results {
+                path: path.to_path_buf(),
+                message,
+            };
             let header = reader.headers().map_err(|e| bad(e.to_string()))?.clone();
             if header.iter().collect::<Vec<_>>() != RESULT_COLUMNS {
-                return Err(bad("is not a results file of adforge batch; use another output folder".into()));
+                return Err(bad(
+                    "is not a results file of adforge batch; use another output folder".into(),
+                ));
             }
             for record in reader.records() {
                 let record = record.map_err(|e| bad(e.to_string()))?;
-                let row: u64 = record.get(0).and_then(|r| r.parse().ok()).ok_or_else(|| bad("a row number is missing".into()))?;
+                let row: u64 = record
+                    .get(0)
+                    .and_then(|r| r.parse().ok())
+                    .ok_or_else(|| bad("a row number is missing".into()))?;
                 finished.insert(row);
                 if record.get(5) == Some("error") {
                     failed.insert(row);
                 }
             }
         }
-        Ok(ResultsFile { path: path.to_path_buf(), file, finished, failed })
+        Ok(ResultsFile {
+            path: path.to_path_buf(),
+            file,
+            finished,
+            failed,
+        })
     }
 
     /// Appends one input row's records in one write.
     fn append(&mut self, records: &[Vec<String>]) -> Result<(), BatchError> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         for record in records {
-            writer.write_record(record).map_err(|e| BatchError::Csv(e.to_string()))?;
+            writer
+                .write_record(record)
+                .map_err(|e| BatchError::Csv(e.to_string()))?;
         }
-        let bytes = writer.into_inner().map_err(|e| BatchError::Csv(e.to_string()))?;
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| BatchError::Csv(e.to_string()))?;
         let io = |e| BatchError::io(&self.path, e);
         self.file.write_all(&bytes).map_err(io)?;
         self.file.sync_data().map_err(io)?;
@@ -390,14 +443,37 @@ fn error_record(row: u64, spec: Option<&RowSpec>, error: &RowError) -> Vec<Strin
         None => error.message.clone(),
     };
     let (campaign, segment, placement) = match spec {
-        Some(spec) => (spec.campaign.input.name.clone(), spec.segment.input.name.clone(), spec.placement.input.name.clone()),
+        Some(spec) => (
+            spec.campaign.input.name.clone(),
+            spec.segment.input.name.clone(),
+            spec.placement.input.name.clone(),
+        ),
         None => Default::default(),
     };
-    vec![row.to_string(), campaign, segment, placement, String::new(), "error".into(), String::new(), String::new(), String::new(), String::new(), String::new(), String::new(), message]
+    vec![
+        row.to_string(),
+        campaign,
+        segment,
+        placement,
+        String::new(),
+        "error".into(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        message,
+    ]
 }
 
 /// One record per variant; kept variants' images are copied into `images_dir`.
-fn creative_records(spec: &RowSpec, variants: &[Variant], assets: &AssetStore, images_dir: &Path) -> Result<Vec<Vec<String>>, BatchError> {
+fn creative_records(
+    spec: &RowSpec,
+    variants: &[Variant],
+    assets: &AssetStore,
+    images_dir: &Path,
+) -> Result<Vec<Vec<String>>, BatchError> {
     let mut records = Vec::with_capacity(variants.len());
     for variant in variants {
         let mut images = Vec::new();
@@ -411,13 +487,18 @@ fn creative_records(spec: &RowSpec, variants: &[Variant], assets: &AssetStore, i
                 variant.variant,
                 image.size
             );
-            let source = assets.path(&image.asset).map_err(|e| BatchError::Csv(e.to_string()))?;
+            let source = assets
+                .path(&image.asset)
+                .map_err(|e| BatchError::Csv(e.to_string()))?;
             let target = images_dir.join(&name);
             std::fs::copy(&source, &target).map_err(|e| BatchError::io(&target, e))?;
             images.push(format!("{IMAGES_DIR}/{name}"));
         }
-        let violations: Vec<String> =
-            variant.violations.iter().map(|v| format!("{} ({}): {}", v.rule, v.field, v.message)).collect();
+        let violations: Vec<String> = variant
+            .violations
+            .iter()
+            .map(|v| format!("{} ({}): {}", v.rule, v.field, v.message))
+            .collect();
         let (status, error) = match variant.duplicate_of {
             Some(original) => ("dropped", format!("near-duplicate of variant {original}")),
             None => ("ok", String::new()),
@@ -475,10 +556,14 @@ fn write_zip(images_dir: &Path, target: &Path) -> Result<(), BatchError> {
     let partial = target.with_extension("zip.partial");
     let file = File::create(&partial).map_err(|e| BatchError::io(&partial, e))?;
     let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let options = zip::write::FileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(true);
-    let zip_error = |e: zip::result::ZipError| BatchError::Csv(format!("writing {}: {e}", partial.display()));
+    let options = zip::write::FileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    let zip_error =
+        |e: zip::result::ZipError| BatchError::Csv(format!("writing {}: {e}", partial.display()));
     for name in names {
-        zip.start_file(format!("{IMAGES_DIR}/{name}"), options).map_err(zip_error)?;
+        zip.start_file(format!("{IMAGES_DIR}/{name}"), options)
+            .map_err(zip_error)?;
         let path = images_dir.join(&name);
         let mut source = File::open(&path).map_err(|e| BatchError::io(&path, e))?;
         std::io::copy(&mut source, &mut zip).map_err(|e| BatchError::io(&partial, e))?;
@@ -498,7 +583,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RESULTS_FILE);
         let header = RESULT_COLUMNS.join(",");
-        std::fs::write(&path, format!("{header}\n2,A,B,C,,error,,,,,,,bad\n3,A,B,C,0,ok,Head")).unwrap();
+        std::fs::write(
+            &path,
+            format!("{header}\n2,A,B,C,,error,,,,,,,bad\n3,A,B,C,0,ok,Head"),
+        )
+        .unwrap();
         let results = ResultsFile::open(&path).unwrap();
         assert_eq!(results.finished, HashSet::from([2]));
         assert_eq!(results.failed, HashSet::from([2]));
@@ -510,7 +599,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(RESULTS_FILE);
         std::fs::write(&path, "name,value\nx,1\n").unwrap();
-        assert!(matches!(ResultsFile::open(&path), Err(BatchError::Results { .. })));
+        assert!(matches!(
+            ResultsFile::open(&path),
+            Err(BatchError::Results { .. })
+        ));
     }
 
     #[test]

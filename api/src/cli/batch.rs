@@ -41,7 +41,10 @@ pub struct BatchArgs {
 /// Runs the batch; exits with [`EXIT_ROWS_FAILED`] when some rows failed.
 pub fn run(args: BatchArgs, settings: &Settings) -> anyhow::Result<()> {
     let options = BatchOptions {
-        limits: Limits { max_bytes: args.max_bytes, max_rows: args.max_rows },
+        limits: Limits {
+            max_bytes: args.max_bytes,
+            max_rows: args.max_rows,
+        },
         default_variants: args.variants,
         limit_rows: args.limit_rows,
     };
@@ -51,11 +54,23 @@ pub fn run(args: BatchArgs, settings: &Settings) -> anyhow::Result<()> {
     let mut generator = PipelineGenerator::new(settings, assets);
     let mut progress = BarProgress::new();
     let stop = AtomicBool::new(false);
-    let outcome = runner::run(&args.input, &args.out, &options, None, &mut generator, &mut progress, &stop);
+    let outcome = runner::run(
+        &args.input,
+        &args.out,
+        &options,
+        None,
+        &mut generator,
+        &mut progress,
+        &stop,
+    );
     progress.bar.finish_and_clear();
     let summary = match outcome {
         Ok(summary) => summary,
-        Err(error @ (BatchError::Header(_) | BatchError::TooLarge { .. } | BatchError::TooManyRows { .. })) => {
+        Err(
+            error @ (BatchError::Header(_)
+            | BatchError::TooLarge { .. }
+            | BatchError::TooManyRows { .. }),
+        ) => {
             anyhow::bail!("{}: {error}", args.input.display())
         }
         Err(error) => return Err(error.into()),
@@ -84,8 +99,10 @@ struct BarProgress {
 impl BarProgress {
     fn new() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows, ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} rows, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         BarProgress { bar }
     }
@@ -94,7 +111,9 @@ impl BarProgress {
 impl Progress for BarProgress {
     fn started(&mut self, rows_total: u64, rows_finished: u64) {
         if rows_finished > 0 {
-            self.bar.suspend(|| eprintln!("resuming: {rows_finished} rows were finished by an earlier run"));
+            self.bar.suspend(|| {
+                eprintln!("resuming: {rows_finished} rows were finished by an earlier run")
+            });
         }
         self.bar.set_length(rows_total);
         // Rows from an earlier run do not count towards the ETA.

@@ -133,6 +133,7 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
                     .configure(resources::routes)
                     .configure(crate::generation::routes)
                     .configure(crate::serving::routes)
+                    .configure(crate::batch::routes(state.settings.clone()))
                     .default_service(web::to(not_found)),
             );
     }

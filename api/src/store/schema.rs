@@ -172,4 +172,21 @@ diesel::allow_tables_to_appear_in_same_query!(
     creatives,
     event_counters,
     event_nonces,
+    batches,
 );
+
+diesel::table! {
+    batches (id) {
+        id -> Text,
+        advertiser_id -> Text,
+        file_name -> Text,
+        status -> Text,
+        rows_total -> Integer,
+        rows_done -> Integer,
+        rows_failed -> Integer,
+        errors -> Text,
+        error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}

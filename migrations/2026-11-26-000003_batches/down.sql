@@ -1,0 +1,2 @@
+DROP INDEX batches_advertiser_created;
+DROP TABLE batches;
