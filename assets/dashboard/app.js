@@ -43,7 +43,9 @@
     return build(document.createElementNS('http://www.w3.org/2000/svg', tag), props, children);
   }
 
-  const PROPERTIES = new Set(['value', 'checked', 'selected', 'disabled', 'hidden', 'multiple', 'required']);
+  // Set as properties; everything else (checked and selected included, so that form.reset()
+  // returns to them) is set as an attribute.
+  const PROPERTIES = new Set(['value', 'disabled', 'hidden', 'required']);
 
   function build(el, props, children) {
     for (const [name, value] of Object.entries(props || {})) {
@@ -1203,13 +1205,14 @@
     const status = h('span', {});
     const bar = h('progress', { max: 1, value: 0 });
     const counts = h('span', { class: 'muted' });
+    const failure = h('p', { class: 'problem', hidden: true });
     const errors = h('div', { class: 'table-wrap' });
     const downloads = h('div', { class: 'actions' });
     const box = problemBox();
     const panel = h('article', { class: 'card batch', 'data-batch': initial.id },
-      h('div', { class: 'title-row' }, h('strong', {}, `Batch ${initial.id}`), status),
-      h('p', { class: 'muted' }, `Started ${formatTime(initial.created_at)}`),
-      bar, counts, errors, downloads, box);
+      h('div', { class: 'title-row' }, h('strong', {}, initial.file_name || `Batch ${initial.id}`), status),
+      h('p', { class: 'muted' }, `Uploaded ${formatTime(initial.created_at)}`),
+      bar, counts, failure, errors, downloads, box);
     const id = encodeURIComponent(initial.id);
 
     function show(batch) {
@@ -1218,6 +1221,8 @@
       bar.max = Math.max(1, batch.rows_total);
       bar.value = batch.rows_done + batch.rows_failed;
       fill(counts, `${batch.rows_done} of ${batch.rows_total} rows done` + (batch.rows_failed ? `, ${batch.rows_failed} failed` : ''));
+      failure.hidden = !batch.error;
+      fill(failure, batch.error || '');
       const rowErrors = batch.errors || [];
       fill(errors, rowErrors.length === 0 ? null : h('table', { class: 'list batch-errors' },
         h('thead', {}, h('tr', {}, ['Row', 'Column', 'Problem'].map((t) => h('th', {}, t)))),

@@ -162,7 +162,7 @@ async function main() {
       await form.locator('[name="brand_kit_id"]').selectOption({ label: 'Acme Outdoor' });
       await form.locator('button[type="submit"]').click();
       await page.locator('#campaign-title').waitFor();
-      campaignUrl = page.url().replace(/\/[a-z]+$/, '').replace(/(#\/campaigns\/[^/]+).*/, '$1');
+      campaignUrl = page.url().match(/^(.*#\/campaigns\/[^/]+)/)[1];
       assert.equal(await page.locator('#campaign-title').textContent(), CAMPAIGN_NAME);
       await page.click('nav >> text=Campaigns');
       const link = page.locator('#campaign-list a.campaign-name').first();
