@@ -95,6 +95,20 @@ async fn a_batch_reports_row_errors_and_stays_with_its_tenant() {
             "{text}"
         );
 
+        let response = app
+            .client
+            .get(app.url(&format!("/v1/batches/{id}/images.zip")))
+            .bearer_auth(&owner)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["content-type"], "application/zip");
+        let bytes = response.bytes().await.unwrap();
+        let archive =
+            zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a zip archive");
+        assert_eq!(archive.len(), 0, "no row made an image");
+
         for path in [
             format!("/v1/batches/{id}"),
             format!("/v1/batches/{id}/results.csv"),

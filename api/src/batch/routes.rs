@@ -350,31 +350,53 @@ async fn download(
     context: &BatchContext,
     tenant: &Tenant,
     id: &str,
-    file: &'static str,
+    file_name: &'static str,
     content_type: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let row = {
         let mut conn = store.conn()?;
         find(&mut conn, &tenant.advertiser_id, id)?
     };
-    let path = context.dir(&row.id).join(file);
+    let path = context.dir(&row.id).join(file_name);
     if !path.is_file() {
         return Err(ApiError::Conflict(format!(
-            "{file} is not ready: the batch is {}",
+            "{file_name} is not ready: the batch is {}",
             row.status
         )));
     }
-    let bytes = web::block(move || std::fs::read(path))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let file = std::fs::File::open(&path).map_err(ApiError::internal)?;
+    let length = file.metadata().map_err(ApiError::internal)?.len();
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((
             "Content-Disposition",
-            format!("attachment; filename=\"batch-{}-{file}\"", row.id),
+            format!("attachment; filename=\"batch-{}-{file_name}\"", row.id),
         ))
-        .body(bytes))
+        .no_chunking(length)
+        .streaming(file_chunks(file)))
+}
+
+/// The file's bytes in 64 KiB chunks, each read on the blocking thread pool, so a large
+/// archive is never held in memory.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let read = web::block(move || {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let count = std::io::Read::read(&mut file, &mut buffer)?;
+            buffer.truncate(count);
+            Ok::<_, std::io::Error>((file, buffer))
+        })
+        .await;
+        match read {
+            Ok(Ok((_, buffer))) if buffer.is_empty() => None,
+            Ok(Ok((file, buffer))) => Some((Ok(web::Bytes::from(buffer)), Some(file))),
+            Ok(Err(error)) => Some((Err(actix_web::error::ErrorInternalServerError(error)), None)),
+            Err(error) => Some((Err(actix_web::error::ErrorInternalServerError(error)), None)),
+        }
+    })
 }
 
 /// The tenant's stored campaigns, segments and placements, found by name.
