@@ -98,7 +98,7 @@ fn default_models_dir() -> PathBuf {
 
 impl Settings {
     /// Loads settings from the defaults, the TOML file and the environment.
-    pub fn load(config_file: Option<&Path>) -> Result<Self, figment::Error> {
+    pub fn load(config_file: Option<&Path>) -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         let file = config_file
             .map(Path::to_path_buf)
@@ -115,6 +115,7 @@ impl Settings {
             .merge(Env::prefixed("ADFORGE_").only(&names))
             .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
             .extract()
+            .map_err(Box::new)
     }
 
     /// The base URL used in links this server hands out.
@@ -127,6 +128,8 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment's Jail fixes the closures' error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -136,10 +139,13 @@ mod tests {
             jail.create_file("custom.toml", "bind = \"0.0.0.0:9000\"\nworkers = 3\n")?;
             jail.set_env("ADFORGE_WORKERS", "5");
             jail.set_env("DATABASE_URL", "postgres://localhost/x");
-            let settings = Settings::load(Some(Path::new("custom.toml")))?;
+            let settings = Settings::load(Some(Path::new("custom.toml"))).map_err(|e| *e)?;
             assert_eq!(settings.bind, "0.0.0.0:9000");
             assert_eq!(settings.workers, 5);
-            assert_eq!(settings.database_url.as_deref(), Some("postgres://localhost/x"));
+            assert_eq!(
+                settings.database_url.as_deref(),
+                Some("postgres://localhost/x")
+            );
             assert_eq!(settings.text_model, "default");
             Ok(())
         });

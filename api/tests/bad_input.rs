@@ -6,7 +6,14 @@ mod common;
 use common::{databases, TestApp};
 use serde_json::json;
 
-async fn send_raw(app: &TestApp, method: reqwest::Method, path: &str, key: &str, content_type: &str, body: Vec<u8>) -> (u16, String, serde_json::Value) {
+async fn send_raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, String, serde_json::Value) {
     let response = app
         .client
         .request(method, app.url(path))
@@ -17,10 +24,24 @@ async fn send_raw(app: &TestApp, method: reqwest::Method, path: &str, key: &str,
         .await
         .unwrap();
     let status = response.status().as_u16();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let body = response.json().await.unwrap_or(serde_json::Value::Null);
     (status, content_type, body)
 }
+
+/// Method, path, content type, body, expected status, expected `field`.
+type Case<'a> = (
+    reqwest::Method,
+    &'a str,
+    &'a str,
+    Vec<u8>,
+    u16,
+    Option<&'a str>,
+);
 
 #[actix_web::test]
 async fn bad_bodies_get_problems_and_change_nothing() {
@@ -33,7 +54,7 @@ async fn bad_bodies_get_problems_and_change_nothing() {
         let (_, list_before) = app.call("GET", "/v1/campaigns", &key, None).await;
 
         let oversized = serde_json::to_vec(&json!({"name": "x".repeat(100_000)})).unwrap();
-        let cases: Vec<(reqwest::Method, &str, &str, Vec<u8>, u16, Option<&str>)> = vec![
+        let cases: Vec<Case> = vec![
             (reqwest::Method::PATCH, &path, "application/json", b"{\"name\": ".to_vec(), 400, None),
             (reqwest::Method::PATCH, &path, "application/json", b"[1,2]".to_vec(), 400, None),
             (reqwest::Method::PATCH, &path, "application/json", br#"{"allow_claims": "yes"}"#.to_vec(), 422, Some("allow_claims")),
@@ -51,24 +72,38 @@ async fn bad_bodies_get_problems_and_change_nothing() {
             (reqwest::Method::POST, "/v1/segments", "application/json", json!({"campaign_id": seed.campaign, "name": "s", "rules": {"shoe_size": 42}}).to_string().into_bytes(), 422, None),
         ];
         for (method, route, content_type, body, want, field) in cases {
-            let (status, problem_type, problem) = send_raw(&app, method.clone(), route, &key, content_type, body).await;
+            let (status, problem_type, problem) =
+                send_raw(&app, method.clone(), route, &key, content_type, body).await;
             let case = format!("{db:?} {method} {route} -> {problem}");
             assert_eq!(status, want, "{case}");
             assert_eq!(problem_type, "application/problem+json", "{case}");
             assert_eq!(problem["status"], want, "{case}");
-            assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{case}");
+            assert!(
+                problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{case}"
+            );
             if let Some(field) = field {
                 assert_eq!(problem["field"], field, "{case}");
             }
         }
-        let (status, problem) = app.call("GET", "/v1/campaigns?limit=1000", &key, None).await;
+        let (status, problem) = app
+            .call("GET", "/v1/campaigns?limit=1000", &key, None)
+            .await;
         assert_eq!((status, problem["field"].as_str()), (422, Some("limit")));
-        let (status, _) = app.call("GET", "/v1/campaigns?status=nope", &key, None).await;
+        let (status, _) = app
+            .call("GET", "/v1/campaigns?status=nope", &key, None)
+            .await;
         assert_eq!(status, 400);
 
         let (_, after) = app.call("GET", &path, &key, None).await;
-        assert_eq!(before, after, "{db:?}: a rejected update changed the campaign");
+        assert_eq!(
+            before, after,
+            "{db:?}: a rejected update changed the campaign"
+        );
         let (_, list_after) = app.call("GET", "/v1/campaigns", &key, None).await;
-        assert_eq!(list_before, list_after, "{db:?}: a rejected create stored something");
+        assert_eq!(
+            list_before, list_after,
+            "{db:?}: a rejected create stored something"
+        );
     }
 }

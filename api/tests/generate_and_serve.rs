@@ -12,9 +12,16 @@ use serde_json::{json, Value};
 
 fn models_available() -> bool {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models");
-    let present = dir.join(adforge_generator::text::DEFAULT_MODEL_FILE).exists() && dir.join("all-minilm-l6-v2/model.safetensors").exists();
+    let present = dir
+        .join(adforge_generator::text::DEFAULT_MODEL_FILE)
+        .exists()
+        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
     if !present {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but the default models are missing; run scripts/setup.sh");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but the default models are missing; run scripts/setup.sh"
+        );
         eprintln!("default models missing: run scripts/setup.sh; test skipped");
     }
     present
@@ -24,7 +31,11 @@ fn models_available() -> bool {
 fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     use adforge_api::generation::worker;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (store, assets, settings) = (app.state.store.clone(), app.state.assets.clone(), app.state.settings.clone());
+    let (store, assets, settings) = (
+        app.state.store.clone(),
+        app.state.assets.clone(),
+        app.state.settings.clone(),
+    );
     let options = worker::WorkerOptions::from_settings(&settings);
     let flag = stop.clone();
     std::thread::spawn(move || worker::run(store, assets, settings, options, flag));
@@ -35,7 +46,10 @@ pub async fn wait_for_job(app: &TestApp, key: &str, job: &str, timeout: Duration
     let deadline = Instant::now() + timeout;
     loop {
         let (_, job) = app.call("GET", &format!("/v1/jobs/{job}"), key, None).await;
-        if matches!(job["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+        if matches!(
+            job["status"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
             return job;
         }
         assert!(Instant::now() < deadline, "job did not finish: {job}");
@@ -44,7 +58,10 @@ pub async fn wait_for_job(app: &TestApp, key: &str, job: &str, timeout: Duration
 }
 
 async fn get_url(app: &TestApp, url: &str) -> reqwest::Response {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let _ = app;
     client.get(url).send().await.unwrap()
 }
@@ -59,47 +76,123 @@ async fn generate_approve_serve_and_count() {
         dbs.push(Db::Postgres);
     }
     for db in dbs {
-        let redis = if db == Db::Postgres { std::env::var("ADFORGE_TEST_REDIS_URL").ok() } else { None };
+        let redis = if db == Db::Postgres {
+            std::env::var("ADFORGE_TEST_REDIS_URL").ok()
+        } else {
+            None
+        };
         if db == Db::Postgres && redis.is_none() {
-            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true needs ADFORGE_TEST_REDIS_URL");
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true needs ADFORGE_TEST_REDIS_URL"
+            );
         }
         let app = TestApp::spawn_with(db, |s| s.redis_url = redis.clone()).await;
         let stop = start_worker(&app);
         let key = app.new_tenant("Acme");
         let campaign = app
-            .create("/v1/campaigns", &key, json!({
+            .create(
+                "/v1/campaigns",
+                &key,
+                json!({
                 "name": "Bikes", "brand": "Velo", "product": "city bike",
                 "description": "A light aluminium city bike with a lifetime frame warranty.",
-                "landing_url": "https://velo.example/bike", "status": "live"}))
+                "landing_url": "https://velo.example/bike", "status": "live"}),
+            )
             .await;
         let c = campaign["id"].as_str().unwrap();
-        let fr = app.create("/v1/segments", &key, json!({"campaign_id": c, "name": "France", "language": "fr",
-            "persona": "Parisian commuters", "rules": {"country": ["FR"]}})).await;
-        let us = app.create("/v1/segments", &key, json!({"campaign_id": c, "name": "USA", "language": "en",
-            "persona": "students in Boston", "rules": {"country": ["US"]}})).await;
-        let placement = app.create("/v1/placements", &key, json!({"campaign_id": c, "name": "MPU", "preset": "iab_medium_rectangle"})).await;
+        let fr = app
+            .create(
+                "/v1/segments",
+                &key,
+                json!({"campaign_id": c, "name": "France", "language": "fr",
+            "persona": "Parisian commuters", "rules": {"country": ["FR"]}}),
+            )
+            .await;
+        let us = app
+            .create(
+                "/v1/segments",
+                &key,
+                json!({"campaign_id": c, "name": "USA", "language": "en",
+            "persona": "students in Boston", "rules": {"country": ["US"]}}),
+            )
+            .await;
+        let placement = app
+            .create(
+                "/v1/placements",
+                &key,
+                json!({"campaign_id": c, "name": "MPU", "preset": "iab_medium_rectangle"}),
+            )
+            .await;
 
-        let (status, job) = app.call("POST", &format!("/v1/campaigns/{c}/generate"), &key, Some(json!({"variants": 1}))).await;
+        let (status, job) = app
+            .call(
+                "POST",
+                &format!("/v1/campaigns/{c}/generate"),
+                &key,
+                Some(json!({"variants": 1})),
+            )
+            .await;
         assert_eq!(status, 202, "{job}");
         assert_eq!(job["items_total"], 2);
-        let job = wait_for_job(&app, &key, job["id"].as_str().unwrap(), Duration::from_secs(600)).await;
+        let job = wait_for_job(
+            &app,
+            &key,
+            job["id"].as_str().unwrap(),
+            Duration::from_secs(600),
+        )
+        .await;
         assert_eq!(job["status"], "succeeded", "{job}");
         assert_eq!(job["items_done"], 2);
 
-        let (_, creatives) = app.call("GET", &format!("/v1/creatives?campaign_id={c}"), &key, None).await;
+        let (_, creatives) = app
+            .call("GET", &format!("/v1/creatives?campaign_id={c}"), &key, None)
+            .await;
         let creatives = creatives["items"].as_array().unwrap().clone();
         assert_eq!(creatives.len(), 2, "{creatives:?}");
         for creative in &creatives {
             assert!(!creative["headline"].as_str().unwrap().is_empty());
             assert!(creative["headline"].as_str().unwrap().chars().count() <= 40);
             assert_eq!(creative["assets"][0]["size"], "300x250", "{creative}");
-            assert_eq!(creative["provenance"]["text_model"]["id"], "SmolLM2-135M-Instruct.Q4_1.gguf");
-            let (status, approved) = app.call("POST", &format!("/v1/creatives/{}/approve", creative["id"].as_str().unwrap()), &key, None).await;
-            assert_eq!((status, approved["status"].as_str()), (200, Some("approved")));
-            let image = app.client.get(app.url(&format!("/assets/{}", creative["assets"][0]["asset"].as_str().unwrap()))).send().await.unwrap();
+            assert_eq!(
+                creative["provenance"]["text_model"]["id"],
+                "SmolLM2-135M-Instruct.Q4_1.gguf"
+            );
+            let (status, approved) = app
+                .call(
+                    "POST",
+                    &format!("/v1/creatives/{}/approve", creative["id"].as_str().unwrap()),
+                    &key,
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (status, approved["status"].as_str()),
+                (200, Some("approved"))
+            );
+            let image = app
+                .client
+                .get(app.url(&format!(
+                    "/assets/{}",
+                    creative["assets"][0]["asset"].as_str().unwrap()
+                )))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(image.headers()["content-type"], "image/png");
         }
-        let (_, serve_key) = app.call("POST", &format!("/v1/placements/{}/serve-key", placement["id"].as_str().unwrap()), &key, None).await;
+        let (_, serve_key) = app
+            .call(
+                "POST",
+                &format!(
+                    "/v1/placements/{}/serve-key",
+                    placement["id"].as_str().unwrap()
+                ),
+                &key,
+                None,
+            )
+            .await;
         let serve_key = serve_key["serve_key"].as_str().unwrap().to_string();
 
         let mut served = Vec::new();
@@ -114,35 +207,86 @@ async fn generate_approve_serve_and_count() {
             assert_eq!(adm["native"]["link"]["url"], answer["click_url"]);
             served.push(answer);
         }
-        let (status, _) = app.call("POST", "/v1/serve", "", Some(json!({"placement_key": serve_key, "request": {"country": "JP"}}))).await;
+        let (status, _) = app
+            .call(
+                "POST",
+                "/v1/serve",
+                "",
+                Some(json!({"placement_key": serve_key, "request": {"country": "JP"}})),
+            )
+            .await;
         assert_eq!(status, 204, "no segment matches Japan");
-        let (status, _) = app.call("POST", "/v1/serve", "", Some(json!({"placement_key": "pk_unknown"}))).await;
+        let (status, _) = app
+            .call(
+                "POST",
+                "/v1/serve",
+                "",
+                Some(json!({"placement_key": "pk_unknown"})),
+            )
+            .await;
         assert_eq!(status, 404);
 
         // Impressions for both, a replay of the first, clicks on the French one.
         for answer in &served {
-            assert_eq!(get_url(&app, answer["impression_url"].as_str().unwrap()).await.status(), 204);
+            assert_eq!(
+                get_url(&app, answer["impression_url"].as_str().unwrap())
+                    .await
+                    .status(),
+                204
+            );
         }
-        assert_eq!(get_url(&app, served[0]["impression_url"].as_str().unwrap()).await.status(), 204);
+        assert_eq!(
+            get_url(&app, served[0]["impression_url"].as_str().unwrap())
+                .await
+                .status(),
+            204
+        );
         if redis.is_some() {
             // Losing the cache loses nothing acknowledged, and serving goes on.
             let client = redis::Client::open(redis.clone().unwrap()).unwrap();
             let mut conn = client.get_multiplexed_async_connection().await.unwrap();
             let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
-            let (status, _) = app.call("POST", "/v1/serve", "", Some(json!({"placement_key": serve_key, "request": {"country": "FR"}}))).await;
+            let (status, _) = app
+                .call(
+                    "POST",
+                    "/v1/serve",
+                    "",
+                    Some(json!({"placement_key": serve_key, "request": {"country": "FR"}})),
+                )
+                .await;
             assert_eq!(status, 200, "serving after a Redis flush");
         }
         let click = get_url(&app, served[0]["click_url"].as_str().unwrap()).await;
         assert_eq!(click.status(), 302);
         assert_eq!(click.headers()["location"], "https://velo.example/bike");
-        let forged = served[0]["click_url"].as_str().unwrap().replace(".", ".x");
+        let (head, signature) = served[0]["click_url"]
+            .as_str()
+            .unwrap()
+            .rsplit_once('.')
+            .unwrap();
+        let forged = format!("{head}.x{signature}");
         assert_eq!(get_url(&app, &forged).await.status(), 400);
 
-        let (_, stats) = app.call("GET", &format!("/v1/campaigns/{c}/stats"), &key, None).await;
+        let (_, stats) = app
+            .call("GET", &format!("/v1/campaigns/{c}/stats"), &key, None)
+            .await;
         assert_eq!(stats["totals"]["impressions"], 2, "{stats}");
         assert_eq!(stats["totals"]["clicks"], 1, "{stats}");
-        let french = stats["segments"].as_array().unwrap().iter().find(|s| s["segment_id"] == fr["id"]).unwrap().clone();
-        assert_eq!((french["impressions"].as_i64(), french["clicks"].as_i64(), french["ctr"].as_f64()), (Some(1), Some(1), Some(1.0)));
+        let french = stats["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["segment_id"] == fr["id"])
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (
+                french["impressions"].as_i64(),
+                french["clicks"].as_i64(),
+                french["ctr"].as_f64()
+            ),
+            (Some(1), Some(1), Some(1.0))
+        );
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

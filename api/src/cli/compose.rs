@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use adforge_generator::compose::{self, AdSize, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb};
+use adforge_generator::compose::{
+    self, AdSize, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb,
+};
 use anyhow::Context;
 
 /// Arguments of `adforge compose`.
@@ -47,7 +49,9 @@ pub struct ComposeArgs {
 }
 
 fn read_image(path: &PathBuf) -> anyhow::Result<image::RgbaImage> {
-    Ok(image::open(path).with_context(|| format!("reading {}", path.display()))?.to_rgba8())
+    Ok(image::open(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .to_rgba8())
 }
 
 /// Runs `adforge compose`; a size whose copy cannot fit is reported and the others still render.
@@ -68,16 +72,23 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<()> {
         (None, Some(path)) => Background::ProductPhoto(read_image(path)?),
         (None, None) => Background::Designed,
     };
-    let format: OutputFormat = args.format.parse().map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let format: OutputFormat = args
+        .format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
     let mut sizes: Vec<AdSize> = Vec::new();
     for size in &args.sizes {
         if size == "all" {
             sizes.extend(compose::PRESET_SIZES.iter().map(|p| p.size));
         } else {
-            sizes.push(size.parse().map_err(|e| anyhow::anyhow!("--size {size}: {e}"))?);
+            sizes.push(
+                size.parse()
+                    .map_err(|e| anyhow::anyhow!("--size {size}: {e}"))?,
+            );
         }
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let mut failures = 0;
     for size in &sizes {
         match compose::compose(&copy, &style, logo.as_ref(), &background, *size, format) {
@@ -88,7 +99,8 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<()> {
                     OutputFormat::Webp => "webp",
                 };
                 let path = args.out.join(format!("{size}.{extension}"));
-                std::fs::write(&path, &creative.bytes).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, &creative.bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 println!("{} ({} bytes)", path.display(), creative.bytes.len());
             }
             Err(error) => {
@@ -103,6 +115,10 @@ pub fn run(args: ComposeArgs) -> anyhow::Result<()> {
         std::fs::write(&path, sheet).with_context(|| format!("writing {}", path.display()))?;
         println!("{}", path.display());
     }
-    anyhow::ensure!(failures == 0, "{failures} of {} sizes could not be rendered", sizes.len());
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} of {} sizes could not be rendered",
+        sizes.len()
+    );
     Ok(())
 }

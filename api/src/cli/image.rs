@@ -49,16 +49,31 @@ pub struct ImageArgs {
 
 /// Runs `adforge image`.
 pub fn run(args: ImageArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.width % 8 == 0 && args.height % 8 == 0, "--width and --height must be multiples of 8");
-    anyhow::ensure!((0.0..=1.0).contains(&args.strength), "--strength must be between 0 and 1");
-    let device = adforge_generator::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()))?;
-    let kind = adforge_generator::device::parse_dtype(&std::env::var("ADFORGE_DTYPE").unwrap_or_else(|_| "f32".into()))?;
+    anyhow::ensure!(
+        args.width.is_multiple_of(8) && args.height.is_multiple_of(8),
+        "--width and --height must be multiples of 8"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.strength),
+        "--strength must be between 0 and 1"
+    );
+    let device = adforge_generator::device::parse_device(
+        &std::env::var("ADFORGE_DEVICE").unwrap_or_else(|_| "cpu".into()),
+    )?;
+    let kind = adforge_generator::device::parse_dtype(
+        &std::env::var("ADFORGE_DTYPE").unwrap_or_else(|_| "f32".into()),
+    )?;
     let scheduler = SchedulerKind::from_str(&args.scheduler)?;
     let init_image = match &args.init_image {
-        Some(path) => Some(image::open(path).with_context(|| format!("reading {}", path.display()))?.to_rgb8()),
+        Some(path) => Some(
+            image::open(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .to_rgb8(),
+        ),
         None => None,
     };
-    let pipeline = DiffusionPipeline::load(&args.model, device, kind).with_context(|| format!("loading {}", args.model.display()))?;
+    let pipeline = DiffusionPipeline::load(&args.model, device, kind)
+        .with_context(|| format!("loading {}", args.model.display()))?;
     let images = pipeline.generate(&ImageRequest {
         prompt: args.prompt,
         negative: args.negative,
@@ -72,8 +87,13 @@ pub fn run(args: ImageArgs) -> anyhow::Result<()> {
         init_image,
         strength: args.strength,
     })?;
-    let first = images.into_iter().next().context("the pipeline returned no image")?;
-    first.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let first = images
+        .into_iter()
+        .next()
+        .context("the pipeline returned no image")?;
+    first
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     println!("{}", args.out.display());
     Ok(())
 }

@@ -32,17 +32,32 @@ pub struct TextArgs {
 /// Runs `adforge text`.
 pub fn run(args: TextArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.max_tokens > 0, "--max-tokens must be at least 1");
-    anyhow::ensure!(args.temperature >= 0.0, "--temperature must not be negative");
-    let model = TextModel::load_from_env(&args.model).with_context(|| format!("loading model {}", args.model))?;
-    let mut request = GenerationRequest::chat(args.system.as_deref(), &args.prompt, args.max_tokens);
+    anyhow::ensure!(
+        args.temperature >= 0.0,
+        "--temperature must not be negative"
+    );
+    let model = TextModel::load_from_env(&args.model)
+        .with_context(|| format!("loading model {}", args.model))?;
+    let mut request =
+        GenerationRequest::chat(args.system.as_deref(), &args.prompt, args.max_tokens);
     request.sampling = if args.temperature > 0.0 {
-        SamplingParams { temperature: args.temperature as _, seed: args.seed, ..SamplingParams::default() }
+        SamplingParams {
+            temperature: args.temperature as _,
+            seed: args.seed,
+            ..SamplingParams::default()
+        }
     } else {
-        SamplingParams { seed: args.seed, ..SamplingParams::greedy() }
+        SamplingParams {
+            seed: args.seed,
+            ..SamplingParams::greedy()
+        }
     };
     if args.json {
         let out = model.generate(&request)?;
-        println!("{}", serde_json::json!({ "text": out.text, "token_ids": out.token_ids }));
+        println!(
+            "{}",
+            serde_json::json!({ "text": out.text, "token_ids": out.token_ids })
+        );
     } else {
         use std::io::Write;
         model.generate_streaming(&request, |piece| {

@@ -17,9 +17,9 @@ use crate::resources;
 use crate::serving::cache::Cache;
 use crate::serving::Serving;
 use crate::store::Store;
-use std::sync::Arc;
 use json::JsonLimit;
 use metrics::Metrics;
+use std::sync::Arc;
 
 /// The limit on upload bodies (logos, CSV files), registered as app data.
 #[derive(Clone, Copy, Debug)]
@@ -51,9 +51,18 @@ impl AppState {
             cache,
             &secret,
             settings.public_base_url(),
-            (settings.frequency_cap_creative, settings.frequency_cap_campaign),
+            (
+                settings.frequency_cap_creative,
+                settings.frequency_cap_campaign,
+            ),
         );
-        Ok(AppState { store, assets, metrics: Metrics::new()?, serving: Arc::new(serving), settings })
+        Ok(AppState {
+            store,
+            assets,
+            metrics: Metrics::new()?,
+            serving: Arc::new(serving),
+            settings,
+        })
     }
 }
 
@@ -62,18 +71,25 @@ impl AppState {
 fn signing_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
     if let Some(secret) = &settings.signing_secret {
-        anyhow::ensure!(secret.len() >= 16, "signing_secret must be at least 16 characters");
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "signing_secret must be at least 16 characters"
+        );
         return Ok(secret.as_bytes().to_vec());
     }
     let path = settings.data_dir.join("signing.key");
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?),
+        Ok(text) => {
+            Ok(hex::decode(text.trim())
+                .with_context(|| format!("{} is not hex", path.display()))?)
+        }
         Err(_) => {
             use rand::RngCore;
             let mut secret = [0u8; 32];
             rand::thread_rng().fill_bytes(&mut secret);
             std::fs::create_dir_all(&settings.data_dir)?;
-            std::fs::write(&path, hex::encode(secret)).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, hex::encode(secret))
+                .with_context(|| format!("writing {}", path.display()))?;
             Ok(secret.to_vec())
         }
     }
@@ -83,15 +99,6 @@ fn signing_secret(settings: &Settings) -> anyhow::Result<Vec<u8>> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "adforge API", description = "Generative ad creatives: campaigns, segments, placements, creatives."),
-    nest(
-        (path = "/", api = resources::campaigns::Api),
-        (path = "/", api = resources::brand_kits::Api),
-        (path = "/", api = resources::segments::Api),
-        (path = "/", api = resources::placements::Api),
-        (path = "/", api = resources::creatives::Api),
-        (path = "/", api = crate::generation::Api),
-        (path = "/", api = crate::serving::Api),
-    ),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -198,8 +205,25 @@ async fn public_asset(assets: web::Data<AssetStore>, name: web::Path<String>) ->
     }
 }
 
+/// The whole `/v1` OpenAPI document: every resource's paths merged into [`ApiDoc`].
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    for part in [
+        resources::campaigns::Api::openapi(),
+        resources::brand_kits::Api::openapi(),
+        resources::segments::Api::openapi(),
+        resources::placements::Api::openapi(),
+        resources::creatives::Api::openapi(),
+        crate::generation::Api::openapi(),
+        crate::serving::Api::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
+}
+
 async fn openapi() -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok().json(openapi_document())
 }
 
 async fn not_found() -> Result<HttpResponse, problem::ApiError> {

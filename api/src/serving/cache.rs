@@ -19,11 +19,14 @@ impl From<redis::RedisError> for CacheError {
     }
 }
 
+/// The in-process store: value and optional expiry per key.
+type MemoryMap = Arc<Mutex<HashMap<String, (i64, Option<Instant>)>>>;
+
 /// A key-value cache of integers with optional expiry.
 #[derive(Clone)]
 pub enum Cache {
     /// In this process only (single-node default).
-    Memory(Arc<Mutex<HashMap<String, (i64, Option<Instant>)>>>),
+    Memory(MemoryMap),
     /// Shared through Redis.
     Redis(redis::aio::ConnectionManager),
 }
@@ -37,7 +40,9 @@ impl Cache {
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Duration::from_secs(2))
                     .set_response_timeout(Duration::from_secs(2));
-                Ok(Cache::Redis(client.get_connection_manager_with_config(config).await?))
+                Ok(Cache::Redis(
+                    client.get_connection_manager_with_config(config).await?,
+                ))
             }
             None => Ok(Cache::Memory(Arc::default())),
         }
@@ -54,12 +59,17 @@ impl Cache {
                 let now = Instant::now();
                 Ok(keys
                     .iter()
-                    .map(|k| map.get(k).filter(|(_, exp)| exp.is_none_or(|e| e > now)).map(|(v, _)| *v))
+                    .map(|k| {
+                        map.get(k)
+                            .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+                            .map(|(v, _)| *v)
+                    })
                     .collect())
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
-                let values: Vec<Option<i64>> = redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
+                let values: Vec<Option<i64>> =
+                    redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
                 Ok(values)
             }
         }
@@ -75,7 +85,12 @@ impl Cache {
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
-                let _: () = redis::cmd("SET").arg(key).arg(value).arg("NX").query_async(&mut conn).await?;
+                let _: () = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("NX")
+                    .query_async(&mut conn)
+                    .await?;
                 Ok(())
             }
         }
@@ -85,12 +100,18 @@ impl Cache {
     pub async fn set(&self, key: &str, value: i64) -> Result<(), CacheError> {
         match self {
             Cache::Memory(map) => {
-                map.lock().map_err(|_| CacheError("poisoned".into()))?.insert(key.to_string(), (value, None));
+                map.lock()
+                    .map_err(|_| CacheError("poisoned".into()))?
+                    .insert(key.to_string(), (value, None));
                 Ok(())
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
-                let _: () = redis::cmd("SET").arg(key).arg(value).query_async(&mut conn).await?;
+                let _: () = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .query_async(&mut conn)
+                    .await?;
                 Ok(())
             }
         }
@@ -103,7 +124,9 @@ impl Cache {
             Cache::Memory(map) => {
                 let mut map = map.lock().map_err(|_| CacheError("poisoned".into()))?;
                 let now = Instant::now();
-                let entry = map.entry(key.to_string()).or_insert((0, ttl.map(|t| now + t)));
+                let entry = map
+                    .entry(key.to_string())
+                    .or_insert((0, ttl.map(|t| now + t)));
                 if entry.1.is_some_and(|e| e <= now) {
                     *entry = (0, ttl.map(|t| now + t));
                 }
@@ -112,9 +135,17 @@ impl Cache {
             }
             Cache::Redis(conn) => {
                 let mut conn = conn.clone();
-                let value: i64 = redis::cmd("INCRBY").arg(key).arg(by).query_async(&mut conn).await?;
+                let value: i64 = redis::cmd("INCRBY")
+                    .arg(key)
+                    .arg(by)
+                    .query_async(&mut conn)
+                    .await?;
                 if let (Some(ttl), true) = (ttl, value == by) {
-                    let _: () = redis::cmd("EXPIRE").arg(key).arg(ttl.as_secs().max(1)).query_async(&mut conn).await?;
+                    let _: () = redis::cmd("EXPIRE")
+                        .arg(key)
+                        .arg(ttl.as_secs().max(1))
+                        .query_async(&mut conn)
+                        .await?;
                 }
                 Ok(value)
             }
@@ -132,8 +163,20 @@ mod tests {
         cache.set_if_absent(&key("a"), 5).await.unwrap();
         cache.set_if_absent(&key("a"), 9).await.unwrap();
         assert_eq!(cache.incr(&key("a"), 2, None).await.unwrap(), 7);
-        assert_eq!(cache.incr(&key("b"), 1, Some(Duration::from_secs(60))).await.unwrap(), 1);
-        assert_eq!(cache.get_many(&[key("a"), key("b"), key("c")]).await.unwrap(), vec![Some(7), Some(1), None]);
+        assert_eq!(
+            cache
+                .incr(&key("b"), 1, Some(Duration::from_secs(60)))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            cache
+                .get_many(&[key("a"), key("b"), key("c")])
+                .await
+                .unwrap(),
+            vec![Some(7), Some(1), None]
+        );
     }
 
     #[actix_web::test]
@@ -144,7 +187,11 @@ mod tests {
     #[actix_web::test]
     async fn redis_cache_counts() {
         let Ok(url) = std::env::var("ADFORGE_TEST_REDIS_URL") else {
-            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true needs ADFORGE_TEST_REDIS_URL");
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI=true needs ADFORGE_TEST_REDIS_URL"
+            );
             eprintln!("ADFORGE_TEST_REDIS_URL unset: Redis variant skipped");
             return;
         };

@@ -15,17 +15,21 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
-use adforge_targeting::{AdRequest, ArmStats, Rule, SegmentIndex, ThompsonConfig, ThompsonSampler, UserKeyHash};
+use adforge_targeting::{
+    AdRequest, ArmStats, Rule, SegmentIndex, ThompsonConfig, ThompsonSampler, UserKeyHash,
+};
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Tenant;
-use crate::http::json::{Validate, ValidJson};
+use crate::http::json::{ValidJson, Validate};
 use crate::http::problem::ApiError;
 use crate::resources::creatives::ImageAsset;
 use crate::resources::{campaigns, json_from_text};
-use crate::store::schema::{campaigns as campaigns_table, creatives, event_counters, event_nonces, placements, segments};
+use crate::store::schema::{
+    campaigns as campaigns_table, creatives, event_counters, event_nonces, placements, segments,
+};
 use crate::store::{now_millis, Conn, Store};
 use cache::Cache;
 use signing::{EventClaim, Signer};
@@ -102,9 +106,18 @@ impl Serving {
         }
     }
 
-    async fn compiled(&self, store: &Store, serve_key: &str) -> Result<Option<Arc<Compiled>>, ApiError> {
+    async fn compiled(
+        &self,
+        store: &Store,
+        serve_key: &str,
+    ) -> Result<Option<Arc<Compiled>>, ApiError> {
         let version = self.version().await;
-        if let Some(entry) = self.compiled.read().ok().and_then(|c| c.get(serve_key).cloned()) {
+        if let Some(entry) = self
+            .compiled
+            .read()
+            .ok()
+            .and_then(|c| c.get(serve_key).cloned())
+        {
             if entry.version == version && entry.built.elapsed() < SNAPSHOT_TTL {
                 return Ok(Some(entry));
             }
@@ -119,14 +132,28 @@ impl Serving {
 
     /// Impression and click counts per (creative, segment); missing cache entries are seeded
     /// from the database.
-    async fn arm_stats(&self, store: &Store, arms: &[(String, String)]) -> Result<Vec<ArmStats>, ApiError> {
-        let keys: Vec<String> = arms.iter().flat_map(|(c, s)| [arm_key('i', c, s), arm_key('c', c, s)]).collect();
-        let cached = self.cache.get_many(&keys).await.unwrap_or_else(|_| vec![None; keys.len()]);
+    async fn arm_stats(
+        &self,
+        store: &Store,
+        arms: &[(String, String)],
+    ) -> Result<Vec<ArmStats>, ApiError> {
+        let keys: Vec<String> = arms
+            .iter()
+            .flat_map(|(c, s)| [arm_key('i', c, s), arm_key('c', c, s)])
+            .collect();
+        let cached = self
+            .cache
+            .get_many(&keys)
+            .await
+            .unwrap_or_else(|_| vec![None; keys.len()]);
         let mut stats = Vec::with_capacity(arms.len());
         let mut missing = Vec::new();
         for (i, arm) in arms.iter().enumerate() {
             match (cached[2 * i], cached[2 * i + 1]) {
-                (Some(impressions), Some(clicks)) => stats.push(ArmStats { impressions: impressions.max(0) as u64, clicks: clicks.max(0) as u64 }),
+                (Some(impressions), Some(clicks)) => stats.push(ArmStats {
+                    impressions: impressions.max(0) as u64,
+                    clicks: clicks.max(0) as u64,
+                }),
                 _ => {
                     missing.push((i, arm.clone()));
                     stats.push(ArmStats::default());
@@ -134,12 +161,23 @@ impl Serving {
             }
         }
         if !missing.is_empty() {
-            let wanted: Vec<(String, String)> = missing.iter().map(|(_, arm)| arm.clone()).collect();
+            let wanted: Vec<(String, String)> =
+                missing.iter().map(|(_, arm)| arm.clone()).collect();
             let counts = store.run(move |conn| counts_from_db(conn, &wanted)).await?;
-            for ((i, (creative, segment)), (impressions, clicks)) in missing.into_iter().zip(counts) {
-                let _ = self.cache.set_if_absent(&arm_key('i', &creative, &segment), impressions).await;
-                let _ = self.cache.set_if_absent(&arm_key('c', &creative, &segment), clicks).await;
-                stats[i] = ArmStats { impressions: impressions.max(0) as u64, clicks: clicks.max(0) as u64 };
+            for ((i, (creative, segment)), (impressions, clicks)) in missing.into_iter().zip(counts)
+            {
+                let _ = self
+                    .cache
+                    .set_if_absent(&arm_key('i', &creative, &segment), impressions)
+                    .await;
+                let _ = self
+                    .cache
+                    .set_if_absent(&arm_key('c', &creative, &segment), clicks)
+                    .await;
+                stats[i] = ArmStats {
+                    impressions: impressions.max(0) as u64,
+                    clicks: clicks.max(0) as u64,
+                };
             }
         }
         Ok(stats)
@@ -165,7 +203,11 @@ fn counts_from_db(conn: &mut Conn, arms: &[(String, String)]) -> Result<Vec<(i64
 }
 
 /// Builds a placement's servable state; `None` when no placement has this key.
-fn compile(conn: &mut Conn, serve_key: &str, version: i64) -> Result<Option<Arc<Compiled>>, ApiError> {
+fn compile(
+    conn: &mut Conn,
+    serve_key: &str,
+    version: i64,
+) -> Result<Option<Arc<Compiled>>, ApiError> {
     let Some((placement_id, campaign_id)) = placements::table
         .filter(placements::serve_key.eq(serve_key))
         .select((placements::id, placements::campaign_id))
@@ -174,7 +216,10 @@ fn compile(conn: &mut Conn, serve_key: &str, version: i64) -> Result<Option<Arc<
     else {
         return Ok(None);
     };
-    let status: String = campaigns_table::table.filter(campaigns_table::id.eq(&campaign_id)).select(campaigns_table::status).first(conn)?;
+    let status: String = campaigns_table::table
+        .filter(campaigns_table::id.eq(&campaign_id))
+        .select(campaigns_table::status)
+        .first(conn)?;
     let mut compiled = Compiled {
         version,
         built: Instant::now(),
@@ -196,24 +241,46 @@ fn compile(conn: &mut Conn, serve_key: &str, version: i64) -> Result<Option<Arc<
             Ok(serde_json::Value::Null) => compiled.everyone.push(id),
             Ok(value) => match Rule::from_json(&value) {
                 Ok(rule) => with_rules.push((id, rule)),
-                Err(error) => tracing::warn!(segment = %id, %error, "stored rule no longer parses; segment not served"),
+                Err(error) => {
+                    tracing::warn!(segment = %id, %error, "stored rule no longer parses; segment not served")
+                }
             },
-            Err(error) => tracing::warn!(segment = %id, %error, "stored rule is not JSON; segment not served"),
+            Err(error) => {
+                tracing::warn!(segment = %id, %error, "stored rule is not JSON; segment not served")
+            }
         }
     }
     compiled.index = SegmentIndex::build(with_rules);
     let rows: Vec<(String, Option<String>, String, String, String, String)> = creatives::table
         .filter(creatives::campaign_id.eq(&campaign_id))
         .filter(creatives::status.eq("approved"))
-        .filter(creatives::placement_id.eq(&placement_id).or(creatives::placement_id.is_null()))
+        .filter(
+            creatives::placement_id
+                .eq(&placement_id)
+                .or(creatives::placement_id.is_null()),
+        )
         .order(creatives::created_at.asc())
-        .select((creatives::id, creatives::segment_id, creatives::headline, creatives::body, creatives::cta, creatives::assets))
+        .select((
+            creatives::id,
+            creatives::segment_id,
+            creatives::headline,
+            creatives::body,
+            creatives::cta,
+            creatives::assets,
+        ))
         .load(conn)?;
     compiled.creatives = rows
         .into_iter()
         .map(|(id, segment, headline, body, cta, assets)| {
             let assets: Vec<ImageAsset> = json_from_text(&assets)?;
-            Ok(ServedCreative { id, segment_key: segment.unwrap_or_else(|| "-".into()), headline, body, cta, image: assets.into_iter().next() })
+            Ok(ServedCreative {
+                id,
+                segment_key: segment.unwrap_or_else(|| "-".into()),
+                headline,
+                body,
+                cta,
+                image: assets.into_iter().next(),
+            })
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Some(Arc::new(compiled)))
@@ -241,7 +308,10 @@ pub struct ServeRequest {
 
 impl Validate for ServeRequest {
     fn validate(&self) -> Result<(), ApiError> {
-        if !matches!(self.format.as_deref(), None | Some("json") | Some("openrtb")) {
+        if !matches!(
+            self.format.as_deref(),
+            None | Some("json") | Some("openrtb")
+        ) {
             return Err(ApiError::field("format", "must be json or openrtb"));
         }
         if !self.request.is_object() && !self.request.is_null() {
@@ -291,37 +361,80 @@ fn ad_request(value: serde_json::Value) -> Result<AdRequest, ApiError> {
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };
-    object.entry("timestamp").or_insert_with(|| serde_json::Value::String(chrono::Utc::now().to_rfc3339()));
-    object.entry("time_zone").or_insert_with(|| serde_json::Value::String("UTC".into()));
-    crate::http::json::from_value::<AdRequest>(serde_json::Value::Object(object)).map_err(|error| match error {
-        ApiError::Invalid { status, field, detail } => ApiError::Invalid { status, field: Some(format!("request.{}", field.unwrap_or_default())), detail },
-        other => other,
+    object
+        .entry("timestamp")
+        .or_insert_with(|| serde_json::Value::String(chrono::Utc::now().to_rfc3339()));
+    object
+        .entry("time_zone")
+        .or_insert_with(|| serde_json::Value::String("UTC".into()));
+    crate::http::json::from_value::<AdRequest>(serde_json::Value::Object(object)).map_err(|error| {
+        match error {
+            ApiError::Invalid {
+                status,
+                field,
+                detail,
+            } => ApiError::Invalid {
+                status,
+                field: Some(format!("request.{}", field.unwrap_or_default())),
+                detail,
+            },
+            other => other,
+        }
     })
 }
 
 #[utoipa::path(post, path = "/v1/serve", tag = "serving", request_body = ServeRequest,
     responses((status = 200, body = ServeResponse), (status = 204, description = "no creative to show"),
         (status = 404, body = crate::http::problem::Problem)))]
-async fn serve(store: web::Data<Store>, serving: web::Data<Serving>, body: ValidJson<ServeRequest>) -> Result<HttpResponse, ApiError> {
+async fn serve(
+    store: web::Data<Store>,
+    serving: web::Data<Serving>,
+    body: ValidJson<ServeRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let request = ad_request(body.request)?;
-    let compiled = serving.compiled(&store, &body.placement_key).await?.ok_or(ApiError::NotFound("placement key"))?;
+    let compiled = serving
+        .compiled(&store, &body.placement_key)
+        .await?
+        .ok_or(ApiError::NotFound("placement key"))?;
     let mut matched = compiled.index.matching(&request);
     matched.extend(compiled.everyone.iter().cloned());
-    let mut candidates: Vec<&ServedCreative> = compiled.creatives.iter().filter(|c| matched.contains(&c.segment_key)).collect();
+    let mut candidates: Vec<&ServedCreative> = compiled
+        .creatives
+        .iter()
+        .filter(|c| matched.contains(&c.segment_key))
+        .collect();
     if candidates.is_empty() {
-        candidates = compiled.creatives.iter().filter(|c| c.segment_key == "-").collect();
+        candidates = compiled
+            .creatives
+            .iter()
+            .filter(|c| c.segment_key == "-")
+            .collect();
     }
-    let user = body.user_key.as_deref().map(|key| UserKeyHash::new(&serving.salt, key).to_hex());
+    let user = body
+        .user_key
+        .as_deref()
+        .map(|key| UserKeyHash::new(&serving.salt, key).to_hex());
     if let Some(user) = &user {
         let campaign_key = format!("adforge:fc:campaign:{user}:{}", compiled.campaign_id);
         let mut keys = vec![campaign_key];
-        keys.extend(candidates.iter().map(|c| format!("adforge:fc:creative:{user}:{}", c.id)));
-        let counts = serving.cache.get_many(&keys).await.unwrap_or_else(|_| vec![None; keys.len()]);
+        keys.extend(
+            candidates
+                .iter()
+                .map(|c| format!("adforge:fc:creative:{user}:{}", c.id)),
+        );
+        let counts = serving
+            .cache
+            .get_many(&keys)
+            .await
+            .unwrap_or_else(|_| vec![None; keys.len()]);
         if counts[0].unwrap_or(0) >= i64::from(serving.caps.1) {
             candidates.clear();
         } else {
-            let allowed: Vec<bool> = counts[1..].iter().map(|n| n.unwrap_or(0) < i64::from(serving.caps.0)).collect();
+            let allowed: Vec<bool> = counts[1..]
+                .iter()
+                .map(|n| n.unwrap_or(0) < i64::from(serving.caps.0))
+                .collect();
             let mut allowed = allowed.into_iter();
             candidates.retain(|_| allowed.next().unwrap_or(false));
         }
@@ -329,7 +442,10 @@ async fn serve(store: web::Data<Store>, serving: web::Data<Serving>, body: Valid
     if candidates.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }
-    let arms: Vec<(String, String)> = candidates.iter().map(|c| (c.id.clone(), c.segment_key.clone())).collect();
+    let arms: Vec<(String, String)> = candidates
+        .iter()
+        .map(|c| (c.id.clone(), c.segment_key.clone()))
+        .collect();
     let stats = serving.arm_stats(&store, &arms).await?;
     let chosen = ThompsonSampler::from_entropy(ThompsonConfig::default())
         .ok()
@@ -337,17 +453,41 @@ async fn serve(store: web::Data<Store>, serving: web::Data<Serving>, body: Valid
         .unwrap_or(0);
     let creative = candidates[chosen];
     if let Some(user) = &user {
-        let _ = serving.cache.incr(&format!("adforge:fc:creative:{user}:{}", creative.id), 1, Some(DAY)).await;
-        let _ = serving.cache.incr(&format!("adforge:fc:campaign:{user}:{}", compiled.campaign_id), 1, Some(DAY)).await;
+        let _ = serving
+            .cache
+            .incr(
+                &format!("adforge:fc:creative:{user}:{}", creative.id),
+                1,
+                Some(DAY),
+            )
+            .await;
+        let _ = serving
+            .cache
+            .incr(
+                &format!("adforge:fc:campaign:{user}:{}", compiled.campaign_id),
+                1,
+                Some(DAY),
+            )
+            .await;
     }
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let expires = chrono::Utc::now().timestamp() + DAY.as_secs() as i64;
     let token = |kind: char| {
-        serving.signer.sign(&EventClaim { kind, creative: creative.id.clone(), segment: creative.segment_key.clone(), nonce: nonce.clone(), expires })
+        serving.signer.sign(&EventClaim {
+            kind,
+            creative: creative.id.clone(),
+            segment: creative.segment_key.clone(),
+            nonce: nonce.clone(),
+            expires,
+        })
     };
     let image = creative.image.as_ref().map(|asset| {
         let (w, h) = crate::resources::placements::parse_size(&asset.size).unwrap_or((0, 0));
-        ServedImage { url: format!("{}/assets/{}", serving.public_url, asset.asset), w, h }
+        ServedImage {
+            url: format!("{}/assets/{}", serving.public_url, asset.asset),
+            w,
+            h,
+        }
     });
     let mut response = ServeResponse {
         creative_id: creative.id.clone(),
@@ -400,9 +540,17 @@ fn record_event(conn: &mut Conn, claim: &EventClaim) -> Result<bool, diesel::res
             return Ok(false);
         }
         diesel::insert_into(event_nonces::table)
-            .values((event_nonces::nonce.eq(&claim.nonce), event_nonces::kind.eq(&kind), event_nonces::expires_at.eq(claim.expires * 1000)))
+            .values((
+                event_nonces::nonce.eq(&claim.nonce),
+                event_nonces::kind.eq(&kind),
+                event_nonces::expires_at.eq(claim.expires * 1000),
+            ))
             .execute(conn)?;
-        let (di, dc) = if claim.kind == 'i' { (1i64, 0i64) } else { (0, 1) };
+        let (di, dc) = if claim.kind == 'i' {
+            (1i64, 0i64)
+        } else {
+            (0, 1)
+        };
         let target = event_counters::table
             .filter(event_counters::creative_id.eq(&claim.creative))
             .filter(event_counters::segment_key.eq(&claim.segment));
@@ -428,23 +576,34 @@ fn record_event(conn: &mut Conn, claim: &EventClaim) -> Result<bool, diesel::res
     })
 }
 
-async fn event(store: web::Data<Store>, serving: web::Data<Serving>, token: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn event(
+    store: web::Data<Store>,
+    serving: web::Data<Serving>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let claim = serving
         .signer
         .verify(&token, chrono::Utc::now().timestamp())
-        .ok_or_else(|| ApiError::bad_request(Some("token".into()), "invalid or expired event token"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(Some("token".into()), "invalid or expired event token")
+        })?;
     let recorded_claim = claim.clone();
     let (recorded, landing) = store
         .run(move |conn| {
             let recorded = match record_event(conn, &recorded_claim) {
                 Ok(recorded) => recorded,
                 // A concurrent replay of the same token lost the race on the nonce's key.
-                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => false,
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => false,
                 Err(error) => return Err(ApiError::from(error)),
             };
             let landing: Option<String> = if recorded_claim.kind == 'c' {
                 creatives::table
-                    .inner_join(campaigns_table::table.on(campaigns_table::id.eq(creatives::campaign_id)))
+                    .inner_join(
+                        campaigns_table::table.on(campaigns_table::id.eq(creatives::campaign_id)),
+                    )
                     .filter(creatives::id.eq(&recorded_claim.creative))
                     .select(campaigns_table::landing_url)
                     .first(conn)
@@ -462,13 +621,19 @@ async fn event(store: web::Data<Store>, serving: web::Data<Serving>, token: web:
         if let Ok(1) = serving.cache.incr(&key, 1, None).await {
             let arm = vec![(claim.creative.clone(), claim.segment.clone())];
             if let Ok(counts) = store.run(move |conn| counts_from_db(conn, &arm)).await {
-                let value = if claim.kind == 'i' { counts[0].0 } else { counts[0].1 };
+                let value = if claim.kind == 'i' {
+                    counts[0].0
+                } else {
+                    counts[0].1
+                };
                 let _ = serving.cache.set(&key, value).await;
             }
         }
     }
     match (claim.kind, landing) {
-        ('c', Some(url)) => Ok(HttpResponse::Found().insert_header(("Location", url)).finish()),
+        ('c', Some(url)) => Ok(HttpResponse::Found()
+            .insert_header(("Location", url))
+            .finish()),
         ('c', None) => Err(ApiError::NotFound("creative")),
         _ => Ok(HttpResponse::NoContent().finish()),
     }
@@ -509,14 +674,30 @@ pub struct CampaignStats {
 }
 
 fn line(impressions: i64, clicks: i64) -> StatsLine {
-    let ctr = if impressions > 0 { clicks as f64 / impressions as f64 } else { 0.0 };
-    StatsLine { creative_id: None, headline: None, segment_id: None, name: None, impressions, clicks, ctr }
+    let ctr = if impressions > 0 {
+        clicks as f64 / impressions as f64
+    } else {
+        0.0
+    };
+    StatsLine {
+        creative_id: None,
+        headline: None,
+        segment_id: None,
+        name: None,
+        impressions,
+        clicks,
+        ctr,
+    }
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}/stats", tag = "serving",
     responses((status = 200, body = CampaignStats), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn stats(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn stats(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let stats = store
         .run(move |conn| {
@@ -525,7 +706,13 @@ async fn stats(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -
                 .inner_join(creatives::table.on(creatives::id.eq(event_counters::creative_id)))
                 .filter(creatives::campaign_id.eq(&campaign.id))
                 .filter(creatives::advertiser_id.eq(&tenant.advertiser_id))
-                .select((creatives::id, creatives::headline, event_counters::segment_key, event_counters::impressions, event_counters::clicks))
+                .select((
+                    creatives::id,
+                    creatives::headline,
+                    event_counters::segment_key,
+                    event_counters::impressions,
+                    event_counters::clicks,
+                ))
                 .load(conn)?;
             let names: HashMap<String, String> = segments::table
                 .filter(segments::campaign_id.eq(&campaign.id))
@@ -552,14 +739,22 @@ async fn stats(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -
                 totals: line(total_i, total_c),
                 creatives: by_creative
                     .into_iter()
-                    .map(|(creative, headline, i, c)| StatsLine { creative_id: Some(creative), headline: Some(headline), ..line(i, c) })
+                    .map(|(creative, headline, i, c)| StatsLine {
+                        creative_id: Some(creative),
+                        headline: Some(headline),
+                        ..line(i, c)
+                    })
                     .collect(),
                 segments: by_segment
                     .into_iter()
                     .map(|(segment, i, c)| {
                         let id = (segment != "-").then_some(segment);
                         let name = id.as_ref().and_then(|s| names.get(s).cloned());
-                        StatsLine { segment_id: Some(id), name, ..line(i, c) }
+                        StatsLine {
+                            segment_id: Some(id),
+                            name,
+                            ..line(i, c)
+                        }
                     })
                     .collect(),
             })
@@ -575,13 +770,25 @@ pub struct ServeKey {
     pub serve_key: String,
 }
 
-async fn set_serve_key(store: &Store, serving: &Serving, tenant: Tenant, id: String, key: Option<String>) -> Result<(), ApiError> {
+async fn set_serve_key(
+    store: &Store,
+    serving: &Serving,
+    tenant: Tenant,
+    id: String,
+    key: Option<String>,
+) -> Result<(), ApiError> {
     store
         .run(move |conn| {
-            let updated = diesel::update(placements::table.filter(placements::advertiser_id.eq(&tenant.advertiser_id)).filter(placements::id.eq(&id)))
-                .set(placements::serve_key.eq(key))
-                .execute(conn)?;
-            (updated == 1).then_some(()).ok_or(ApiError::NotFound("placement"))
+            let updated = diesel::update(
+                placements::table
+                    .filter(placements::advertiser_id.eq(&tenant.advertiser_id))
+                    .filter(placements::id.eq(&id)),
+            )
+            .set(placements::serve_key.eq(key))
+            .execute(conn)?;
+            (updated == 1)
+                .then_some(())
+                .ok_or(ApiError::NotFound("placement"))
         })
         .await?;
     serving.invalidate().await;
@@ -591,7 +798,12 @@ async fn set_serve_key(store: &Store, serving: &Serving, tenant: Tenant, id: Str
 #[utoipa::path(post, path = "/v1/placements/{id}/serve-key", tag = "serving",
     responses((status = 200, body = ServeKey), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn rotate_serve_key(store: web::Data<Store>, serving: web::Data<Serving>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn rotate_serve_key(
+    store: web::Data<Store>,
+    serving: web::Data<Serving>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let key = format!("pk_{}", uuid::Uuid::new_v4().simple());
     set_serve_key(&store, &serving, tenant, id.into_inner(), Some(key.clone())).await?;
     Ok(HttpResponse::Ok().json(ServeKey { serve_key: key }))
@@ -600,7 +812,12 @@ async fn rotate_serve_key(store: web::Data<Store>, serving: web::Data<Serving>, 
 #[utoipa::path(delete, path = "/v1/placements/{id}/serve-key", tag = "serving",
     responses((status = 204), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn revoke_serve_key(store: web::Data<Store>, serving: web::Data<Serving>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn revoke_serve_key(
+    store: web::Data<Store>,
+    serving: web::Data<Serving>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     set_serve_key(&store, &serving, tenant, id.into_inner(), None).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -609,8 +826,14 @@ async fn revoke_serve_key(store: web::Data<Store>, serving: web::Data<Serving>, 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/serve", web::post().to(serve))
         .route("/campaigns/{id}/stats", web::get().to(stats))
-        .route("/placements/{id}/serve-key", web::post().to(rotate_serve_key))
-        .route("/placements/{id}/serve-key", web::delete().to(revoke_serve_key));
+        .route(
+            "/placements/{id}/serve-key",
+            web::post().to(rotate_serve_key),
+        )
+        .route(
+            "/placements/{id}/serve-key",
+            web::delete().to(revoke_serve_key),
+        );
 }
 
 /// Registers the event route (outside `/v1`: its URLs are handed to browsers).

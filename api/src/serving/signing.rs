@@ -31,7 +31,9 @@ pub struct Signer {
 impl Signer {
     /// A signer with this secret.
     pub fn new(secret: &[u8]) -> Self {
-        Signer { key: secret.to_vec() }
+        Signer {
+            key: secret.to_vec(),
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -44,7 +46,10 @@ impl Signer {
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claim).unwrap_or_default());
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
-        format!("{payload}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        format!(
+            "{payload}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
     }
 
     /// The claim of a genuine, unexpired token.
@@ -54,7 +59,8 @@ impl Signer {
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
         mac.verify_slice(&signature).ok()?;
-        let claim: EventClaim = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let claim: EventClaim =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
         (claim.expires >= now_seconds && matches!(claim.kind, 'i' | 'c')).then_some(claim)
     }
 }
@@ -64,7 +70,13 @@ mod tests {
     use super::*;
 
     fn claim() -> EventClaim {
-        EventClaim { kind: 'c', creative: "cr".into(), segment: "sg".into(), nonce: "n1".into(), expires: 100 }
+        EventClaim {
+            kind: 'c',
+            creative: "cr".into(),
+            segment: "sg".into(),
+            nonce: "n1".into(),
+            expires: 100,
+        }
     }
 
     #[test]
@@ -78,7 +90,10 @@ mod tests {
         let mut forged = claim();
         forged.creative = "someone-else".into();
         let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
-        assert_eq!(signer.verify(&format!("{forged_payload}.{signature}"), 50), None);
+        assert_eq!(
+            signer.verify(&format!("{forged_payload}.{signature}"), 50),
+            None
+        );
         assert_eq!(signer.verify(payload, 50), None);
     }
 }
