@@ -298,3 +298,75 @@ fn an_interrupted_run_resumes_without_redoing_rows() {
     );
     assert_eq!(results(&out).len(), 4);
 }
+
+/// A run killed (SIGKILL) after its first row is finished resumes from the second row.
+#[test]
+fn a_killed_run_resumes_after_its_finished_rows() {
+    if !models_present() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let row = |segment: &str| {
+        format!("Spring,{segment},iab_medium_rectangle,Acme,Ridge trail shoes,https://acme.example/ridge,People who run,en\n")
+    };
+    let csv = format!(
+        "{HEADER}\n{}{}{}",
+        row("Runners"),
+        row("Hikers"),
+        row("Walkers")
+    );
+    std::fs::write(dir.path().join("in.csv"), csv).unwrap();
+    let out = dir.path().join("out");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adforge"))
+        .args(["batch", "in.csv", "--out", "out"])
+        .current_dir(dir.path())
+        .env("ADFORGE_MODELS_DIR", models_dir())
+        .env("ADFORGE_DATA_DIR", dir.path().join("data"))
+        .env("ADFORGE_LOG", "warn")
+        .env_remove("ADFORGE_CONFIG")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start adforge batch");
+    let started = Instant::now();
+    loop {
+        let lines = std::fs::read_to_string(out.join("results.csv"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if lines >= 2 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "adforge batch ended before its first row was recorded"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no row finished in 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("kill");
+    child.wait().unwrap();
+    let before = results(&out);
+    assert!(
+        before.len() >= 2 && before.len() < 4,
+        "killed after one row (maybe two): {before:?}"
+    );
+
+    let rerun = batch(dir.path(), &["in.csv", "--out", "out"]);
+    let text = stderr(&rerun);
+    assert_eq!(rerun.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("resuming: {} rows", before.len() - 1)),
+        "{text}"
+    );
+    let after = results(&out);
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "finished rows are kept as they were"
+    );
+    let rows: Vec<&str> = after[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(rows, ["2", "3", "4"], "each row once");
+}
