@@ -606,6 +606,14 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_file_is_valid() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/samples/batch.csv");
+        let checked = check(&sample, &BatchOptions::default(), None).unwrap();
+        assert_eq!(checked.rows_total, 3);
+        assert_eq!(checked.errors, []);
+    }
+
+    #[test]
     fn slugs_are_safe_file_names() {
         assert_eq!(file_slug("Young urban cyclists!"), "young-urban-cyclists");
         assert_eq!(file_slug("../.."), "x");
