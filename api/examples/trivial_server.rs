@@ -5,11 +5,15 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let bind = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8091".into());
+    let bind = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8091".into());
     HttpServer::new(|| {
         App::new().route(
             "/v1/serve",
-            web::post().to(|| async { HttpResponse::Ok().json(serde_json::json!({"creative_id": "trivial"})) }),
+            web::post().to(|| async {
+                HttpResponse::Ok().json(serde_json::json!({"creative_id": "trivial"}))
+            }),
         )
     })
     .bind(bind)?

@@ -51,7 +51,10 @@ pub fn create_advertiser(conn: &mut Conn, name: &str) -> Result<NewAdvertiser, S
 }
 
 /// Adds an API key to an advertiser and returns it in clear, once.
-pub fn create_api_key(conn: &mut Conn, advertiser_id: &str) -> Result<String, diesel::result::Error> {
+pub fn create_api_key(
+    conn: &mut Conn,
+    advertiser_id: &str,
+) -> Result<String, diesel::result::Error> {
     let mut prefix = [0u8; 6];
     let mut secret = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut prefix);

@@ -11,9 +11,21 @@ struct StaticFile {
 }
 
 const FILES: &[StaticFile] = &[
-    StaticFile { path: "/", content_type: "text/html; charset=utf-8", body: include_str!("../../assets/dashboard/index.html") },
-    StaticFile { path: "/app.js", content_type: "text/javascript; charset=utf-8", body: include_str!("../../assets/dashboard/app.js") },
-    StaticFile { path: "/style.css", content_type: "text/css; charset=utf-8", body: include_str!("../../assets/dashboard/style.css") },
+    StaticFile {
+        path: "/",
+        content_type: "text/html; charset=utf-8",
+        body: include_str!("../../assets/dashboard/index.html"),
+    },
+    StaticFile {
+        path: "/app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../assets/dashboard/app.js"),
+    },
+    StaticFile {
+        path: "/style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../../assets/dashboard/style.css"),
+    },
 ];
 
 /// Registers the dashboard's routes.

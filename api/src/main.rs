@@ -65,7 +65,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref()).context("reading configuration")?;
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -90,7 +92,9 @@ fn main() -> anyhow::Result<()> {
             println!("migrations applied ({pending} pending left)");
             Ok(())
         }
-        Command::Advertiser { command: AdvertiserCommand::Create { name } } => {
+        Command::Advertiser {
+            command: AdvertiserCommand::Create { name },
+        } => {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty(), "the advertiser name must not be empty");
             let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
@@ -106,7 +110,8 @@ fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()> {
     if let Some(bind) = bind {
         settings.bind = bind;
     }
-    let listener = TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let listener =
+        TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     actix_web::rt::System::new().block_on(async move {
         let state = AppState::open(settings.clone()).await?;
         spawn_workers(&state.store, &state.assets, &settings, settings.workers);

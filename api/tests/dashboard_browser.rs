@@ -15,7 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("api/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("api/ has a parent")
+        .to_path_buf()
 }
 
 /// Skips (returns true) when a prerequisite is missing, or panics under `CI=true`.
@@ -30,14 +33,20 @@ fn missing(what: &str) -> bool {
 /// An `adforge` command with a clean environment pointing at `data_dir`.
 fn adforge(work_dir: &Path, data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_adforge"));
-    command.current_dir(work_dir).env_remove("DATABASE_URL").env_remove("REDIS_URL");
+    command
+        .current_dir(work_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL");
     for (name, _) in std::env::vars() {
         // Keep the settings that say where the models are and what to run them on.
-        if name.starts_with("ADFORGE_") && name != "ADFORGE_MODELS_DIR" && name != "ADFORGE_DEVICE" {
+        if name.starts_with("ADFORGE_") && name != "ADFORGE_MODELS_DIR" && name != "ADFORGE_DEVICE"
+        {
             command.env_remove(name);
         }
     }
-    command.env("ADFORGE_DATA_DIR", data_dir).env("ADFORGE_WORKERS", "1");
+    command
+        .env("ADFORGE_DATA_DIR", data_dir)
+        .env("ADFORGE_WORKERS", "1");
     command
 }
 
@@ -72,14 +81,27 @@ fn tail(path: &Path, lines: usize) -> String {
 fn dashboard_flow_in_headless_chromium() {
     let root = workspace_root();
     let browser_dir = root.join("api/tests/browser");
-    let chromium = std::env::var_os("CHROMIUM_PATH").map(PathBuf::from).unwrap_or_else(|| "/usr/bin/chromium".into());
-    let models = std::env::var_os("ADFORGE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| root.join(".deps/models"));
+    let chromium = std::env::var_os("CHROMIUM_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    let models = std::env::var_os("ADFORGE_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".deps/models"));
 
-    let node_runs = Command::new("node").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    let node_runs = Command::new("node")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !node_runs && missing("`node` is not installed") {
         return;
     }
-    if !chromium.is_file() && missing(&format!("no Chromium at {} (apt-get install chromium)", chromium.display())) {
+    if !chromium.is_file()
+        && missing(&format!(
+            "no Chromium at {} (apt-get install chromium)",
+            chromium.display()
+        ))
+    {
         return;
     }
     if !browser_dir.join("node_modules/playwright-core").is_dir()
@@ -88,7 +110,10 @@ fn dashboard_flow_in_headless_chromium() {
         return;
     }
     if !models.join("smollm2-135m-instruct").is_dir()
-        && missing(&format!("the default text model is not in {} (scripts/setup.sh)", models.display()))
+        && missing(&format!(
+            "the default text model is not in {} (scripts/setup.sh)",
+            models.display()
+        ))
     {
         return;
     }
@@ -99,7 +124,11 @@ fn dashboard_flow_in_headless_chromium() {
         .args(["advertiser", "create", "Dashboard Test"])
         .output()
         .expect("running adforge advertiser create");
-    assert!(created.status.success(), "advertiser create failed: {}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "advertiser create failed: {}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let stdout = String::from_utf8_lossy(&created.stdout);
     let api_key = stdout
         .split_whitespace()
@@ -107,7 +136,11 @@ fn dashboard_flow_in_headless_chromium() {
         .unwrap_or_else(|| panic!("no API key in the output of advertiser create: {stdout}"))
         .to_string();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path).expect("server log file");
     let server = Server(
@@ -120,7 +153,11 @@ fn dashboard_flow_in_headless_chromium() {
     );
     let deadline = Instant::now() + Duration::from_secs(60);
     while !healthy(port) {
-        assert!(Instant::now() < deadline, "adforge serve never answered /healthz:\n{}", tail(&log_path, 40));
+        assert!(
+            Instant::now() < deadline,
+            "adforge serve never answered /healthz:\n{}",
+            tail(&log_path, 40)
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
@@ -135,6 +172,14 @@ fn dashboard_flow_in_headless_chromium() {
         .status()
         .expect("running node");
     drop(server);
-    assert!(status.success(), "the dashboard browser test failed ({status}); server log:\n{}", tail(&log_path, 60));
-    assert!(screenshots.join("07-gallery.png").is_file(), "screenshots are written to {}", screenshots.display());
+    assert!(
+        status.success(),
+        "the dashboard browser test failed ({status}); server log:\n{}",
+        tail(&log_path, 60)
+    );
+    assert!(
+        screenshots.join("07-gallery.png").is_file(),
+        "screenshots are written to {}",
+        screenshots.display()
+    );
 }

@@ -22,12 +22,19 @@ async fn campaign_lifecycle() {
         assert_eq!(created["status"], "draft", "{db:?}");
         assert_eq!(created["objective"], "awareness");
 
-        let (status, fetched) = app.call("GET", &format!("/v1/campaigns/{id}"), &key, None).await;
+        let (status, fetched) = app
+            .call("GET", &format!("/v1/campaigns/{id}"), &key, None)
+            .await;
         assert_eq!(status, 200);
         assert_eq!(fetched["languages"], json!(["en", "fr"]));
 
         let (status, patched) = app
-            .call("PATCH", &format!("/v1/campaigns/{id}"), &key, Some(json!({"status": "live", "offer": "20% off"})))
+            .call(
+                "PATCH",
+                &format!("/v1/campaigns/{id}"),
+                &key,
+                Some(json!({"status": "live", "offer": "20% off"})),
+            )
             .await;
         assert_eq!(status, 200, "{patched}");
         assert_eq!(patched["status"], "live");
@@ -36,7 +43,14 @@ async fn campaign_lifecycle() {
         assert_eq!(patched["created_at"], created["created_at"]);
 
         // Removing an optional field with null (JSON merge patch).
-        let (_, patched) = app.call("PATCH", &format!("/v1/campaigns/{id}"), &key, Some(json!({"offer": null}))).await;
+        let (_, patched) = app
+            .call(
+                "PATCH",
+                &format!("/v1/campaigns/{id}"),
+                &key,
+                Some(json!({"offer": null})),
+            )
+            .await;
         assert!(patched.get("offer").is_none(), "{patched}");
 
         for i in 0..3 {
@@ -50,9 +64,13 @@ async fn campaign_lifecycle() {
         let (_, page) = app.call("GET", "/v1/campaigns?limit=2", &key, None).await;
         assert_eq!(page["total"], 4);
         assert_eq!(page["items"].as_array().unwrap().len(), 2);
-        let (_, page) = app.call("GET", "/v1/campaigns?limit=2&offset=2", &key, None).await;
+        let (_, page) = app
+            .call("GET", "/v1/campaigns?limit=2&offset=2", &key, None)
+            .await;
         assert_eq!(page["items"].as_array().unwrap().len(), 2);
-        let (_, live) = app.call("GET", "/v1/campaigns?status=live", &key, None).await;
+        let (_, live) = app
+            .call("GET", "/v1/campaigns?status=live", &key, None)
+            .await;
         assert_eq!(live["total"], 1);
         assert_eq!(live["items"][0]["id"], id);
         let (_, found) = app.call("GET", "/v1/campaigns?q=Other", &key, None).await;
@@ -60,9 +78,13 @@ async fn campaign_lifecycle() {
         let (_, none) = app.call("GET", "/v1/campaigns?q=%25", &key, None).await;
         assert_eq!(none["total"], 0, "a literal % must not match everything");
 
-        let (status, _) = app.call("DELETE", &format!("/v1/campaigns/{id}"), &key, None).await;
+        let (status, _) = app
+            .call("DELETE", &format!("/v1/campaigns/{id}"), &key, None)
+            .await;
         assert_eq!(status, 204);
-        let (status, problem) = app.call("GET", &format!("/v1/campaigns/{id}"), &key, None).await;
+        let (status, problem) = app
+            .call("GET", &format!("/v1/campaigns/{id}"), &key, None)
+            .await;
         assert_eq!(status, 404);
         assert_eq!(problem["status"], 404);
     }
@@ -84,19 +106,31 @@ async fn segments_validate_rules_with_a_path() {
             )
             .await;
         assert_eq!(status, 422, "{problem}");
-        assert!(problem["field"].as_str().unwrap().contains("all[1]"), "{problem}");
+        assert!(
+            problem["field"].as_str().unwrap().contains("all[1]"),
+            "{problem}"
+        );
 
         let (status, segment) = app
             .call(
                 "POST",
                 "/v1/segments",
                 &key,
-                Some(json!({"campaign_id": seed.campaign, "name": "French adults", "language": "fr",
-                            "rules": {"all": [{"country": ["FR"]}, {"age": {"min": 18}}]}})),
+                Some(
+                    json!({"campaign_id": seed.campaign, "name": "French adults", "language": "fr",
+                            "rules": {"all": [{"country": ["FR"]}, {"age": {"min": 18}}]}}),
+                ),
             )
             .await;
         assert_eq!(status, 201, "{segment}");
-        let (_, list) = app.call("GET", &format!("/v1/segments?campaign_id={}&language=fr", seed.campaign), &key, None).await;
+        let (_, list) = app
+            .call(
+                "GET",
+                &format!("/v1/segments?campaign_id={}&language=fr", seed.campaign),
+                &key,
+                None,
+            )
+            .await;
         assert_eq!(list["total"], 1);
     }
 }
@@ -107,9 +141,19 @@ async fn placements_take_preset_defaults() {
         let app = TestApp::spawn(db).await;
         let key = app.new_tenant("Acme");
         let seed = app.seed(&key).await;
-        let (_, placement) = app.call("GET", &format!("/v1/placements/{}", seed.placement), &key, None).await;
+        let (_, placement) = app
+            .call(
+                "GET",
+                &format!("/v1/placements/{}", seed.placement),
+                &key,
+                None,
+            )
+            .await;
         assert_eq!(placement["platform"], "meta");
-        assert_eq!(placement["text_limits"], json!({"headline": 40, "body": 125, "cta": 25}));
+        assert_eq!(
+            placement["text_limits"],
+            json!({"headline": 40, "body": 125, "cta": 25})
+        );
         assert_eq!(placement["image_sizes"], json!(["1080x1080", "1080x1350"]));
 
         // A new preset resets what the patch leaves out; explicit fields win.
@@ -122,7 +166,12 @@ async fn placements_take_preset_defaults() {
         assert_eq!(patched["text_limits"]["headline"], 20);
 
         let (status, problem) = app
-            .call("POST", "/v1/placements", &key, Some(json!({"campaign_id": seed.campaign, "name": "x", "preset": "nope"})))
+            .call(
+                "POST",
+                "/v1/placements",
+                &key,
+                Some(json!({"campaign_id": seed.campaign, "name": "x", "preset": "nope"})),
+            )
             .await;
         assert_eq!((status, problem["field"].as_str()), (422, Some("preset")));
         let (status, presets) = app.call("GET", "/v1/placement-presets", &key, None).await;
@@ -142,7 +191,11 @@ async fn creatives_respect_placement_limits_and_review_states() {
             .call("POST", "/v1/creatives", &key,
                   Some(json!({"campaign_id": seed.campaign, "placement_id": seed.placement, "headline": long})))
             .await;
-        assert_eq!((status, problem["field"].as_str()), (422, Some("headline")), "{problem}");
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (422, Some("headline")),
+            "{problem}"
+        );
         let exact = "é".repeat(40);
         let (status, _) = app
             .call("POST", "/v1/creatives", &key,
@@ -151,13 +204,26 @@ async fn creatives_respect_placement_limits_and_review_states() {
         assert_eq!(status, 201, "40 graphemes fit a 40-character limit");
 
         let (status, approved) = app
-            .call("PATCH", &format!("/v1/creatives/{}", seed.creative), &key, Some(json!({"status": "approved"})))
+            .call(
+                "PATCH",
+                &format!("/v1/creatives/{}", seed.creative),
+                &key,
+                Some(json!({"status": "approved"})),
+            )
             .await;
         assert_eq!(status, 200);
         assert_eq!(approved["status"], "approved");
         assert_eq!(approved["provenance"]["source"], "manual");
         let (_, list) = app
-            .call("GET", &format!("/v1/creatives?campaign_id={}&status=approved", seed.campaign), &key, None)
+            .call(
+                "GET",
+                &format!(
+                    "/v1/creatives?campaign_id={}&status=approved",
+                    seed.campaign
+                ),
+                &key,
+                None,
+            )
             .await;
         assert_eq!(list["total"], 1);
     }
@@ -175,13 +241,24 @@ async fn brand_kit_logo_upload_round_trips() {
             .unwrap();
         let path = format!("/v1/brand-kits/{}/logo", seed.brand_kit);
         let put = |body: Vec<u8>, content_type: &'static str| {
-            app.client.put(app.url(&path)).bearer_auth(&key).header("content-type", content_type).body(body).send()
+            app.client
+                .put(app.url(&path))
+                .bearer_auth(&key)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
         };
         let response = put(png.clone(), "image/png").await.unwrap();
         assert_eq!(response.status(), 200);
         let kit: serde_json::Value = response.json().await.unwrap();
         assert!(kit["logo_asset"].as_str().unwrap().ends_with(".png"));
-        let logo = app.client.get(app.url(&path)).bearer_auth(&key).send().await.unwrap();
+        let logo = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(logo.headers()["content-type"], "image/png");
         assert_eq!(logo.bytes().await.unwrap().to_vec(), png);
 
@@ -189,7 +266,10 @@ async fn brand_kit_logo_upload_round_trips() {
         assert_eq!(response.status(), 422);
         let response = put(png.clone(), "text/plain").await.unwrap();
         assert_eq!(response.status(), 415);
-        assert_eq!(response.headers()["content-type"], "application/problem+json");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
     }
 }
 
@@ -204,19 +284,50 @@ async fn health_metrics_and_openapi() {
     let (status, doc) = app.call("GET", "/v1/openapi.json", &key, None).await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/v1/campaigns", "/v1/campaigns/{id}", "/v1/brand-kits/{id}/logo", "/v1/segments", "/v1/placements", "/v1/creatives/{id}"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/v1/campaigns",
+        "/v1/campaigns/{id}",
+        "/v1/brand-kits/{id}/logo",
+        "/v1/segments",
+        "/v1/placements",
+        "/v1/creatives/{id}",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
     }
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("adforge_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"), "{metrics}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "adforge_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
 }
 
 #[actix_web::test]
 async fn requests_without_a_valid_key_are_refused() {
     let app = TestApp::spawn(common::Db::Sqlite).await;
-    let response = app.client.get(app.url("/v1/campaigns")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/v1/campaigns"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
     for key in ["adf_000000000000_00", "nonsense", ""] {
         let (status, _) = app.call("GET", "/v1/campaigns", key, None).await;
         assert_eq!(status, 401, "key {key:?}");

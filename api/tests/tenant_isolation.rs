@@ -8,9 +8,15 @@ use serde_json::{json, Value};
 /// Asserts an answer leaks nothing: 403/404 problem, or an empty page.
 fn assert_no_data(route: &str, status: u16, body: &Value) {
     match status {
-        403 | 404 => assert_eq!(body["status"], status, "{route}: not a problem body: {body}"),
+        403 | 404 => assert_eq!(
+            body["status"], status,
+            "{route}: not a problem body: {body}"
+        ),
         200 if body.get("items").is_some() => {
-            assert_eq!(body["total"], 0, "{route} listed another tenant's data: {body}");
+            assert_eq!(
+                body["total"], 0,
+                "{route} listed another tenant's data: {body}"
+            );
         }
         _ => panic!("{route} answered {status}: {body}"),
     }
@@ -28,20 +34,44 @@ async fn another_tenant_gets_404_or_nothing_on_every_route() {
         let c = &seed.campaign;
         let routes: Vec<(&str, String, Option<Value>)> = vec![
             ("GET", format!("/v1/campaigns/{c}"), None),
-            ("PATCH", format!("/v1/campaigns/{c}"), Some(json!({"name": "pwned"}))),
+            (
+                "PATCH",
+                format!("/v1/campaigns/{c}"),
+                Some(json!({"name": "pwned"})),
+            ),
             ("DELETE", format!("/v1/campaigns/{c}"), None),
             ("GET", format!("/v1/brand-kits/{}", seed.brand_kit), None),
-            ("PATCH", format!("/v1/brand-kits/{}", seed.brand_kit), Some(json!({"name": "pwned"}))),
+            (
+                "PATCH",
+                format!("/v1/brand-kits/{}", seed.brand_kit),
+                Some(json!({"name": "pwned"})),
+            ),
             ("DELETE", format!("/v1/brand-kits/{}", seed.brand_kit), None),
-            ("GET", format!("/v1/brand-kits/{}/logo", seed.brand_kit), None),
+            (
+                "GET",
+                format!("/v1/brand-kits/{}/logo", seed.brand_kit),
+                None,
+            ),
             ("GET", format!("/v1/segments/{}", seed.segment), None),
-            ("PATCH", format!("/v1/segments/{}", seed.segment), Some(json!({"name": "pwned"}))),
+            (
+                "PATCH",
+                format!("/v1/segments/{}", seed.segment),
+                Some(json!({"name": "pwned"})),
+            ),
             ("DELETE", format!("/v1/segments/{}", seed.segment), None),
             ("GET", format!("/v1/placements/{}", seed.placement), None),
-            ("PATCH", format!("/v1/placements/{}", seed.placement), Some(json!({"name": "pwned"}))),
+            (
+                "PATCH",
+                format!("/v1/placements/{}", seed.placement),
+                Some(json!({"name": "pwned"})),
+            ),
             ("DELETE", format!("/v1/placements/{}", seed.placement), None),
             ("GET", format!("/v1/creatives/{}", seed.creative), None),
-            ("PATCH", format!("/v1/creatives/{}", seed.creative), Some(json!({"status": "approved"}))),
+            (
+                "PATCH",
+                format!("/v1/creatives/{}", seed.creative),
+                Some(json!({"status": "approved"})),
+            ),
             ("DELETE", format!("/v1/creatives/{}", seed.creative), None),
             ("GET", "/v1/campaigns".into(), None),
             ("GET", "/v1/brand-kits".into(), None),
@@ -49,11 +79,27 @@ async fn another_tenant_gets_404_or_nothing_on_every_route() {
             ("GET", format!("/v1/placements?campaign_id={c}"), None),
             ("GET", format!("/v1/creatives?campaign_id={c}"), None),
             // Creating things that point into the owner's campaign or kit.
-            ("POST", "/v1/segments".into(), Some(json!({"campaign_id": c, "name": "x"}))),
-            ("POST", "/v1/placements".into(), Some(json!({"campaign_id": c, "name": "x", "preset": "meta_feed"}))),
-            ("POST", "/v1/creatives".into(), Some(json!({"campaign_id": c, "headline": "x"}))),
-            ("POST", "/v1/campaigns".into(), Some(json!({"name": "x", "brand": "b", "product": "p",
-                "landing_url": "https://x.example", "brand_kit_id": seed.brand_kit}))),
+            (
+                "POST",
+                "/v1/segments".into(),
+                Some(json!({"campaign_id": c, "name": "x"})),
+            ),
+            (
+                "POST",
+                "/v1/placements".into(),
+                Some(json!({"campaign_id": c, "name": "x", "preset": "meta_feed"})),
+            ),
+            (
+                "POST",
+                "/v1/creatives".into(),
+                Some(json!({"campaign_id": c, "headline": "x"})),
+            ),
+            (
+                "POST",
+                "/v1/campaigns".into(),
+                Some(json!({"name": "x", "brand": "b", "product": "p",
+                "landing_url": "https://x.example", "brand_kit_id": seed.brand_kit})),
+            ),
         ];
         for (method, path, body) in routes {
             let (status, answer) = app.call(method, &path, &intruder, body).await;
@@ -71,7 +117,11 @@ async fn another_tenant_gets_404_or_nothing_on_every_route() {
             .unwrap();
         assert_eq!(response.status(), 404);
 
-        assert_eq!(snapshot(&app, &owner, &seed).await, before, "{db:?}: the owner's data changed");
+        assert_eq!(
+            snapshot(&app, &owner, &seed).await,
+            before,
+            "{db:?}: the owner's data changed"
+        );
     }
 }
 

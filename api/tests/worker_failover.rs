@@ -30,20 +30,41 @@ fn spawn_worker(app: &TestApp) -> Child {
 #[actix_web::test]
 async fn killed_worker_job_is_finished_by_another_exactly_once() {
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models");
-    if !models.join(adforge_generator::text::DEFAULT_MODEL_FILE).exists() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "CI=true but the default models are missing");
+    if !models
+        .join(adforge_generator::text::DEFAULT_MODEL_FILE)
+        .exists()
+    {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but the default models are missing"
+        );
         eprintln!("default models missing; test skipped");
         return;
     }
-    let db = if std::env::var("ADFORGE_TEST_DATABASE_URL").is_ok() { Db::Postgres } else { Db::Sqlite };
+    let db = if std::env::var("ADFORGE_TEST_DATABASE_URL").is_ok() {
+        Db::Postgres
+    } else {
+        Db::Sqlite
+    };
     let app = TestApp::spawn(db).await;
     let key = app.new_tenant("Acme");
     let seed = app.seed(&key).await;
     for name in ["Runners", "Parents", "Students"] {
-        app.create("/v1/segments", &key, json!({"campaign_id": seed.campaign, "name": name, "persona": name})).await;
+        app.create(
+            "/v1/segments",
+            &key,
+            json!({"campaign_id": seed.campaign, "name": name, "persona": name}),
+        )
+        .await;
     }
     let (status, job) = app
-        .call("POST", &format!("/v1/campaigns/{}/generate", seed.campaign), &key, Some(json!({"variants": 2})))
+        .call(
+            "POST",
+            &format!("/v1/campaigns/{}/generate", seed.campaign),
+            &key,
+            Some(json!({"variants": 2})),
+        )
         .await;
     assert_eq!(status, 202, "{job}");
     let job_id = job["id"].as_str().unwrap().to_string();
@@ -52,13 +73,21 @@ async fn killed_worker_job_is_finished_by_another_exactly_once() {
     let mut first = spawn_worker(&app);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let (_, job) = app.call("GET", &format!("/v1/jobs/{job_id}"), &key, None).await;
+        let (_, job) = app
+            .call("GET", &format!("/v1/jobs/{job_id}"), &key, None)
+            .await;
         let done = job["items_done"].as_i64().unwrap();
         if done >= 2 {
-            assert!(done < 8, "the first worker finished before it could be killed");
+            assert!(
+                done < 8,
+                "the first worker finished before it could be killed"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "the first worker made no progress: {job}");
+        assert!(
+            Instant::now() < deadline,
+            "the first worker made no progress: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     first.kill().expect("SIGKILL the first worker");
@@ -66,11 +95,16 @@ async fn killed_worker_job_is_finished_by_another_exactly_once() {
 
     let mut second = spawn_worker(&app);
     let job = loop {
-        let (_, job) = app.call("GET", &format!("/v1/jobs/{job_id}"), &key, None).await;
+        let (_, job) = app
+            .call("GET", &format!("/v1/jobs/{job_id}"), &key, None)
+            .await;
         if job["status"] != "running" && job["status"] != "queued" {
             break job;
         }
-        assert!(Instant::now() < deadline, "the job was never finished: {job}");
+        assert!(
+            Instant::now() < deadline,
+            "the job was never finished: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     second.kill().ok();
@@ -97,12 +131,23 @@ async fn killed_worker_job_is_finished_by_another_exactly_once() {
     assert_eq!(workers.len(), 2, "both workers produced items");
     let made: Vec<(Option<String>, Option<String>, i32)> = creatives::table
         .filter(creatives::job_id.eq(&job_id))
-        .select((creatives::segment_id, creatives::placement_id, creatives::variant))
+        .select((
+            creatives::segment_id,
+            creatives::placement_id,
+            creatives::variant,
+        ))
         .load(&mut conn)
         .unwrap();
     let done_items = items.iter().filter(|i| i.3 == "done").count();
-    assert_eq!(made.len(), done_items, "one creative per produced item, no duplicates");
+    assert_eq!(
+        made.len(),
+        done_items,
+        "one creative per produced item, no duplicates"
+    );
     let distinct: std::collections::HashSet<_> = made.iter().collect();
     assert_eq!(distinct.len(), made.len());
-    assert!(items.iter().all(|i| i.3 == "done" || i.3 == "dropped"), "{items:?}");
+    assert!(
+        items.iter().all(|i| i.3 == "done" || i.3 == "dropped"),
+        "{items:?}"
+    );
 }

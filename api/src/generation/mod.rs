@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Tenant;
-use crate::http::json::{Validate, ValidJson};
+use crate::http::json::{ValidJson, Validate};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::resources::{campaigns, iso_time, json_text, placements, segments};
@@ -45,9 +45,15 @@ impl Validate for GenerateRequest {
         if !(1..=4).contains(&self.variants) {
             return Err(ApiError::field("variants", "must be between 1 and 4"));
         }
-        for (name, list) in [("segment_ids", &self.segment_ids), ("placement_ids", &self.placement_ids)] {
+        for (name, list) in [
+            ("segment_ids", &self.segment_ids),
+            ("placement_ids", &self.placement_ids),
+        ] {
             if list.as_ref().is_some_and(|l| l.is_empty() || l.len() > 100) {
-                return Err(ApiError::field(name, "give 1 to 100 ids, or leave it out for all"));
+                return Err(ApiError::field(
+                    name,
+                    "give 1 to 100 ids, or leave it out for all",
+                ));
             }
         }
         Ok(())
@@ -84,7 +90,10 @@ pub enum JobStatus {
 impl JobStatus {
     /// Whether the job will not change any more.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 }
 
@@ -160,9 +169,18 @@ fn to_api(conn: &mut Conn, row: JobRow) -> Result<Job, ApiError> {
     let item_errors = generation_items::table
         .filter(generation_items::job_id.eq(&row.id))
         .filter(generation_items::status.eq("failed"))
-        .order((generation_items::segment_id, generation_items::placement_id, generation_items::variant))
+        .order((
+            generation_items::segment_id,
+            generation_items::placement_id,
+            generation_items::variant,
+        ))
         .limit(100)
-        .select((generation_items::segment_id, generation_items::placement_id, generation_items::variant, generation_items::error))
+        .select((
+            generation_items::segment_id,
+            generation_items::placement_id,
+            generation_items::variant,
+            generation_items::error,
+        ))
         .load::<(String, String, i32, Option<String>)>(conn)?
         .into_iter()
         .map(|(segment_id, placement_id, variant, error)| ItemError {
@@ -187,18 +205,32 @@ fn to_api(conn: &mut Conn, row: JobRow) -> Result<Job, ApiError> {
 }
 
 /// Queues a job for a campaign after resolving and checking its segments and placements.
-pub fn queue(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, request: GenerateRequest) -> Result<Job, ApiError> {
+pub fn queue(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    campaign_id: &str,
+    request: GenerateRequest,
+) -> Result<Job, ApiError> {
     let campaign = campaigns::find(conn, advertiser_id, campaign_id)?;
     let segments = segments::for_campaign(conn, advertiser_id, &campaign.id)?;
     let placements = placements::for_campaign(conn, advertiser_id, &campaign.id)?;
-    let pick = |field: &str, wanted: Option<Vec<String>>, have: Vec<String>| -> Result<Vec<String>, ApiError> {
+    let pick = |field: &str,
+                wanted: Option<Vec<String>>,
+                have: Vec<String>|
+     -> Result<Vec<String>, ApiError> {
         match wanted {
-            None if have.is_empty() => Err(ApiError::field(field, format!("the campaign has no {}", field.trim_end_matches("_ids")))),
+            None if have.is_empty() => Err(ApiError::field(
+                field,
+                format!("the campaign has no {}", field.trim_end_matches("_ids")),
+            )),
             None => Ok(have),
             Some(wanted) => {
                 for (i, id) in wanted.iter().enumerate() {
                     if !have.contains(id) {
-                        return Err(ApiError::missing_reference(format!("{field}[{i}]"), format!("no {id} in this campaign")));
+                        return Err(ApiError::missing_reference(
+                            format!("{field}[{i}]"),
+                            format!("no {id} in this campaign"),
+                        ));
                     }
                 }
                 Ok(wanted)
@@ -206,8 +238,16 @@ pub fn queue(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, request: G
         }
     };
     let plan = JobPlan {
-        segment_ids: pick("segment_ids", request.segment_ids, segments.into_iter().map(|s| s.id).collect())?,
-        placement_ids: pick("placement_ids", request.placement_ids, placements.into_iter().map(|p| p.id).collect())?,
+        segment_ids: pick(
+            "segment_ids",
+            request.segment_ids,
+            segments.into_iter().map(|s| s.id).collect(),
+        )?,
+        placement_ids: pick(
+            "placement_ids",
+            request.placement_ids,
+            placements.into_iter().map(|p| p.id).collect(),
+        )?,
         variants: request.variants,
     };
     let now = now_millis();
@@ -216,7 +256,8 @@ pub fn queue(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, request: G
         advertiser_id: advertiser_id.to_string(),
         campaign_id: campaign.id,
         status: "queued".into(),
-        items_total: (plan.segment_ids.len() * plan.placement_ids.len()) as i32 * plan.variants as i32,
+        items_total: (plan.segment_ids.len() * plan.placement_ids.len()) as i32
+            * plan.variants as i32,
         request: json_text(&plan),
         items_done: 0,
         items_failed: 0,
@@ -226,7 +267,9 @@ pub fn queue(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, request: G
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(generation_jobs::table).values(&row).execute(conn)?;
+    diesel::insert_into(generation_jobs::table)
+        .values(&row)
+        .execute(conn)?;
     to_api(conn, row)
 }
 
@@ -234,18 +277,31 @@ pub fn queue(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, request: G
     responses((status = 202, body = Job), (status = 404, body = crate::http::problem::Problem),
         (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn generate(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, body: ValidJson<GenerateRequest>) -> Result<HttpResponse, ApiError> {
+async fn generate(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    body: ValidJson<GenerateRequest>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let job = store.run(move |conn| queue(conn, &tenant.advertiser_id, &id, body.0)).await?;
+    let job = store
+        .run(move |conn| queue(conn, &tenant.advertiser_id, &id, body.0))
+        .await?;
     Ok(HttpResponse::Accepted().json(job))
 }
 
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "generation",
     responses((status = 200, body = Job), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let job = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let job = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(job))
 }
 
@@ -263,9 +319,17 @@ pub struct JobFilter {
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "generation", params(JobFilter),
     responses((status = 200, body = Page<Job>)), security(("bearer" = [])))]
-async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<JobFilter>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<JobFilter>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filter.into_inner();
-    let (limit, offset) = PageQuery { limit: filter.limit, offset: filter.offset }.bounds()?;
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
     let page = store
         .run(move |conn| {
             let query = || {
@@ -279,13 +343,24 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<JobFil
             };
             let total: i64 = query().count().get_result(conn)?;
             let rows: Vec<JobRow> = query()
-                .order((generation_jobs::created_at.desc(), generation_jobs::id.desc()))
+                .order((
+                    generation_jobs::created_at.desc(),
+                    generation_jobs::id.desc(),
+                ))
                 .limit(limit)
                 .offset(offset)
                 .select(JobRow::as_select())
                 .load(conn)?;
-            let items = rows.into_iter().map(|row| to_api(conn, row)).collect::<Result<_, _>>()?;
-            Ok::<_, ApiError>(Page { items, total, limit, offset })
+            let items = rows
+                .into_iter()
+                .map(|row| to_api(conn, row))
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -295,20 +370,30 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<JobFil
     responses((status = 200, body = Job), (status = 404, body = crate::http::problem::Problem),
         (status = 409, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn cancel(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn cancel(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let job = store
         .run(move |conn| {
             let job = find(conn, &tenant.advertiser_id, &id)?;
             if job.status.is_terminal() {
-                return Err(ApiError::Conflict(format!("the job already ended ({:?})", job.status)));
+                return Err(ApiError::Conflict(format!(
+                    "the job already ended ({:?})",
+                    job.status
+                )));
             }
             diesel::update(
                 generation_jobs::table
                     .filter(generation_jobs::id.eq(&id))
                     .filter(generation_jobs::status.eq_any(["queued", "running"])),
             )
-            .set((generation_jobs::status.eq("cancelled"), generation_jobs::updated_at.eq(now_millis())))
+            .set((
+                generation_jobs::status.eq("cancelled"),
+                generation_jobs::updated_at.eq(now_millis()),
+            ))
             .execute(conn)?;
             find(conn, &tenant.advertiser_id, &id)
         })
@@ -319,37 +404,52 @@ async fn cancel(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "generation",
     responses((status = 200, content_type = "text/event-stream", description = "`progress` events carrying the Job, until it ends")),
     security(("bearer" = [])))]
-async fn events(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn events(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // Fail with a 404 before opening the stream.
     let (advertiser, job_id) = (tenant.advertiser_id.clone(), id.clone());
-    let first = store.run(move |conn| find(conn, &advertiser, &job_id)).await?;
+    let first = store
+        .run(move |conn| find(conn, &advertiser, &job_id))
+        .await?;
     let store = store.into_inner();
-    let stream = futures_util::stream::unfold((Some(first), None::<Job>, false), move |(next, last, done)| {
-        let store = store.clone();
-        let (advertiser, id) = (tenant.advertiser_id.clone(), id.clone());
-        async move {
-            if done {
-                return None;
-            }
-            let mut job = next;
-            loop {
-                if let Some(job) = job.take() {
-                    if last.as_ref() != Some(&job) {
-                        let frame = format!("event: progress\ndata: {}\n\n", serde_json::to_string(&job).unwrap_or_default());
-                        let ended = job.status.is_terminal();
-                        return Some((Ok::<_, actix_web::Error>(web::Bytes::from(frame)), (None, Some(job), ended)));
+    let stream = futures_util::stream::unfold(
+        (Some(first), None::<Job>, false),
+        move |(next, last, done)| {
+            let store = store.clone();
+            let (advertiser, id) = (tenant.advertiser_id.clone(), id.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                let mut job = next;
+                loop {
+                    if let Some(job) = job.take() {
+                        if last.as_ref() != Some(&job) {
+                            let frame = format!(
+                                "event: progress\ndata: {}\n\n",
+                                serde_json::to_string(&job).unwrap_or_default()
+                            );
+                            let ended = job.status.is_terminal();
+                            return Some((
+                                Ok::<_, actix_web::Error>(web::Bytes::from(frame)),
+                                (None, Some(job), ended),
+                            ));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    let (advertiser, id) = (advertiser.clone(), id.clone());
+                    match store.run(move |conn| find(conn, &advertiser, &id)).await {
+                        Ok(fresh) => job = Some(fresh),
+                        Err(_) => return None,
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let (advertiser, id) = (advertiser.clone(), id.clone());
-                match store.run(move |conn| find(conn, &advertiser, &id)).await {
-                    Ok(fresh) => job = Some(fresh),
-                    Err(_) => return None,
-                }
             }
-        }
-    });
+        },
+    );
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))

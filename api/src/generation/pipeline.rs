@@ -87,7 +87,12 @@ pub struct Variant {
 
 impl Pipeline {
     /// Loads the text model (`default` or a path) and the ranking model from `models_dir`.
-    pub fn load(text_model: &str, models_dir: &std::path::Path, device: &str, assets: AssetStore) -> Result<Self, PipelineError> {
+    pub fn load(
+        text_model: &str,
+        models_dir: &std::path::Path,
+        device: &str,
+        assets: AssetStore,
+    ) -> Result<Self, PipelineError> {
         let device = adforge_generator::device::parse_device(device)
             .map_err(|e| PipelineError::Text(adforge_generator::text::TextError::from(e)))?;
         let path = if text_model == "default" {
@@ -97,10 +102,14 @@ impl Pipeline {
         };
         let text = TextModel::load(&path.to_string_lossy(), device, tch::Kind::Float)?;
         let text_model_sha256 = hash_model(&path)?;
-        let embedder = targeting::SentenceEmbedder::load(&models_dir.join("all-minilm-l6-v2"), device)?;
+        let embedder =
+            targeting::SentenceEmbedder::load(&models_dir.join("all-minilm-l6-v2"), device)?;
         Ok(Pipeline {
             text,
-            text_model_id: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            text_model_id: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             text_model_sha256,
             embedder,
             assets,
@@ -112,7 +121,8 @@ impl Pipeline {
         let limits = input.placement.text_limits();
         let sizes = input.placement.sizes();
         let (width, height) = sizes.first().copied().unwrap_or((0, 0));
-        let language = targeting::Language::from_tag(&input.segment.input.language).unwrap_or(targeting::Language::En);
+        let language = targeting::Language::from_tag(&input.segment.input.language)
+            .unwrap_or(targeting::Language::En);
         let campaign = &input.campaign.input;
         let brief = targeting::CampaignBrief {
             name: campaign.brand.clone(),
@@ -148,12 +158,27 @@ impl Pipeline {
         let prompts = targeting::build_prompts(&brief, &segment, &brand, &spec);
         let schema = JsonSchemaSpec {
             fields: vec![
-                JsonField { name: "headline".into(), max_graphemes: limits.headline as usize, allowed_values: None },
-                JsonField { name: "body".into(), max_graphemes: limits.body as usize, allowed_values: None },
-                JsonField { name: "cta".into(), max_graphemes: limits.cta as usize, allowed_values: None },
+                JsonField {
+                    name: "headline".into(),
+                    max_graphemes: limits.headline as usize,
+                    allowed_values: None,
+                },
+                JsonField {
+                    name: "body".into(),
+                    max_graphemes: limits.body as usize,
+                    allowed_values: None,
+                },
+                JsonField {
+                    name: "cta".into(),
+                    max_graphemes: limits.cta as usize,
+                    allowed_values: None,
+                },
             ],
         };
-        let prompt = Prompt::Chat { system: Some(prompts.text.system.clone()), user: prompts.text.user.clone() };
+        let prompt = Prompt::Chat {
+            system: Some(prompts.text.system.clone()),
+            user: prompts.text.user.clone(),
+        };
         let jobs: Vec<(Prompt, SamplingParams)> = (0..input.variants)
             .map(|v| {
                 let sampling = SamplingParams {
@@ -171,24 +196,59 @@ impl Pipeline {
         let copies: Vec<targeting::AdCopy> = outputs
             .iter()
             .map(|out| {
-                let field = |name: &str| out.values.get(name).and_then(|v| v.as_str()).unwrap_or("").trim().to_string();
-                targeting::AdCopy { headline: field("headline"), body: field("body"), call_to_action: field("cta") }
+                let field = |name: &str| {
+                    out.values
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                };
+                targeting::AdCopy {
+                    headline: field("headline"),
+                    body: field("body"),
+                    call_to_action: field("cta"),
+                }
             })
             .collect();
 
-        let ranking = targeting::rank_variants(&self.embedder, &segment, &copies, targeting::DEFAULT_DUPLICATE_THRESHOLD)?;
+        let ranking = targeting::rank_variants(
+            &self.embedder,
+            &segment,
+            &copies,
+            targeting::DEFAULT_DUPLICATE_THRESHOLD,
+        )?;
         let pack = targeting::RulePack::builtin(language);
         let checker = targeting::PolicyChecker::new(pack, &brand, &spec, campaign.allow_claims);
-        let style = BrandStyle::with_colors(brand.colors.iter().filter_map(|c| Rgb::parse_hex(c).ok()).collect());
+        let style = BrandStyle::with_colors(
+            brand
+                .colors
+                .iter()
+                .filter_map(|c| Rgb::parse_hex(c).ok())
+                .collect(),
+        );
 
         let mut variants = Vec::with_capacity(copies.len());
         for (index, copy) in copies.into_iter().enumerate() {
-            let duplicate_of = ranking.dropped.iter().find(|d| d.index == index).map(|d| d.duplicate_of as i32);
-            let score = ranking.ranked.iter().find(|r| r.index == index).map(|r| f64::from(r.relevance));
-            let mut violations: Vec<Violation> = checker.check(&copy).into_iter().map(violation_from_policy).collect();
+            let duplicate_of = ranking
+                .dropped
+                .iter()
+                .find(|d| d.index == index)
+                .map(|d| d.duplicate_of as i32);
+            let score = ranking
+                .ranked
+                .iter()
+                .find(|r| r.index == index)
+                .map(|r| f64::from(r.relevance));
+            let mut violations: Vec<Violation> = checker
+                .check(&copy)
+                .into_iter()
+                .map(violation_from_policy)
+                .collect();
             let mut assets = Vec::new();
             if duplicate_of.is_none() {
-                let mut creative_copy = CreativeCopy::new(&copy.headline, &copy.body, &copy.call_to_action);
+                let mut creative_copy =
+                    CreativeCopy::new(&copy.headline, &copy.body, &copy.call_to_action);
                 if let Some(disclaimer) = &brand.disclaimer {
                     creative_copy = creative_copy.with_disclaimer(disclaimer);
                 }
@@ -200,7 +260,14 @@ impl Pipeline {
                             continue;
                         }
                     };
-                    match compose::compose(&creative_copy, &style, input.logo, &Background::Designed, size, OutputFormat::Png) {
+                    match compose::compose(
+                        &creative_copy,
+                        &style,
+                        input.logo,
+                        &Background::Designed,
+                        size,
+                        OutputFormat::Png,
+                    ) {
                         Ok(rendered) => {
                             let extension = match rendered.format {
                                 OutputFormat::Png => "png",
@@ -208,7 +275,11 @@ impl Pipeline {
                                 _ => "jpg",
                             };
                             let asset = self.assets.put(&rendered.bytes, extension)?;
-                            assets.push(ImageAsset { size: format!("{w}x{h}"), asset, bytes: rendered.bytes.len() as u64 });
+                            assets.push(ImageAsset {
+                                size: format!("{w}x{h}"),
+                                asset,
+                                bytes: rendered.bytes.len() as u64,
+                            });
                         }
                         Err(error) => violations.push(layout_violation(w, h, &error.to_string())),
                     }
@@ -228,14 +299,27 @@ impl Pipeline {
                 "generated_tokens": outputs[index].generation.token_ids.len(),
                 "created_at": crate::resources::iso_time(crate::store::now_millis()),
             });
-            variants.push(Variant { variant: index as i32, copy, violations, assets, score, duplicate_of, provenance });
+            variants.push(Variant {
+                variant: index as i32,
+                copy,
+                violations,
+                assets,
+                score,
+                duplicate_of,
+                provenance,
+            });
         }
         Ok(variants)
     }
 }
 
 fn layout_violation(width: u32, height: u32, message: &str) -> Violation {
-    Violation { rule: "layout".into(), field: format!("image {width}x{height}"), span: (0, 0), message: message.to_string() }
+    Violation {
+        rule: "layout".into(),
+        field: format!("image {width}x{height}"),
+        span: (0, 0),
+        message: message.to_string(),
+    }
 }
 
 fn violation_from_policy(v: targeting::Violation) -> Violation {
@@ -250,18 +334,28 @@ fn violation_from_policy(v: targeting::Violation) -> Violation {
         }
         None => ("copy".to_string(), (0, 0)),
     };
-    Violation { rule: v.rule, field, span, message: v.message }
+    Violation {
+        rule: v.rule,
+        field,
+        span,
+        message: v.message,
+    }
 }
 
 /// SHA-256 of a model file (or of a folder's `*.safetensors` and `config.json`), for provenance.
 fn hash_model(path: &std::path::Path) -> Result<String, PipelineError> {
-    let io = |source| PipelineError::Io { path: path.to_path_buf(), source };
+    let io = |source| PipelineError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut hasher = Sha256::new();
     let mut files = if path.is_dir() {
         std::fs::read_dir(path)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "safetensors") || p.ends_with("config.json"))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "safetensors") || p.ends_with("config.json")
+            })
             .collect::<Vec<_>>()
     } else {
         vec![path.to_path_buf()]

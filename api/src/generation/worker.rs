@@ -46,11 +46,20 @@ impl WorkerOptions {
 }
 
 /// Runs jobs until `stop` is set. Models load on the first job.
-pub fn run(store: Store, assets: AssetStore, settings: Settings, options: WorkerOptions, stop: Arc<AtomicBool>) {
+pub fn run(
+    store: Store,
+    assets: AssetStore,
+    settings: Settings,
+    options: WorkerOptions,
+    stop: Arc<AtomicBool>,
+) {
     let mut pipeline: Option<Pipeline> = None;
     tracing::info!(worker = %options.id, "worker started");
     while !stop.load(Ordering::Relaxed) {
-        let claimed = store.conn().map_err(|e| e.to_string()).and_then(|mut conn| claim(&mut conn, &options).map_err(|e| e.to_string()));
+        let claimed = store
+            .conn()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| claim(&mut conn, &options).map_err(|e| e.to_string()));
         let job = match claimed {
             Ok(Some(job)) => job,
             Ok(None) => {
@@ -65,24 +74,40 @@ pub fn run(store: Store, assets: AssetStore, settings: Settings, options: Worker
         };
         tracing::info!(job = %job.id, worker = %options.id, "job leased");
         if pipeline.is_none() {
-            match Pipeline::load(&settings.text_model, &settings.models_dir, &settings.device, assets.clone()) {
+            match Pipeline::load(
+                &settings.text_model,
+                &settings.models_dir,
+                &settings.device,
+                assets.clone(),
+            ) {
                 Ok(loaded) => pipeline = Some(loaded),
                 Err(error) => {
                     tracing::error!(%error, "loading models failed");
-                    finish(&store, &job.id, &options.id, "failed", Some(format!("loading models: {error}")));
+                    finish(
+                        &store,
+                        &job.id,
+                        &options.id,
+                        "failed",
+                        Some(format!("loading models: {error}")),
+                    );
                     continue;
                 }
             }
         }
-        let Some(pipeline) = pipeline.as_ref() else { continue };
+        let Some(pipeline) = pipeline.as_ref() else {
+            continue;
+        };
         let lost = Arc::new(AtomicBool::new(false));
-        let heartbeat = spawn_heartbeat(store.clone(), job.id.clone(), options.clone(), lost.clone());
+        let heartbeat =
+            spawn_heartbeat(store.clone(), job.id.clone(), options.clone(), lost.clone());
         let outcome = process(&store, &assets, pipeline, &job, &options, &stop, &lost);
         lost.store(true, Ordering::Relaxed); // stops the heartbeat
         heartbeat.join().ok();
         match outcome {
             Ok(Outcome::Finished) => finish(&store, &job.id, &options.id, "succeeded", None),
-            Ok(Outcome::Interrupted) => tracing::info!(job = %job.id, "job left for another worker or cancelled"),
+            Ok(Outcome::Interrupted) => {
+                tracing::info!(job = %job.id, "job left for another worker or cancelled")
+            }
             Err(error) => finish(&store, &job.id, &options.id, "failed", Some(error)),
         }
     }
@@ -94,12 +119,17 @@ enum Outcome {
 }
 
 /// Takes the oldest job that is queued or whose lease ran out.
-fn claim(conn: &mut Conn, options: &WorkerOptions) -> Result<Option<JobRow>, diesel::result::Error> {
+fn claim(
+    conn: &mut Conn,
+    options: &WorkerOptions,
+) -> Result<Option<JobRow>, diesel::result::Error> {
     let now = now_millis();
     let claimable = || {
         generation_jobs::status
             .eq("queued")
-            .or(generation_jobs::status.eq("running").and(generation_jobs::lease_expires_at.lt(now)))
+            .or(generation_jobs::status
+                .eq("running")
+                .and(generation_jobs::lease_expires_at.lt(now)))
     };
     let candidates: Vec<String> = generation_jobs::table
         .filter(claimable())
@@ -109,14 +139,18 @@ fn claim(conn: &mut Conn, options: &WorkerOptions) -> Result<Option<JobRow>, die
         .load(conn)?;
     for id in candidates {
         // The condition is checked again inside the UPDATE, so two workers cannot both win.
-        let taken = diesel::update(generation_jobs::table.filter(generation_jobs::id.eq(&id)).filter(claimable()))
-            .set((
-                generation_jobs::status.eq("running"),
-                generation_jobs::lease_owner.eq(&options.id),
-                generation_jobs::lease_expires_at.eq(now + options.lease.as_millis() as i64),
-                generation_jobs::updated_at.eq(now),
-            ))
-            .execute(conn)?;
+        let taken = diesel::update(
+            generation_jobs::table
+                .filter(generation_jobs::id.eq(&id))
+                .filter(claimable()),
+        )
+        .set((
+            generation_jobs::status.eq("running"),
+            generation_jobs::lease_owner.eq(&options.id),
+            generation_jobs::lease_expires_at.eq(now + options.lease.as_millis() as i64),
+            generation_jobs::updated_at.eq(now),
+        ))
+        .execute(conn)?;
         if taken == 1 {
             return generation_jobs::table
                 .filter(generation_jobs::id.eq(&id))
@@ -130,7 +164,12 @@ fn claim(conn: &mut Conn, options: &WorkerOptions) -> Result<Option<JobRow>, die
 
 /// Extends the lease every third of its length until `lost` is set; sets `lost` when the lease
 /// was taken away (the job was cancelled or another worker took over).
-fn spawn_heartbeat(store: Store, job_id: String, options: WorkerOptions, lost: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn spawn_heartbeat(
+    store: Store,
+    job_id: String,
+    options: WorkerOptions,
+    lost: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let beat = options.lease / 3;
         let mut waited = Duration::ZERO;
@@ -148,7 +187,10 @@ fn spawn_heartbeat(store: Store, job_id: String, options: WorkerOptions, lost: A
                         .filter(generation_jobs::lease_owner.eq(&options.id))
                         .filter(generation_jobs::status.eq("running")),
                 )
-                .set(generation_jobs::lease_expires_at.eq(now_millis() + options.lease.as_millis() as i64))
+                .set(
+                    generation_jobs::lease_expires_at
+                        .eq(now_millis() + options.lease.as_millis() as i64),
+                )
                 .execute(&mut conn)
                 .ok()
             });
@@ -161,23 +203,26 @@ fn spawn_heartbeat(store: Store, job_id: String, options: WorkerOptions, lost: A
 
 /// Marks a job ended, if this worker still holds it.
 fn finish(store: &Store, job_id: &str, worker: &str, status: &str, error: Option<String>) {
-    let result = store.conn().map_err(|e| e.to_string()).and_then(|mut conn| {
-        diesel::update(
-            generation_jobs::table
-                .filter(generation_jobs::id.eq(job_id))
-                .filter(generation_jobs::lease_owner.eq(worker))
-                .filter(generation_jobs::status.eq("running")),
-        )
-        .set((
-            generation_jobs::status.eq(status),
-            generation_jobs::error.eq(error),
-            generation_jobs::lease_owner.eq(None::<String>),
-            generation_jobs::lease_expires_at.eq(None::<i64>),
-            generation_jobs::updated_at.eq(now_millis()),
-        ))
-        .execute(&mut conn)
+    let result = store
+        .conn()
         .map_err(|e| e.to_string())
-    });
+        .and_then(|mut conn| {
+            diesel::update(
+                generation_jobs::table
+                    .filter(generation_jobs::id.eq(job_id))
+                    .filter(generation_jobs::lease_owner.eq(worker))
+                    .filter(generation_jobs::status.eq("running")),
+            )
+            .set((
+                generation_jobs::status.eq(status),
+                generation_jobs::error.eq(error),
+                generation_jobs::lease_owner.eq(None::<String>),
+                generation_jobs::lease_expires_at.eq(None::<i64>),
+                generation_jobs::updated_at.eq(now_millis()),
+            ))
+            .execute(&mut conn)
+            .map_err(|e| e.to_string())
+        });
     match result {
         Ok(_) => tracing::info!(job = %job_id, status, "job ended"),
         Err(error) => tracing::error!(job = %job_id, %error, "could not record the end of a job"),
@@ -205,7 +250,8 @@ fn process(
     let mut conn = store.conn().map_err(|e| e.to_string())?;
     let plan: JobPlan = json_from_text(&job.request).map_err(|e| e.to_string())?;
     let advertiser = job.advertiser_id.as_str();
-    let campaign = campaigns::find(&mut conn, advertiser, &job.campaign_id).map_err(|e| e.to_string())?;
+    let campaign =
+        campaigns::find(&mut conn, advertiser, &job.campaign_id).map_err(|e| e.to_string())?;
     let brand_kit = match &campaign.input.brand_kit_id {
         Some(id) => brand_kits::find(&mut conn, advertiser, id).ok(),
         None => None,
@@ -249,7 +295,16 @@ fn process(
                 _ => Err("the segment or placement was deleted".to_string()),
             };
             let saved = conn.transaction::<bool, diesel::result::Error, _>(|conn| {
-                save_group(conn, job, options, &campaign, segment_id, placement_id, plan.variants, produced)
+                save_group(
+                    conn,
+                    job,
+                    options,
+                    &campaign,
+                    segment_id,
+                    placement_id,
+                    plan.variants,
+                    produced,
+                )
             });
             match saved {
                 Ok(true) => {}
@@ -311,7 +366,10 @@ fn save_group(
             }
         }
         Ok(variants) => {
-            for variant in variants.into_iter().filter(|v| !existing.contains(&v.variant)) {
+            for variant in variants
+                .into_iter()
+                .filter(|v| !existing.contains(&v.variant))
+            {
                 if let Some(original) = variant.duplicate_of {
                     let note = format!("near-duplicate of variant {original}");
                     diesel::insert_into(generation_items::table)
@@ -339,7 +397,9 @@ fn save_group(
                     created_at: now,
                     updated_at: now,
                 };
-                diesel::insert_into(creatives::table).values(&row).execute(conn)?;
+                diesel::insert_into(creatives::table)
+                    .values(&row)
+                    .execute(conn)?;
                 diesel::insert_into(generation_items::table)
                     .values(item(variant.variant, "done", Some(row.id), None))
                     .execute(conn)?;
@@ -347,7 +407,9 @@ fn save_group(
         }
     }
     let count = |status: Option<&str>| {
-        let mut query = generation_items::table.filter(generation_items::job_id.eq(job.id.clone())).into_boxed();
+        let mut query = generation_items::table
+            .filter(generation_items::job_id.eq(job.id.clone()))
+            .into_boxed();
         if let Some(status) = status {
             query = query.filter(generation_items::status.eq(status.to_string()));
         }

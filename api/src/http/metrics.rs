@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{web, HttpResponse};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// The server's metric registry and instruments.
 #[derive(Clone)]
@@ -21,18 +23,29 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("adforge".into()), None)?;
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["route", "method", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route").buckets(vec![
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
                 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
             ]),
             &["route", "method"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
-        Ok(Metrics { registry, requests, latency })
+        Ok(Metrics {
+            registry,
+            requests,
+            latency,
+        })
     }
 
     /// The registry, for other parts to add instruments to.
@@ -45,7 +58,9 @@ impl Metrics {
 pub async fn render(metrics: web::Data<Metrics>) -> HttpResponse {
     let mut buffer = Vec::new();
     match TextEncoder::new().encode(&metrics.registry.gather(), &mut buffer) {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(buffer),
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(buffer),
         Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
     }
 }
@@ -66,7 +81,10 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(MetricsService { service, metrics: self.0.clone() }))
+        ready(Ok(MetricsService {
+            service,
+            metrics: self.0.clone(),
+        }))
     }
 }
 
@@ -94,9 +112,15 @@ where
         let future = self.service.call(req);
         Box::pin(async move {
             let response = future.await?;
-            let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+            let route = response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
             let status = response.status().as_u16().to_string();
-            metrics.requests.with_label_values(&[&route, &method, &status]).inc();
+            metrics
+                .requests
+                .with_label_values(&[&route, &method, &status])
+                .inc();
             metrics
                 .latency
                 .with_label_values(&[&route, &method])

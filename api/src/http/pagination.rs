@@ -78,9 +78,15 @@ mod tests {
 
     #[test]
     fn page_bounds_are_checked() {
-        let bad = PageQuery { limit: Some(0), offset: None };
+        let bad = PageQuery {
+            limit: Some(0),
+            offset: None,
+        };
         assert!(bad.bounds().is_err());
-        let good = PageQuery { limit: None, offset: Some(40) };
+        let good = PageQuery {
+            limit: None,
+            offset: Some(40),
+        };
         assert_eq!(good.bounds().unwrap(), (20, 40));
     }
 }

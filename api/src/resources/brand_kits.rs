@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::{check_text, iso_time, json_from_text, json_text, Text};
 use crate::assets::{mime_for, AssetStore};
 use crate::auth::Tenant;
-use crate::http::json::{apply_patch, read_limited, Validate, ValidJson};
+use crate::http::json::{apply_patch, read_limited, ValidJson, Validate};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::http::UploadLimit;
@@ -46,13 +46,19 @@ impl Validate for BrandKitInput {
         }
         for (i, color) in self.colors.iter().enumerate() {
             if parse_hex_color(color).is_none() {
-                return Err(ApiError::field(format!("colors[{i}]"), format!("{color:?} is not a #RRGGBB colour")));
+                return Err(ApiError::field(
+                    format!("colors[{i}]"),
+                    format!("{color:?} is not a #RRGGBB colour"),
+                ));
             }
         }
         if let Some(font) = &self.font {
             check_text("font", font, Text::required(100))?;
         }
-        for (list, name) in [(&self.banned_words, "banned_words"), (&self.required_phrases, "required_phrases")] {
+        for (list, name) in [
+            (&self.banned_words, "banned_words"),
+            (&self.required_phrases, "required_phrases"),
+        ] {
             if list.len() > 500 {
                 return Err(ApiError::field(name, "at most 500 entries"));
             }
@@ -111,7 +117,13 @@ struct BrandKitRow {
 }
 
 impl BrandKitRow {
-    fn new(id: String, advertiser_id: String, input: BrandKitInput, logo_asset: Option<String>, created_at: i64) -> Self {
+    fn new(
+        id: String,
+        advertiser_id: String,
+        input: BrandKitInput,
+        logo_asset: Option<String>,
+        created_at: i64,
+    ) -> Self {
         BrandKitRow {
             id,
             advertiser_id,
@@ -163,12 +175,18 @@ pub fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<BrandKit, 
 #[utoipa::path(post, path = "/v1/brand-kits", tag = "brand kits", request_body = BrandKitInput,
     responses((status = 201, body = BrandKit), (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<BrandKitInput>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    body: ValidJson<BrandKitInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let kit = store
         .run(move |conn| {
             let row = BrandKitRow::new(new_id(), tenant.advertiser_id, input, None, now_millis());
-            diesel::insert_into(brand_kits::table).values(&row).execute(conn)?;
+            diesel::insert_into(brand_kits::table)
+                .values(&row)
+                .execute(conn)?;
             row.into_api()
         })
         .await?;
@@ -189,9 +207,17 @@ pub struct BrandKitFilter {
 
 #[utoipa::path(get, path = "/v1/brand-kits", tag = "brand kits", params(BrandKitFilter),
     responses((status = 200, body = Page<BrandKit>)), security(("bearer" = [])))]
-async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<BrandKitFilter>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<BrandKitFilter>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filter.into_inner();
-    let (limit, offset) = PageQuery { limit: filter.limit, offset: filter.offset }.bounds()?;
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
     let page = store
         .run(move |conn| {
             let query = || {
@@ -199,7 +225,8 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<BrandK
                     .filter(brand_kits::advertiser_id.eq(tenant.advertiser_id.clone()))
                     .into_boxed();
                 if let Some(q) = &filter.q {
-                    query = query.filter(brand_kits::name.like(super::like_pattern(q)).escape('\\'));
+                    query =
+                        query.filter(brand_kits::name.like(super::like_pattern(q)).escape('\\'));
                 }
                 query
             };
@@ -210,8 +237,16 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<BrandK
                 .offset(offset)
                 .select(BrandKitRow::as_select())
                 .load(conn)?;
-            let items = rows.into_iter().map(BrandKitRow::into_api).collect::<Result<_, _>>()?;
-            Ok::<_, ApiError>(Page { items, total, limit, offset })
+            let items = rows
+                .into_iter()
+                .map(BrandKitRow::into_api)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -220,9 +255,15 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<BrandK
 #[utoipa::path(get, path = "/v1/brand-kits/{id}", tag = "brand kits",
     responses((status = 200, body = BrandKit), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let kit = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let kit = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(kit))
 }
 
@@ -230,7 +271,12 @@ async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> 
     request_body(content = Object, description = "JSON merge patch of BrandKitInput"),
     responses((status = 200, body = BrandKit), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, patch: ValidJson<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+async fn update(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    patch: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let kit = store
         .run(move |conn| {
@@ -238,8 +284,16 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
                 let current = find_row(conn, &tenant.advertiser_id, &id)?;
                 let (created_at, logo) = (current.created_at, current.logo_asset.clone());
                 let input = apply_patch(&current.into_api()?.input, patch.0)?;
-                let row = BrandKitRow::new(id.clone(), tenant.advertiser_id.clone(), input, logo, created_at);
-                diesel::update(brand_kits::table.filter(brand_kits::id.eq(&id))).set(&row).execute(conn)?;
+                let row = BrandKitRow::new(
+                    id.clone(),
+                    tenant.advertiser_id.clone(),
+                    input,
+                    logo,
+                    created_at,
+                );
+                diesel::update(brand_kits::table.filter(brand_kits::id.eq(&id)))
+                    .set(&row)
+                    .execute(conn)?;
                 row.into_api()
             })
         })
@@ -250,7 +304,11 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
 #[utoipa::path(delete, path = "/v1/brand-kits/{id}", tag = "brand kits",
     responses((status = 204), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let deleted = store
         .run(move |conn| {
@@ -300,13 +358,19 @@ async fn upload_logo(
         "image/png" => (image::ImageFormat::Png, "png"),
         "image/jpeg" => (image::ImageFormat::Jpeg, "jpg"),
         "image/webp" => (image::ImageFormat::WebP, "webp"),
-        _ => return Err(ApiError::UnsupportedMediaType { expected: "image/png, image/jpeg or image/webp" }),
+        _ => {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "image/png, image/jpeg or image/webp",
+            })
+        }
     };
     let id = id.into_inner();
     // Check ownership before reading the body, so another tenant learns nothing from errors.
     let advertiser_id = tenant.advertiser_id.clone();
     let lookup = id.clone();
-    store.run(move |conn| find_row(conn, &advertiser_id, &lookup).map(|_| ())).await?;
+    store
+        .run(move |conn| find_row(conn, &advertiser_id, &lookup).map(|_| ()))
+        .await?;
 
     let bytes = read_limited(&mut payload, limit.0).await?;
     let reader = image::ImageReader::with_format(std::io::Cursor::new(&bytes[..]), format);
@@ -314,7 +378,10 @@ async fn upload_logo(
         .into_dimensions()
         .map_err(|e| ApiError::field("logo", format!("not a readable {extension} image: {e}")))?;
     if width == 0 || height == 0 || width > MAX_LOGO_SIDE || height > MAX_LOGO_SIDE {
-        return Err(ApiError::field("logo", format!("logo must be 1 to {MAX_LOGO_SIDE} pixels on each side")));
+        return Err(ApiError::field(
+            "logo",
+            format!("logo must be 1 to {MAX_LOGO_SIDE} pixels on each side"),
+        ));
     }
     image::load_from_memory_with_format(&bytes, format)
         .map_err(|e| ApiError::field("logo", format!("not a readable {extension} image: {e}")))?;
@@ -327,7 +394,10 @@ async fn upload_logo(
                     .filter(brand_kits::advertiser_id.eq(&tenant.advertiser_id))
                     .filter(brand_kits::id.eq(&id)),
             )
-            .set((brand_kits::logo_asset.eq(Some(name)), brand_kits::updated_at.eq(now_millis())))
+            .set((
+                brand_kits::logo_asset.eq(Some(name)),
+                brand_kits::updated_at.eq(now_millis()),
+            ))
             .execute(conn)?;
             if updated == 0 {
                 return Err(ApiError::NotFound("brand kit"));
@@ -341,9 +411,16 @@ async fn upload_logo(
 #[utoipa::path(get, path = "/v1/brand-kits/{id}/logo", tag = "brand kits",
     responses((status = 200, content_type = "image/png"), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get_logo(store: web::Data<Store>, assets: web::Data<AssetStore>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get_logo(
+    store: web::Data<Store>,
+    assets: web::Data<AssetStore>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let kit = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let kit = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     let name = kit.logo_asset.ok_or(ApiError::NotFound("logo"))?;
     let bytes = assets.read(&name).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().content_type(mime_for(&name)).body(bytes))
@@ -351,18 +428,22 @@ async fn get_logo(store: web::Data<Store>, assets: web::Data<AssetStore>, tenant
 
 /// Registers the brand-kit routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/brand-kits").route(web::post().to(create)).route(web::get().to(list)))
-        .service(
-            web::resource("/brand-kits/{id}")
-                .route(web::get().to(get))
-                .route(web::patch().to(update))
-                .route(web::delete().to(delete)),
-        )
-        .service(
-            web::resource("/brand-kits/{id}/logo")
-                .route(web::put().to(upload_logo))
-                .route(web::get().to(get_logo)),
-        );
+    cfg.service(
+        web::resource("/brand-kits")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/brand-kits/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    )
+    .service(
+        web::resource("/brand-kits/{id}/logo")
+            .route(web::put().to(upload_logo))
+            .route(web::get().to(get_logo)),
+    );
 }
 
 /// The OpenAPI description of these routes.

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{check_text, iso_time, owned_brand_kit, Text};
 use crate::auth::Tenant;
-use crate::http::json::{apply_patch, Validate, ValidJson};
+use crate::http::json::{apply_patch, ValidJson, Validate};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::store::schema::campaigns;
@@ -105,10 +105,16 @@ impl Validate for CampaignInput {
         let url = url::Url::parse(&self.landing_url)
             .map_err(|e| ApiError::field("landing_url", format!("not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ApiError::field("landing_url", "must be an http or https URL with a host"));
+            return Err(ApiError::field(
+                "landing_url",
+                "must be an http or https URL with a host",
+            ));
         }
         if self.languages.is_empty() {
-            return Err(ApiError::field("languages", "at least one language is needed"));
+            return Err(ApiError::field(
+                "languages",
+                "at least one language is needed",
+            ));
         }
         for (i, language) in self.languages.iter().enumerate() {
             if !is_language_tag(language) {
@@ -232,14 +238,22 @@ pub fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<Campaign, 
 
 /// Checks that `campaign_id` names one of the tenant's campaigns; `field` names the request
 /// field holding it.
-pub fn check_owned(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, field: &str) -> Result<(), ApiError> {
+pub fn check_owned(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    campaign_id: &str,
+    field: &str,
+) -> Result<(), ApiError> {
     let exists: i64 = campaigns::table
         .filter(campaigns::advertiser_id.eq(advertiser_id))
         .filter(campaigns::id.eq(campaign_id))
         .count()
         .get_result(conn)?;
     if exists == 0 {
-        return Err(ApiError::missing_reference(field, format!("no campaign {campaign_id}")));
+        return Err(ApiError::missing_reference(
+            field,
+            format!("no campaign {campaign_id}"),
+        ));
     }
     Ok(())
 }
@@ -261,7 +275,11 @@ pub struct CampaignFilter {
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<CampaignInput>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    body: ValidJson<CampaignInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let campaign = store
         .run(move |conn| {
@@ -269,7 +287,9 @@ async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<Campaig
                 owned_brand_kit(conn, &tenant.advertiser_id, kit, "brand_kit_id")?;
             }
             let row = CampaignRow::new(new_id(), tenant.advertiser_id, input, now_millis());
-            diesel::insert_into(campaigns::table).values(&row).execute(conn)?;
+            diesel::insert_into(campaigns::table)
+                .values(&row)
+                .execute(conn)?;
             row.into_api()
         })
         .await?;
@@ -278,9 +298,17 @@ async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<Campaig
 
 #[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns", params(CampaignFilter),
     responses((status = 200, body = Page<Campaign>)), security(("bearer" = [])))]
-async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<CampaignFilter>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<CampaignFilter>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filter.into_inner();
-    let (limit, offset) = PageQuery { limit: filter.limit, offset: filter.offset }.bounds()?;
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
     let page = store
         .run(move |conn| {
             let query = || {
@@ -302,8 +330,16 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Campai
                 .offset(offset)
                 .select(CampaignRow::as_select())
                 .load(conn)?;
-            let items = rows.into_iter().map(CampaignRow::into_api).collect::<Result<_, _>>()?;
-            Ok::<_, ApiError>(Page { items, total, limit, offset })
+            let items = rows
+                .into_iter()
+                .map(CampaignRow::into_api)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -312,9 +348,15 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Campai
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
     responses((status = 200, body = Campaign), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let campaign = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let campaign = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(campaign))
 }
 
@@ -322,7 +364,12 @@ async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> 
     request_body(content = Object, description = "JSON merge patch of CampaignInput"),
     responses((status = 200, body = Campaign), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, patch: ValidJson<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+async fn update(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    patch: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let campaign = store
         .run(move |conn| {
@@ -333,7 +380,8 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
                 if let Some(kit) = &input.brand_kit_id {
                     owned_brand_kit(conn, &tenant.advertiser_id, kit, "brand_kit_id")?;
                 }
-                let row = CampaignRow::new(id.clone(), tenant.advertiser_id.clone(), input, created_at);
+                let row =
+                    CampaignRow::new(id.clone(), tenant.advertiser_id.clone(), input, created_at);
                 diesel::update(campaigns::table.filter(campaigns::id.eq(&id)))
                     .set(&row)
                     .execute(conn)?;
@@ -347,7 +395,11 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
 #[utoipa::path(delete, path = "/v1/campaigns/{id}", tag = "campaigns",
     responses((status = 204), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let deleted = store
         .run(move |conn| {
@@ -368,13 +420,17 @@ async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
 
 /// Registers the campaign routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/campaigns").route(web::post().to(create)).route(web::get().to(list)))
-        .service(
-            web::resource("/campaigns/{id}")
-                .route(web::get().to(get))
-                .route(web::patch().to(update))
-                .route(web::delete().to(delete)),
-        );
+    cfg.service(
+        web::resource("/campaigns")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/campaigns/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    );
 }
 
 /// The OpenAPI description of these routes.

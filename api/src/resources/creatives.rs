@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::campaigns::check_owned;
-use super::{check_text, iso_time, json_from_text, json_text, owned_placement, owned_segment, Text};
+use super::{
+    check_text, iso_time, json_from_text, json_text, owned_placement, owned_segment, Text,
+};
 use crate::auth::Tenant;
-use crate::http::json::{apply_patch, Validate, ValidJson};
+use crate::http::json::{apply_patch, ValidJson, Validate};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::store::schema::creatives;
@@ -199,13 +201,29 @@ pub fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<Creative, 
 }
 
 /// Checks the references of a creative and its copy against its placement's limits.
-fn check_references(conn: &mut Conn, advertiser_id: &str, input: &CreativeInput) -> Result<(), ApiError> {
+fn check_references(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    input: &CreativeInput,
+) -> Result<(), ApiError> {
     check_owned(conn, advertiser_id, &input.campaign_id, "campaign_id")?;
     if let Some(segment) = &input.segment_id {
-        owned_segment(conn, advertiser_id, &input.campaign_id, segment, "segment_id")?;
+        owned_segment(
+            conn,
+            advertiser_id,
+            &input.campaign_id,
+            segment,
+            "segment_id",
+        )?;
     }
     if let Some(placement) = &input.placement_id {
-        owned_placement(conn, advertiser_id, &input.campaign_id, placement, "placement_id")?;
+        owned_placement(
+            conn,
+            advertiser_id,
+            &input.campaign_id,
+            placement,
+            "placement_id",
+        )?;
         let limits = super::placements::find(conn, advertiser_id, placement)?.text_limits();
         for (field, text, max) in [
             ("headline", &input.headline, limits.headline),
@@ -221,7 +239,11 @@ fn check_references(conn: &mut Conn, advertiser_id: &str, input: &CreativeInput)
 #[utoipa::path(post, path = "/v1/creatives", tag = "creatives", request_body = CreativeInput,
     responses((status = 201, body = Creative), (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<CreativeInput>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    body: ValidJson<CreativeInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let creative = store
         .run(move |conn| {
@@ -241,12 +263,16 @@ async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<Creativ
                 assets: "[]".into(),
                 status: super::enum_text(&input.status),
                 violations: "[]".into(),
-                provenance: json_text(&serde_json::json!({ "source": "manual", "created_at": iso_time(now) })),
+                provenance: json_text(
+                    &serde_json::json!({ "source": "manual", "created_at": iso_time(now) }),
+                ),
                 score: None,
                 created_at: now,
                 updated_at: now,
             };
-            diesel::insert_into(creatives::table).values(&row).execute(conn)?;
+            diesel::insert_into(creatives::table)
+                .values(&row)
+                .execute(conn)?;
             row.into_api()
         })
         .await?;
@@ -275,9 +301,17 @@ pub struct CreativeFilter {
 
 #[utoipa::path(get, path = "/v1/creatives", tag = "creatives", params(CreativeFilter),
     responses((status = 200, body = Page<Creative>)), security(("bearer" = [])))]
-async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<CreativeFilter>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<CreativeFilter>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filter.into_inner();
-    let (limit, offset) = PageQuery { limit: filter.limit, offset: filter.offset }.bounds()?;
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
     let page = store
         .run(move |conn| {
             let query = || {
@@ -308,8 +342,16 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Creati
                 .offset(offset)
                 .select(CreativeRow::as_select())
                 .load(conn)?;
-            let items = rows.into_iter().map(CreativeRow::into_api).collect::<Result<_, _>>()?;
-            Ok::<_, ApiError>(Page { items, total, limit, offset })
+            let items = rows
+                .into_iter()
+                .map(CreativeRow::into_api)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -318,9 +360,15 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Creati
 #[utoipa::path(get, path = "/v1/creatives/{id}", tag = "creatives",
     responses((status = 200, body = Creative), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let creative = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let creative = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(creative))
 }
 
@@ -328,7 +376,12 @@ async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> 
     request_body(content = Object, description = "JSON merge patch of CreativeInput"),
     responses((status = 200, body = Creative), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, patch: ValidJson<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+async fn update(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    patch: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let creative = store
         .run(move |conn| {
@@ -347,7 +400,9 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
                     updated_at: now_millis(),
                     ..current
                 };
-                diesel::update(creatives::table.filter(creatives::id.eq(&id))).set(&row).execute(conn)?;
+                diesel::update(creatives::table.filter(creatives::id.eq(&id)))
+                    .set(&row)
+                    .execute(conn)?;
                 row.into_api()
             })
         })
@@ -358,7 +413,11 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
 #[utoipa::path(delete, path = "/v1/creatives/{id}", tag = "creatives",
     responses((status = 204), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let deleted = store
         .run(move |conn| {
@@ -378,7 +437,12 @@ async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
 }
 
 /// Sets a creative's review status.
-async fn set_status(store: &Store, tenant: Tenant, id: String, status: CreativeStatus) -> Result<Creative, ApiError> {
+async fn set_status(
+    store: &Store,
+    tenant: Tenant,
+    id: String,
+    status: CreativeStatus,
+) -> Result<Creative, ApiError> {
     store
         .run(move |conn| {
             let updated = diesel::update(
@@ -386,7 +450,10 @@ async fn set_status(store: &Store, tenant: Tenant, id: String, status: CreativeS
                     .filter(creatives::advertiser_id.eq(&tenant.advertiser_id))
                     .filter(creatives::id.eq(&id)),
             )
-            .set((creatives::status.eq(super::enum_text(&status)), creatives::updated_at.eq(now_millis())))
+            .set((
+                creatives::status.eq(super::enum_text(&status)),
+                creatives::updated_at.eq(now_millis()),
+            ))
             .execute(conn)?;
             if updated == 0 {
                 return Err(ApiError::NotFound("creative"));
@@ -399,7 +466,11 @@ async fn set_status(store: &Store, tenant: Tenant, id: String, status: CreativeS
 #[utoipa::path(post, path = "/v1/creatives/{id}/approve", tag = "creatives",
     responses((status = 200, body = Creative), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn approve(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn approve(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let creative = set_status(&store, tenant, id.into_inner(), CreativeStatus::Approved).await?;
     Ok(HttpResponse::Ok().json(creative))
 }
@@ -407,7 +478,11 @@ async fn approve(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>)
 #[utoipa::path(post, path = "/v1/creatives/{id}/reject", tag = "creatives",
     responses((status = 200, body = Creative), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn reject(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn reject(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let creative = set_status(&store, tenant, id.into_inner(), CreativeStatus::Rejected).await?;
     Ok(HttpResponse::Ok().json(creative))
 }
@@ -416,7 +491,11 @@ async fn reject(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/creatives/{id}/approve", web::post().to(approve))
         .route("/creatives/{id}/reject", web::post().to(reject))
-        .service(web::resource("/creatives").route(web::post().to(create)).route(web::get().to(list)))
+        .service(
+            web::resource("/creatives")
+                .route(web::post().to(create))
+                .route(web::get().to(list)),
+        )
         .service(
             web::resource("/creatives/{id}")
                 .route(web::get().to(get))

@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::http::problem::ApiError;
-use crate::store::schema::{brand_kits as brand_kits_table, placements as placements_table, segments as segments_table};
+use crate::store::schema::{
+    brand_kits as brand_kits_table, placements as placements_table, segments as segments_table,
+};
 use crate::store::Conn;
 
 /// Registers every resource's routes (mounted under `/v1`).
@@ -35,11 +37,17 @@ pub(crate) struct Text {
 impl Text {
     /// A field that must hold visible text.
     pub(crate) fn required(max: usize) -> Self {
-        Text { required: true, max }
+        Text {
+            required: true,
+            max,
+        }
     }
     /// A field that may be empty.
     pub(crate) fn optional(max: usize) -> Self {
-        Text { required: false, max }
+        Text {
+            required: false,
+            max,
+        }
     }
 }
 
@@ -56,8 +64,14 @@ pub(crate) fn check_text(field: &str, value: &str, rule: Text) -> Result<(), Api
             format!("is {length} characters long; the limit is {}", rule.max),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ApiError::field(field, "must not contain control characters"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -94,40 +108,66 @@ pub(crate) fn enum_from_text<T: DeserializeOwned>(text: &str) -> Result<T, ApiEr
 
 /// A `LIKE` pattern matching `text` anywhere, with the wildcards in `text` escaped.
 pub(crate) fn like_pattern(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
 /// Checks that a brand kit belongs to the tenant (a 422 on `field` otherwise).
-pub(crate) fn owned_brand_kit(conn: &mut Conn, advertiser_id: &str, id: &str, field: &str) -> Result<(), ApiError> {
+pub(crate) fn owned_brand_kit(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    id: &str,
+    field: &str,
+) -> Result<(), ApiError> {
     let count: i64 = brand_kits_table::table
         .filter(brand_kits_table::advertiser_id.eq(advertiser_id))
         .filter(brand_kits_table::id.eq(id))
         .count()
         .get_result(conn)?;
-    (count == 1).then_some(()).ok_or_else(|| ApiError::missing_reference(field, format!("no brand kit {id}")))
+    (count == 1)
+        .then_some(())
+        .ok_or_else(|| ApiError::missing_reference(field, format!("no brand kit {id}")))
 }
 
 /// Checks that a segment belongs to the tenant and campaign (a 422 on `field` otherwise).
-pub(crate) fn owned_segment(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, id: &str, field: &str) -> Result<(), ApiError> {
+pub(crate) fn owned_segment(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    campaign_id: &str,
+    id: &str,
+    field: &str,
+) -> Result<(), ApiError> {
     let count: i64 = segments_table::table
         .filter(segments_table::advertiser_id.eq(advertiser_id))
         .filter(segments_table::campaign_id.eq(campaign_id))
         .filter(segments_table::id.eq(id))
         .count()
         .get_result(conn)?;
-    (count == 1).then_some(()).ok_or_else(|| ApiError::missing_reference(field, format!("no segment {id} in this campaign")))
+    (count == 1).then_some(()).ok_or_else(|| {
+        ApiError::missing_reference(field, format!("no segment {id} in this campaign"))
+    })
 }
 
 /// Checks that a placement belongs to the tenant and campaign (a 422 on `field` otherwise).
-pub(crate) fn owned_placement(conn: &mut Conn, advertiser_id: &str, campaign_id: &str, id: &str, field: &str) -> Result<(), ApiError> {
+pub(crate) fn owned_placement(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    campaign_id: &str,
+    id: &str,
+    field: &str,
+) -> Result<(), ApiError> {
     let count: i64 = placements_table::table
         .filter(placements_table::advertiser_id.eq(advertiser_id))
         .filter(placements_table::campaign_id.eq(campaign_id))
         .filter(placements_table::id.eq(id))
         .count()
         .get_result(conn)?;
-    (count == 1).then_some(()).ok_or_else(|| ApiError::missing_reference(field, format!("no placement {id} in this campaign")))
+    (count == 1).then_some(()).ok_or_else(|| {
+        ApiError::missing_reference(field, format!("no placement {id} in this campaign"))
+    })
 }
 
 #[cfg(test)]

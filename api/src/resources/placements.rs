@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::campaigns::check_owned;
 use super::{check_text, iso_time, json_from_text, json_text, Text};
 use crate::auth::Tenant;
-use crate::http::json::{apply_patch, Validate, ValidJson};
+use crate::http::json::{apply_patch, ValidJson, Validate};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::store::schema::placements;
@@ -46,29 +46,130 @@ pub struct Preset {
 }
 
 const fn limits(headline: u32, body: u32, cta: u32) -> TextLimits {
-    TextLimits { headline, body, cta }
+    TextLimits {
+        headline,
+        body,
+        cta,
+    }
 }
 
 /// The IAB New Ad Portfolio fixed sizes.
 const IAB_SIZES: &[&str] = &[
-    "970x250", "320x50", "300x50", "728x90", "970x90", "300x1050", "160x600", "300x250", "120x60",
-    "300x600", "468x60", "640x1136", "750x1334", "1080x1920",
+    "970x250",
+    "320x50",
+    "300x50",
+    "728x90",
+    "970x90",
+    "300x1050",
+    "160x600",
+    "300x250",
+    "120x60",
+    "300x600",
+    "468x60",
+    "640x1136",
+    "750x1334",
+    "1080x1920",
 ];
 
 /// Every built-in preset. Where sources disagree the stricter figure is used.
 pub const PRESETS: &[Preset] = &[
-    Preset { key: "google_search_rsa", platform: "google", format: "responsive_search", text_limits: limits(30, 90, 15), image_sizes: &[], source: "Google Ads help, About responsive search ads (headline 30, description 90, path 15)" },
-    Preset { key: "google_pmax", platform: "google", format: "performance_max", text_limits: limits(30, 90, 25), image_sizes: &["1200x628", "1200x1200"], source: "Google Ads help 17091269 (headline 30, description 90, business name 25)" },
-    Preset { key: "meta_feed", platform: "meta", format: "feed", text_limits: limits(40, 125, 25), image_sizes: &["1080x1080", "1080x1350"], source: "Meta ads guide (primary text 125, headline 40, description 25)" },
-    Preset { key: "meta_stories", platform: "meta", format: "stories", text_limits: limits(40, 125, 25), image_sizes: &["1080x1920"], source: "Meta ads guide, stories and reels 9:16" },
-    Preset { key: "meta_link", platform: "meta", format: "link", text_limits: limits(27, 125, 25), image_sizes: &["1200x628"], source: "Meta ads guide (headline 27 on some placements)" },
-    Preset { key: "x_promoted", platform: "x", format: "promoted_post", text_limits: limits(70, 280, 25), image_sizes: &["1200x675", "1200x1200"], source: "X ads specs (post 280, website card headline 70)" },
-    Preset { key: "linkedin_single_image", platform: "linkedin", format: "single_image", text_limits: limits(70, 150, 25), image_sizes: &["1200x627"], source: "LinkedIn ads specs (intro 150, headline 70 recommended)" },
-    Preset { key: "openrtb_native", platform: "openrtb", format: "native", text_limits: limits(25, 90, 15), image_sizes: &["1200x627"], source: "IAB OpenRTB Native 1.2 (title 25/90/140 recommended)" },
-    Preset { key: "iab_display", platform: "iab", format: "display", text_limits: limits(40, 90, 20), image_sizes: IAB_SIZES, source: "IAB New Ad Portfolio fixed sizes" },
-    Preset { key: "iab_medium_rectangle", platform: "iab", format: "medium_rectangle", text_limits: limits(40, 90, 20), image_sizes: &["300x250"], source: "IAB New Ad Portfolio (300x250, 150 kB initial load)" },
-    Preset { key: "iab_leaderboard", platform: "iab", format: "leaderboard", text_limits: limits(40, 60, 15), image_sizes: &["728x90"], source: "IAB New Ad Portfolio" },
-    Preset { key: "iab_mobile_banner", platform: "iab", format: "smartphone_banner", text_limits: limits(30, 40, 12), image_sizes: &["320x50"], source: "IAB New Ad Portfolio" },
+    Preset {
+        key: "google_search_rsa",
+        platform: "google",
+        format: "responsive_search",
+        text_limits: limits(30, 90, 15),
+        image_sizes: &[],
+        source:
+            "Google Ads help, About responsive search ads (headline 30, description 90, path 15)",
+    },
+    Preset {
+        key: "google_pmax",
+        platform: "google",
+        format: "performance_max",
+        text_limits: limits(30, 90, 25),
+        image_sizes: &["1200x628", "1200x1200"],
+        source: "Google Ads help 17091269 (headline 30, description 90, business name 25)",
+    },
+    Preset {
+        key: "meta_feed",
+        platform: "meta",
+        format: "feed",
+        text_limits: limits(40, 125, 25),
+        image_sizes: &["1080x1080", "1080x1350"],
+        source: "Meta ads guide (primary text 125, headline 40, description 25)",
+    },
+    Preset {
+        key: "meta_stories",
+        platform: "meta",
+        format: "stories",
+        text_limits: limits(40, 125, 25),
+        image_sizes: &["1080x1920"],
+        source: "Meta ads guide, stories and reels 9:16",
+    },
+    Preset {
+        key: "meta_link",
+        platform: "meta",
+        format: "link",
+        text_limits: limits(27, 125, 25),
+        image_sizes: &["1200x628"],
+        source: "Meta ads guide (headline 27 on some placements)",
+    },
+    Preset {
+        key: "x_promoted",
+        platform: "x",
+        format: "promoted_post",
+        text_limits: limits(70, 280, 25),
+        image_sizes: &["1200x675", "1200x1200"],
+        source: "X ads specs (post 280, website card headline 70)",
+    },
+    Preset {
+        key: "linkedin_single_image",
+        platform: "linkedin",
+        format: "single_image",
+        text_limits: limits(70, 150, 25),
+        image_sizes: &["1200x627"],
+        source: "LinkedIn ads specs (intro 150, headline 70 recommended)",
+    },
+    Preset {
+        key: "openrtb_native",
+        platform: "openrtb",
+        format: "native",
+        text_limits: limits(25, 90, 15),
+        image_sizes: &["1200x627"],
+        source: "IAB OpenRTB Native 1.2 (title 25/90/140 recommended)",
+    },
+    Preset {
+        key: "iab_display",
+        platform: "iab",
+        format: "display",
+        text_limits: limits(40, 90, 20),
+        image_sizes: IAB_SIZES,
+        source: "IAB New Ad Portfolio fixed sizes",
+    },
+    Preset {
+        key: "iab_medium_rectangle",
+        platform: "iab",
+        format: "medium_rectangle",
+        text_limits: limits(40, 90, 20),
+        image_sizes: &["300x250"],
+        source: "IAB New Ad Portfolio (300x250, 150 kB initial load)",
+    },
+    Preset {
+        key: "iab_leaderboard",
+        platform: "iab",
+        format: "leaderboard",
+        text_limits: limits(40, 60, 15),
+        image_sizes: &["728x90"],
+        source: "IAB New Ad Portfolio",
+    },
+    Preset {
+        key: "iab_mobile_banner",
+        platform: "iab",
+        format: "smartphone_banner",
+        text_limits: limits(30, 40, 12),
+        image_sizes: &["320x50"],
+        source: "IAB New Ad Portfolio",
+    },
 ];
 
 /// The preset with this key.
@@ -116,7 +217,13 @@ impl PlacementInput {
             None
         } else {
             Some(preset(&self.preset).ok_or_else(|| {
-                ApiError::field("preset", format!("unknown preset {:?}; see /v1/placement-presets", self.preset))
+                ApiError::field(
+                    "preset",
+                    format!(
+                        "unknown preset {:?}; see /v1/placement-presets",
+                        self.preset
+                    ),
+                )
             })?)
         };
         let missing = |field: &str| ApiError::field(field, "required for a custom placement");
@@ -154,9 +261,16 @@ impl Validate for PlacementInput {
             check_text("format", format, Text::required(50))?;
         }
         if let Some(limits) = &self.text_limits {
-            for (field, value) in [("headline", limits.headline), ("body", limits.body), ("cta", limits.cta)] {
+            for (field, value) in [
+                ("headline", limits.headline),
+                ("body", limits.body),
+                ("cta", limits.cta),
+            ] {
                 if !(1..=5000).contains(&value) {
-                    return Err(ApiError::field(format!("text_limits.{field}"), "must be between 1 and 5000"));
+                    return Err(ApiError::field(
+                        format!("text_limits.{field}"),
+                        "must be between 1 and 5000",
+                    ));
                 }
             }
         }
@@ -196,7 +310,12 @@ impl Placement {
 
     /// The image sizes as `(width, height)`.
     pub fn sizes(&self) -> Vec<(u32, u32)> {
-        self.input.image_sizes.iter().flatten().filter_map(|s| parse_size(s)).collect()
+        self.input
+            .image_sizes
+            .iter()
+            .flatten()
+            .filter_map(|s| parse_size(s))
+            .collect()
     }
 }
 
@@ -217,7 +336,12 @@ struct PlacementRow {
 }
 
 impl PlacementRow {
-    fn new(id: String, advertiser_id: String, input: PlacementInput, created_at: i64) -> Result<Self, ApiError> {
+    fn new(
+        id: String,
+        advertiser_id: String,
+        input: PlacementInput,
+        created_at: i64,
+    ) -> Result<Self, ApiError> {
         let input = input.resolve()?;
         Ok(PlacementRow {
             id,
@@ -268,7 +392,11 @@ pub fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<Placement,
 }
 
 /// All placements of a campaign, oldest first.
-pub fn for_campaign(conn: &mut Conn, advertiser_id: &str, campaign_id: &str) -> Result<Vec<Placement>, ApiError> {
+pub fn for_campaign(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    campaign_id: &str,
+) -> Result<Vec<Placement>, ApiError> {
     placements::table
         .filter(placements::advertiser_id.eq(advertiser_id))
         .filter(placements::campaign_id.eq(campaign_id))
@@ -289,13 +417,24 @@ async fn presets(_tenant: Tenant) -> HttpResponse {
 #[utoipa::path(post, path = "/v1/placements", tag = "placements", request_body = PlacementInput,
     responses((status = 201, body = Placement), (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<PlacementInput>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    body: ValidJson<PlacementInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let placement = store
         .run(move |conn| {
-            check_owned(conn, &tenant.advertiser_id, &input.campaign_id, "campaign_id")?;
+            check_owned(
+                conn,
+                &tenant.advertiser_id,
+                &input.campaign_id,
+                "campaign_id",
+            )?;
             let row = PlacementRow::new(new_id(), tenant.advertiser_id, input, now_millis())?;
-            diesel::insert_into(placements::table).values(&row).execute(conn)?;
+            diesel::insert_into(placements::table)
+                .values(&row)
+                .execute(conn)?;
             row.into_api()
         })
         .await?;
@@ -318,9 +457,17 @@ pub struct PlacementFilter {
 
 #[utoipa::path(get, path = "/v1/placements", tag = "placements", params(PlacementFilter),
     responses((status = 200, body = Page<Placement>)), security(("bearer" = [])))]
-async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<PlacementFilter>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<PlacementFilter>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filter.into_inner();
-    let (limit, offset) = PageQuery { limit: filter.limit, offset: filter.offset }.bounds()?;
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
     let page = store
         .run(move |conn| {
             let query = || {
@@ -342,8 +489,16 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Placem
                 .offset(offset)
                 .select(PlacementRow::as_select())
                 .load(conn)?;
-            let items = rows.into_iter().map(PlacementRow::into_api).collect::<Result<_, _>>()?;
-            Ok::<_, ApiError>(Page { items, total, limit, offset })
+            let items = rows
+                .into_iter()
+                .map(PlacementRow::into_api)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -352,9 +507,15 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Placem
 #[utoipa::path(get, path = "/v1/placements/{id}", tag = "placements",
     responses((status = 200, body = Placement), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let placement = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let placement = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(placement))
 }
 
@@ -362,7 +523,12 @@ async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> 
     request_body(content = Object, description = "JSON merge patch of PlacementInput; a new preset resets the fields the patch does not set"),
     responses((status = 200, body = Placement), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, patch: ValidJson<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+async fn update(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    patch: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let placement = store
         .run(move |conn| {
@@ -379,9 +545,17 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
                     base.image_sizes = None;
                 }
                 let input = apply_patch(&base, patch.0)?;
-                check_owned(conn, &tenant.advertiser_id, &input.campaign_id, "campaign_id")?;
-                let row = PlacementRow::new(id.clone(), tenant.advertiser_id.clone(), input, created_at)?;
-                diesel::update(placements::table.filter(placements::id.eq(&id))).set(&row).execute(conn)?;
+                check_owned(
+                    conn,
+                    &tenant.advertiser_id,
+                    &input.campaign_id,
+                    "campaign_id",
+                )?;
+                let row =
+                    PlacementRow::new(id.clone(), tenant.advertiser_id.clone(), input, created_at)?;
+                diesel::update(placements::table.filter(placements::id.eq(&id)))
+                    .set(&row)
+                    .execute(conn)?;
                 row.into_api()
             })
         })
@@ -392,7 +566,11 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
 #[utoipa::path(delete, path = "/v1/placements/{id}", tag = "placements",
     responses((status = 204), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let deleted = store
         .run(move |conn| {
@@ -414,7 +592,11 @@ async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
 /// Registers the placement routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/placement-presets").route(web::get().to(presets)))
-        .service(web::resource("/placements").route(web::post().to(create)).route(web::get().to(list)))
+        .service(
+            web::resource("/placements")
+                .route(web::post().to(create))
+                .route(web::get().to(list)),
+        )
         .service(
             web::resource("/placements/{id}")
                 .route(web::get().to(get))

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::campaigns::{check_owned, is_language_tag};
 use super::{check_text, iso_time, json_from_text, json_text, Text};
 use crate::auth::Tenant;
-use crate::http::json::{apply_patch, Validate, ValidJson};
+use crate::http::json::{apply_patch, ValidJson, Validate};
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::store::schema::segments;
@@ -45,7 +45,10 @@ impl Validate for SegmentInput {
         check_text("name", &self.name, Text::required(200))?;
         check_text("persona", &self.persona, Text::optional(2000))?;
         if !is_language_tag(&self.language) {
-            return Err(ApiError::field("language", format!("{:?} is not a language tag", self.language)));
+            return Err(ApiError::field(
+                "language",
+                format!("{:?} is not a language tag", self.language),
+            ));
         }
         if let Some(rules) = &self.rules {
             adforge_targeting::rules::Rule::from_json(rules)
@@ -130,7 +133,11 @@ pub fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<Segment, A
 }
 
 /// All segments of a campaign, oldest first.
-pub fn for_campaign(conn: &mut Conn, advertiser_id: &str, campaign_id: &str) -> Result<Vec<Segment>, ApiError> {
+pub fn for_campaign(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    campaign_id: &str,
+) -> Result<Vec<Segment>, ApiError> {
     segments::table
         .filter(segments::advertiser_id.eq(advertiser_id))
         .filter(segments::campaign_id.eq(campaign_id))
@@ -145,13 +152,24 @@ pub fn for_campaign(conn: &mut Conn, advertiser_id: &str, campaign_id: &str) -> 
 #[utoipa::path(post, path = "/v1/segments", tag = "segments", request_body = SegmentInput,
     responses((status = 201, body = Segment), (status = 422, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn create(store: web::Data<Store>, tenant: Tenant, body: ValidJson<SegmentInput>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    body: ValidJson<SegmentInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let segment = store
         .run(move |conn| {
-            check_owned(conn, &tenant.advertiser_id, &input.campaign_id, "campaign_id")?;
+            check_owned(
+                conn,
+                &tenant.advertiser_id,
+                &input.campaign_id,
+                "campaign_id",
+            )?;
             let row = SegmentRow::new(new_id(), tenant.advertiser_id, input, now_millis());
-            diesel::insert_into(segments::table).values(&row).execute(conn)?;
+            diesel::insert_into(segments::table)
+                .values(&row)
+                .execute(conn)?;
             row.into_api()
         })
         .await?;
@@ -174,9 +192,17 @@ pub struct SegmentFilter {
 
 #[utoipa::path(get, path = "/v1/segments", tag = "segments", params(SegmentFilter),
     responses((status = 200, body = Page<Segment>)), security(("bearer" = [])))]
-async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<SegmentFilter>) -> Result<HttpResponse, ApiError> {
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<SegmentFilter>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filter.into_inner();
-    let (limit, offset) = PageQuery { limit: filter.limit, offset: filter.offset }.bounds()?;
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
     let page = store
         .run(move |conn| {
             let query = || {
@@ -198,8 +224,16 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Segmen
                 .offset(offset)
                 .select(SegmentRow::as_select())
                 .load(conn)?;
-            let items = rows.into_iter().map(SegmentRow::into_api).collect::<Result<_, _>>()?;
-            Ok::<_, ApiError>(Page { items, total, limit, offset })
+            let items = rows
+                .into_iter()
+                .map(SegmentRow::into_api)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
@@ -208,9 +242,15 @@ async fn list(store: web::Data<Store>, tenant: Tenant, filter: web::Query<Segmen
 #[utoipa::path(get, path = "/v1/segments/{id}", tag = "segments",
     responses((status = 200, body = Segment), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let segment = store.run(move |conn| find(conn, &tenant.advertiser_id, &id)).await?;
+    let segment = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(segment))
 }
 
@@ -218,7 +258,12 @@ async fn get(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> 
     request_body(content = Object, description = "JSON merge patch of SegmentInput"),
     responses((status = 200, body = Segment), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, patch: ValidJson<serde_json::Value>) -> Result<HttpResponse, ApiError> {
+async fn update(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+    patch: ValidJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let segment = store
         .run(move |conn| {
@@ -226,9 +271,17 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
                 let current = find_row(conn, &tenant.advertiser_id, &id)?;
                 let created_at = current.created_at;
                 let input = apply_patch(&current.into_api()?.input, patch.0)?;
-                check_owned(conn, &tenant.advertiser_id, &input.campaign_id, "campaign_id")?;
-                let row = SegmentRow::new(id.clone(), tenant.advertiser_id.clone(), input, created_at);
-                diesel::update(segments::table.filter(segments::id.eq(&id))).set(&row).execute(conn)?;
+                check_owned(
+                    conn,
+                    &tenant.advertiser_id,
+                    &input.campaign_id,
+                    "campaign_id",
+                )?;
+                let row =
+                    SegmentRow::new(id.clone(), tenant.advertiser_id.clone(), input, created_at);
+                diesel::update(segments::table.filter(segments::id.eq(&id)))
+                    .set(&row)
+                    .execute(conn)?;
                 row.into_api()
             })
         })
@@ -239,7 +292,11 @@ async fn update(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>, 
 #[utoipa::path(delete, path = "/v1/segments/{id}", tag = "segments",
     responses((status = 204), (status = 404, body = crate::http::problem::Problem)),
     security(("bearer" = [])))]
-async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let deleted = store
         .run(move |conn| {
@@ -260,13 +317,17 @@ async fn delete(store: web::Data<Store>, tenant: Tenant, id: web::Path<String>) 
 
 /// Registers the segment routes under `/v1`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/segments").route(web::post().to(create)).route(web::get().to(list)))
-        .service(
-            web::resource("/segments/{id}")
-                .route(web::get().to(get))
-                .route(web::patch().to(update))
-                .route(web::delete().to(delete)),
-        );
+    cfg.service(
+        web::resource("/segments")
+            .route(web::post().to(create))
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource("/segments/{id}")
+            .route(web::get().to(get))
+            .route(web::patch().to(update))
+            .route(web::delete().to(delete)),
+    );
 }
 
 /// The OpenAPI description of these routes.

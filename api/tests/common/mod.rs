@@ -22,7 +22,9 @@ pub fn databases() -> Vec<Db> {
     if std::env::var("ADFORGE_TEST_DATABASE_URL").is_ok() {
         dbs.push(Db::Postgres);
     } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but ADFORGE_TEST_DATABASE_URL is not set: PostgreSQL tests cannot be skipped");
+        panic!(
+            "CI=true but ADFORGE_TEST_DATABASE_URL is not set: PostgreSQL tests cannot be skipped"
+        );
     } else {
         eprintln!("note: ADFORGE_TEST_DATABASE_URL unset, PostgreSQL variants skipped");
     }
@@ -43,7 +45,9 @@ fn fresh_postgres_database() -> String {
     let base = std::env::var("ADFORGE_TEST_DATABASE_URL").expect("ADFORGE_TEST_DATABASE_URL");
     let name = format!("adforge_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = diesel::PgConnection::establish(&base).expect("connect to PostgreSQL");
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create database");
     let mut url = url::Url::parse(&base).expect("database URL");
     url.set_path(&name);
     url.to_string()
@@ -85,7 +89,9 @@ impl TestApp {
     /// Creates an advertiser and returns its API key.
     pub fn new_tenant(&self, name: &str) -> String {
         let mut conn = self.state.store.conn().expect("connection");
-        adforge_api::auth::create_advertiser(&mut conn, name).expect("advertiser").api_key
+        adforge_api::auth::create_advertiser(&mut conn, name)
+            .expect("advertiser")
+            .api_key
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -93,7 +99,13 @@ impl TestApp {
     }
 
     /// Sends `method path` with a JSON body (or none) and the key; returns status and body.
-    pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
         if let Some(body) = body {
@@ -102,7 +114,11 @@ impl TestApp {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -116,7 +132,11 @@ impl TestApp {
     /// A campaign, a segment and a placement for `key`; returns their ids.
     pub async fn seed(&self, key: &str) -> Seed {
         let kit = self
-            .create("/v1/brand-kits", key, serde_json::json!({"name": "Acme", "colors": ["#112233"]}))
+            .create(
+                "/v1/brand-kits",
+                key,
+                serde_json::json!({"name": "Acme", "colors": ["#112233"]}),
+            )
             .await;
         let campaign = self
             .create(
