@@ -59,8 +59,9 @@
     return el;
   }
 
+  /** Appends one child or a (nested) array of children. */
   function append(el, children) {
-    for (const child of children) {
+    for (const child of Array.isArray(children) ? children : [children]) {
       if (child === null || child === undefined || child === false) continue;
       if (Array.isArray(child)) append(el, child);
       else if (child instanceof Node) el.appendChild(child);
