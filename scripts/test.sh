@@ -76,9 +76,11 @@ fi
 
 # Browser tests of the dashboard: Debian's Chromium driven by playwright-core from npm.
 if [ -f api/tests/browser/package.json ]; then
-  if ! command -v chromium >/dev/null && can_apt; then
-    log "installing Chromium"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+  if { ! command -v chromium >/dev/null || ! command -v npm >/dev/null; } && can_apt; then
+    log "installing Chromium and Node.js"
+    apt-get update -qq
+    command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true
+    command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null || true
   fi
   if command -v npm >/dev/null && [ ! -d api/tests/browser/node_modules ]; then
     log "installing the browser test's npm packages"
