@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use diesel::prelude::*;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -110,6 +110,7 @@ impl FromRequest for Tenant {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|v| v.trim().to_string());
         let store = req.app_data::<web::Data<Store>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let (Some(key), Some(store)) = (key, store) else {
                 return Err(ApiError::Unauthorized);
@@ -119,7 +120,10 @@ impl FromRequest for Tenant {
                 .await
                 .map_err(ApiError::from)?
                 .ok_or(ApiError::Unauthorized)?;
-            Ok(Tenant { advertiser_id })
+            let tenant = Tenant { advertiser_id };
+            // Middleware reads who acted (the serving payloads to recompute after a change).
+            req.extensions_mut().insert(tenant.clone());
+            Ok(tenant)
         })
     }
 }

@@ -39,10 +39,19 @@ pub struct Settings {
     /// Optional diffusers-layout checkpoint folder for ad images; without one the compositor
     /// designs backgrounds from the brand kit.
     pub image_model: Option<PathBuf>,
+    /// Denoising steps for ad backgrounds with `image_model`. Default 25 (SD-Turbo: 1).
+    pub image_steps: usize,
+    /// Classifier-free guidance for ad backgrounds with `image_model`; 1 or less disables it.
+    /// Default 7.5 (SD-Turbo: 0).
+    pub image_guidance: f64,
+    /// Side of the square background painted with `image_model`, a multiple of 8; the
+    /// compositor crops it to each ad size. Default 512 (SDXL: 1024).
+    pub image_size: u32,
     /// Compute device: `auto`, `cpu`, `cuda` or `cuda:N`. Default `cpu`.
     pub device: String,
-    /// Number of generation workers run inside `adforge serve`. 0 disables them (use
-    /// `adforge worker` processes instead). Default 1.
+    /// Number of generation worker threads run inside `adforge serve`; they share one copy of
+    /// the models and its decode batches. 0 disables them (use `adforge worker` processes
+    /// instead). Default 2.
     pub workers: usize,
     /// Seconds a job lease lasts without a heartbeat before another worker may take the job
     /// over. Default 30.
@@ -71,8 +80,11 @@ impl Default for Settings {
             models_dir: default_models_dir(),
             text_model: "default".into(),
             image_model: None,
+            image_steps: 25,
+            image_guidance: 7.5,
+            image_size: 512,
             device: "cpu".into(),
-            workers: 1,
+            workers: 2,
             job_lease_seconds: 30,
             frequency_cap_creative: 3,
             frequency_cap_campaign: 10,

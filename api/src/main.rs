@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use adforge_api::config::Settings;
 use adforge_api::http::{self, AppState};
+use adforge_api::serving::ChangeSignal;
 use adforge_api::store::Store;
 
 /// adforge: a self-hosted generative ad-creative platform.
@@ -31,8 +32,8 @@ enum Command {
     },
     /// Runs generation workers only, against the configured (shared) database.
     Worker {
-        /// How many worker threads.
-        #[arg(long, default_value_t = 1)]
+        /// How many worker threads (they share one copy of the models and its batches).
+        #[arg(long, default_value_t = 2)]
         threads: usize,
     },
     /// Applies pending database migrations.
@@ -75,7 +76,8 @@ fn main() -> anyhow::Result<()> {
         Command::Worker { threads } => {
             let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
             let assets = adforge_api::assets::AssetStore::new(settings.data_dir.join("assets"));
-            let handles = spawn_workers(&store, &assets, &settings, threads.max(1));
+            let signal = ChangeSignal::for_worker_process(settings.redis_url.as_deref())?;
+            let handles = spawn_workers(&store, &assets, signal, &settings, threads.max(1));
             for handle in handles {
                 handle.join().ok();
             }
@@ -114,7 +116,14 @@ fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()> {
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     actix_web::rt::System::new().block_on(async move {
         let state = AppState::open(settings.clone()).await?;
-        spawn_workers(&state.store, &state.assets, &settings, settings.workers);
+        let signal = ChangeSignal::Cache(state.serving.cache().clone());
+        spawn_workers(
+            &state.store,
+            &state.assets,
+            signal,
+            &settings,
+            settings.workers,
+        );
         tracing::info!(address = %settings.bind, backend = ?state.store.backend(), "adforge listening");
         http::run(listener, state)?.await?;
         Ok::<_, anyhow::Error>(())
@@ -126,17 +135,25 @@ fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()> {
 fn spawn_workers(
     store: &Store,
     assets: &adforge_api::assets::AssetStore,
+    serving: ChangeSignal,
     settings: &Settings,
     count: usize,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    use adforge_api::generation::worker;
+    use adforge_api::generation::{pipeline::SharedPipeline, worker};
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // One copy of the models per process; the threads' model calls share its batches.
+    let context = worker::WorkerContext {
+        store: store.clone(),
+        assets: assets.clone(),
+        pipeline: SharedPipeline::new(settings, assets.clone()),
+        serving,
+    };
     (0..count)
         .map(|_| {
-            let (store, assets, settings) = (store.clone(), assets.clone(), settings.clone());
-            let options = worker::WorkerOptions::from_settings(&settings);
+            let context = context.clone();
+            let options = worker::WorkerOptions::from_settings(settings);
             let stop = stop.clone();
-            std::thread::spawn(move || worker::run(store, assets, settings, options, stop))
+            std::thread::spawn(move || worker::run(context, options, stop))
         })
         .collect()
 }

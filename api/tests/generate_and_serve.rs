@@ -29,16 +29,18 @@ fn models_available() -> bool {
 
 /// Starts an in-process worker for the app's database.
 fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use adforge_api::generation::worker;
+    use adforge_api::generation::{pipeline::SharedPipeline, worker};
+    use adforge_api::serving::ChangeSignal;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (store, assets, settings) = (
-        app.state.store.clone(),
-        app.state.assets.clone(),
-        app.state.settings.clone(),
-    );
-    let options = worker::WorkerOptions::from_settings(&settings);
+    let context = worker::WorkerContext {
+        store: app.state.store.clone(),
+        assets: app.state.assets.clone(),
+        pipeline: SharedPipeline::new(&app.state.settings, app.state.assets.clone()),
+        serving: ChangeSignal::Cache(app.state.serving.cache().clone()),
+    };
+    let options = worker::WorkerOptions::from_settings(&app.state.settings);
     let flag = stop.clone();
-    std::thread::spawn(move || worker::run(store, assets, settings, options, flag));
+    std::thread::spawn(move || worker::run(context, options, flag));
     stop
 }
 
@@ -289,4 +291,110 @@ async fn generate_approve_serve_and_count() {
         );
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The tiny SD 1.x checkpoint that `make_image_parity.py` saves with diffusers, if built.
+fn tiny_diffusion_checkpoint() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("ADFORGE_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures")
+        });
+    let dir = base.join("image_parity/sd1/pipeline");
+    if dir.join("model_index.json").is_file() {
+        return Some(dir);
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "fixture {} missing (CI=true)",
+        dir.display()
+    );
+    eprintln!("fixture {} missing: test skipped", dir.display());
+    None
+}
+
+#[actix_web::test]
+async fn configured_diffusion_model_paints_the_backgrounds() {
+    if !models_available() {
+        return;
+    }
+    let Some(checkpoint) = tiny_diffusion_checkpoint() else {
+        return;
+    };
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.image_model = Some(checkpoint.clone());
+        s.image_size = 64;
+        s.image_steps = 2;
+    })
+    .await;
+    let stop = start_worker(&app);
+    let key = app.new_tenant("Acme");
+    let campaign = app
+        .create(
+            "/v1/campaigns",
+            &key,
+            json!({"name": "Tea", "brand": "Leaf", "product": "green tea",
+                   "landing_url": "https://leaf.example"}),
+        )
+        .await;
+    let c = campaign["id"].as_str().unwrap();
+    app.create(
+        "/v1/segments",
+        &key,
+        json!({"campaign_id": c, "name": "All", "persona": "tea lovers"}),
+    )
+    .await;
+    app.create(
+        "/v1/placements",
+        &key,
+        json!({"campaign_id": c, "name": "MPU", "preset": "iab_medium_rectangle"}),
+    )
+    .await;
+    let (status, job) = app
+        .call(
+            "POST",
+            &format!("/v1/campaigns/{c}/generate"),
+            &key,
+            Some(json!({"variants": 1})),
+        )
+        .await;
+    assert_eq!(status, 202, "{job}");
+    let job = wait_for_job(
+        &app,
+        &key,
+        job["id"].as_str().unwrap(),
+        Duration::from_secs(600),
+    )
+    .await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let (_, creatives) = app
+        .call("GET", &format!("/v1/creatives?campaign_id={c}"), &key, None)
+        .await;
+    let creative = creatives["items"][0].clone();
+    let images = &creative["provenance"]["images"];
+    assert_eq!(images["engine"], "diffusion", "{creative}");
+    assert_eq!(images["model"], "pipeline");
+    assert_eq!(
+        (images["steps"].as_u64(), images["size"].as_u64()),
+        (Some(2), Some(64))
+    );
+    let bytes = app
+        .client
+        .get(app.url(&format!(
+            "/assets/{}",
+            creative["assets"][0]["asset"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let picture = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    assert_eq!(picture.dimensions(), (300, 250));
+    // A random checkpoint paints noise: far more distinct colours than a designed gradient.
+    let colours: std::collections::HashSet<[u8; 3]> = picture.pixels().map(|p| p.0).collect();
+    assert!(colours.len() > 2000, "{} colours", colours.len());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }

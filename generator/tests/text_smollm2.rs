@@ -261,3 +261,68 @@ fn smollm2_structured_output_always_within_limits() {
     let again = model.generate_json(&prompt, &spec, &seeded).unwrap();
     assert_eq!(first, again);
 }
+
+/// Structured requests from concurrent callers share the scheduler's decode batch and each gets
+/// the same object as when generated alone.
+#[test]
+fn smollm2_structured_requests_from_threads_share_one_batch() {
+    let Some(reference) = load_default() else {
+        return;
+    };
+    let Some(model) = load_default() else { return };
+    let scheduler = TextScheduler::start(model, 16);
+    let spec = JsonSchemaSpec {
+        fields: vec![
+            JsonField {
+                name: "headline".into(),
+                max_graphemes: 25,
+                allowed_values: None,
+            },
+            JsonField {
+                name: "cta".into(),
+                max_graphemes: 12,
+                allowed_values: None,
+            },
+        ],
+    };
+    let prompt = |product: &str| Prompt::Chat {
+        system: Some(spec.instruction()),
+        user: format!("An ad for {product}."),
+    };
+    let groups = [
+        ["fresh orange juice", "running shoes"],
+        ["a city bike", "green tea"],
+    ];
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(groups.len()));
+    let handles: Vec<_> = groups
+        .iter()
+        .map(|products| {
+            let jobs: Vec<(Prompt, SamplingParams)> = products
+                .iter()
+                .map(|p| (prompt(p), SamplingParams::greedy()))
+                .collect();
+            let (scheduler, spec, barrier) = (scheduler.clone(), spec.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                scheduler.generate_json_batch(&jobs, &spec).unwrap()
+            })
+        })
+        .collect();
+    for (products, handle) in groups.iter().zip(handles) {
+        let got = handle.join().unwrap();
+        for (product, out) in products.iter().zip(got) {
+            let alone = reference
+                .generate_json(&prompt(product), &spec, &SamplingParams::greedy())
+                .unwrap();
+            assert_eq!(out.values, alone.values, "{product}");
+        }
+    }
+    assert!(
+        scheduler.peak_batch() >= 3,
+        "requests of both callers decoded together (peak batch {})",
+        scheduler.peak_batch()
+    );
+    assert!(scheduler
+        .generate_json_batch(&[], &JsonSchemaSpec { fields: vec![] })
+        .is_err());
+}

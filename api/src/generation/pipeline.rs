@@ -4,9 +4,13 @@
 //! render the images of every size of the placement.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use adforge_generator::compose::{self, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb};
-use adforge_generator::text::{JsonField, JsonSchemaSpec, Prompt, SamplingParams, TextModel};
+use adforge_generator::image::{DiffusionPipeline, ImageRequest};
+use adforge_generator::text::{
+    JsonField, JsonSchemaSpec, Prompt, SamplingParams, TextModel, TextScheduler,
+};
 use adforge_targeting as targeting;
 use sha2::{Digest, Sha256};
 
@@ -37,15 +41,113 @@ pub enum PipelineError {
     /// An image could not be stored.
     #[error("storing an image: {0}")]
     Asset(#[from] crate::assets::AssetError),
+    /// The diffusion model could not be loaded or failed.
+    #[error("image engine: {0}")]
+    Image(#[from] adforge_generator::image::ImageError),
+    /// A setting is out of range.
+    #[error("setting {name}: {message}")]
+    Setting {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
-/// The models a worker holds, loaded once.
+/// Most sequences the text model decodes in one batch.
+pub const MAX_TEXT_BATCH: usize = 32;
+
+/// The models a worker holds, loaded once. Text goes through a continuous-batching scheduler,
+/// so the variants of every group being generated at the same time (by any thread holding
+/// this pipeline) share model calls.
 pub struct Pipeline {
-    text: TextModel,
+    text: TextScheduler,
     text_model_id: String,
     text_model_sha256: String,
-    embedder: targeting::SentenceEmbedder,
+    /// Behind a lock: its tensors may not be shared between threads, and ranking is brief.
+    embedder: Mutex<targeting::SentenceEmbedder>,
     assets: AssetStore,
+    backgrounds: Option<DiffusionBackgrounds>,
+}
+
+/// Ad backgrounds painted by a diffusion checkpoint (the `image_model` setting).
+pub struct DiffusionBackgrounds {
+    /// One image at a time: a denoising run already uses every core (or the GPU).
+    pipeline: Mutex<DiffusionPipeline>,
+    model_id: String,
+    steps: usize,
+    guidance: f64,
+    size: u32,
+}
+
+impl DiffusionBackgrounds {
+    /// Loads the configured checkpoint; `None` when no `image_model` is set.
+    pub fn load(settings: &crate::config::Settings) -> Result<Option<Self>, PipelineError> {
+        let Some(dir) = &settings.image_model else {
+            return Ok(None);
+        };
+        if settings.image_size == 0 || !settings.image_size.is_multiple_of(8) {
+            return Err(PipelineError::Setting {
+                name: "image_size",
+                message: format!("{} is not a positive multiple of 8", settings.image_size),
+            });
+        }
+        if settings.image_steps == 0 {
+            return Err(PipelineError::Setting {
+                name: "image_steps",
+                message: "must be at least 1".into(),
+            });
+        }
+        let device = adforge_generator::device::parse_device(&settings.device).map_err(|e| {
+            PipelineError::Setting {
+                name: "device",
+                message: e.to_string(),
+            }
+        })?;
+        let pipeline = DiffusionPipeline::load(dir, device, tch::Kind::Float)?;
+        Ok(Some(DiffusionBackgrounds {
+            pipeline: Mutex::new(pipeline),
+            model_id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            steps: settings.image_steps,
+            guidance: settings.image_guidance,
+            size: settings.image_size,
+        }))
+    }
+
+    /// Paints one background for `prompt`.
+    fn paint(
+        &self,
+        prompt: &str,
+        negative: &str,
+        seed: u64,
+    ) -> Result<image::RgbaImage, PipelineError> {
+        let pipeline = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        let images = pipeline.generate(&ImageRequest {
+            prompt: prompt.to_string(),
+            negative: negative.to_string(),
+            steps: self.steps,
+            guidance: self.guidance,
+            seed,
+            width: self.size,
+            height: self.size,
+            ..ImageRequest::default()
+        })?;
+        let first = images.into_iter().next().ok_or_else(|| {
+            adforge_generator::image::ImageError::Unsupported("no image was generated".into())
+        })?;
+        Ok(image::DynamicImage::ImageRgb8(first).to_rgba8())
+    }
+
+    /// How it paints, for provenance.
+    fn describe(&self, seed: u64) -> serde_json::Value {
+        serde_json::json!({
+            "engine": "diffusion", "model": self.model_id, "steps": self.steps,
+            "guidance": self.guidance, "size": self.size, "seed": seed,
+        })
+    }
 }
 
 /// Everything needed to generate one group.
@@ -100,7 +202,10 @@ impl Pipeline {
         } else {
             PathBuf::from(text_model)
         };
-        let text = TextModel::load(&path.to_string_lossy(), device, tch::Kind::Float)?;
+        let text = TextScheduler::start(
+            TextModel::load(&path.to_string_lossy(), device, tch::Kind::Float)?,
+            MAX_TEXT_BATCH,
+        );
         let text_model_sha256 = hash_model(&path)?;
         let embedder =
             targeting::SentenceEmbedder::load(&models_dir.join("all-minilm-l6-v2"), device)?;
@@ -111,9 +216,17 @@ impl Pipeline {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             text_model_sha256,
-            embedder,
+            embedder: Mutex::new(embedder),
             assets,
+            backgrounds: None,
         })
+    }
+
+    /// Paints ad backgrounds with `backgrounds` instead of designing them from the brand
+    /// colours.
+    pub fn with_backgrounds(mut self, backgrounds: Option<DiffusionBackgrounds>) -> Self {
+        self.backgrounds = backgrounds;
+        self
     }
 
     /// Writes, checks, ranks and renders one group's variants.
@@ -191,7 +304,7 @@ impl Pipeline {
                 (prompt.clone(), sampling)
             })
             .collect();
-        // All variants of the group go through the model as one batch.
+        // The variants join the shared decode batch, alongside other groups in flight.
         let outputs = self.text.generate_json_batch(&jobs, &schema)?;
         let copies: Vec<targeting::AdCopy> = outputs
             .iter()
@@ -213,7 +326,7 @@ impl Pipeline {
             .collect();
 
         let ranking = targeting::rank_variants(
-            &self.embedder,
+            &self.embedder.lock().unwrap_or_else(|p| p.into_inner()),
             &segment,
             &copies,
             targeting::DEFAULT_DUPLICATE_THRESHOLD,
@@ -246,7 +359,22 @@ impl Pipeline {
                 .map(violation_from_policy)
                 .collect();
             let mut assets = Vec::new();
+            let sampling = &jobs[index].1;
+            let background_seed = sampling.seed.unwrap_or(input.seed);
+            let mut images_provenance =
+                serde_json::json!({ "engine": "compositor", "background": "designed" });
             if duplicate_of.is_none() {
+                let background = match &self.backgrounds {
+                    Some(painter) => {
+                        images_provenance = painter.describe(background_seed);
+                        Background::Image(painter.paint(
+                            &prompts.image.prompt,
+                            &prompts.image.negative_prompt,
+                            background_seed,
+                        )?)
+                    }
+                    None => Background::Designed,
+                };
                 let mut creative_copy =
                     CreativeCopy::new(&copy.headline, &copy.body, &copy.call_to_action);
                 if let Some(disclaimer) = &brand.disclaimer {
@@ -264,7 +392,7 @@ impl Pipeline {
                         &creative_copy,
                         &style,
                         input.logo,
-                        &Background::Designed,
+                        &background,
                         size,
                         OutputFormat::Png,
                     ) {
@@ -285,12 +413,11 @@ impl Pipeline {
                     }
                 }
             }
-            let sampling = &jobs[index].1;
             let provenance = serde_json::json!({
                 "source": "generation",
                 "text_model": { "id": self.text_model_id, "sha256": self.text_model_sha256 },
                 "ranking_model": "all-MiniLM-L6-v2",
-                "images": { "engine": "compositor", "background": "designed" },
+                "images": images_provenance,
                 "prompts": { "system": prompts.text.system, "user": prompts.text.user,
                              "image": prompts.image.prompt, "image_negative": prompts.image.negative_prompt },
                 "seed": sampling.seed,
@@ -310,6 +437,47 @@ impl Pipeline {
             });
         }
         Ok(variants)
+    }
+}
+
+/// The pipeline of one process, loaded on first use and shared by all its worker threads.
+#[derive(Clone)]
+pub struct SharedPipeline {
+    loaded: Arc<Mutex<Option<Arc<Pipeline>>>>,
+    settings: Arc<crate::config::Settings>,
+    assets: AssetStore,
+}
+
+impl SharedPipeline {
+    /// A pipeline of the configured models, not loaded yet.
+    pub fn new(settings: &crate::config::Settings, assets: AssetStore) -> Self {
+        SharedPipeline {
+            loaded: Arc::default(),
+            settings: Arc::new(settings.clone()),
+            assets,
+        }
+    }
+
+    /// The loaded pipeline, loading it now if no thread has yet. A failed load is retried by
+    /// the next caller (the models may have been installed since).
+    pub fn get(&self) -> Result<Arc<Pipeline>, PipelineError> {
+        // A thread that panicked while loading leaves nothing half-built behind.
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pipeline) = loaded.as_ref() {
+            return Ok(pipeline.clone());
+        }
+        let settings = &self.settings;
+        let pipeline = Arc::new(
+            Pipeline::load(
+                &settings.text_model,
+                &settings.models_dir,
+                &settings.device,
+                self.assets.clone(),
+            )?
+            .with_backgrounds(DiffusionBackgrounds::load(settings)?),
+        );
+        *loaded = Some(pipeline.clone());
+        Ok(pipeline)
     }
 }
 

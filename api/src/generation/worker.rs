@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 
-use super::pipeline::{GroupInput, Pipeline, Variant};
+use super::pipeline::{GroupInput, Pipeline, SharedPipeline, Variant};
 use super::{JobPlan, JobRow};
 use crate::assets::AssetStore;
 use crate::config::Settings;
 use crate::resources::creatives::CreativeRow;
 use crate::resources::{brand_kits, campaigns, json_from_text, json_text, placements, segments};
+use crate::serving::ChangeSignal;
 use crate::store::schema::{creatives, generation_items, generation_jobs};
 use crate::store::{new_id, now_millis, Conn, Store};
 
@@ -45,15 +46,28 @@ impl WorkerOptions {
     }
 }
 
-/// Runs jobs until `stop` is set. Models load on the first job.
-pub fn run(
-    store: Store,
-    assets: AssetStore,
-    settings: Settings,
-    options: WorkerOptions,
-    stop: Arc<AtomicBool>,
-) {
-    let mut pipeline: Option<Pipeline> = None;
+/// Where a worker gets its models and whom it tells about auto-approved creatives.
+#[derive(Clone)]
+pub struct WorkerContext {
+    /// The database.
+    pub store: Store,
+    /// Where images go.
+    pub assets: AssetStore,
+    /// The models, shared by the process's worker threads.
+    pub pipeline: SharedPipeline,
+    /// Tells serving replicas when auto-approved creatives became servable.
+    pub serving: ChangeSignal,
+}
+
+/// Runs jobs until `stop` is set. Models load on the first job; threads given clones of one
+/// [`SharedPipeline`] share the models and their decode batches.
+pub fn run(context: WorkerContext, options: WorkerOptions, stop: Arc<AtomicBool>) {
+    let WorkerContext {
+        store,
+        assets,
+        pipeline,
+        serving,
+    } = context;
     tracing::info!(worker = %options.id, "worker started");
     while !stop.load(Ordering::Relaxed) {
         let claimed = store
@@ -73,34 +87,26 @@ pub fn run(
             }
         };
         tracing::info!(job = %job.id, worker = %options.id, "job leased");
-        if pipeline.is_none() {
-            match Pipeline::load(
-                &settings.text_model,
-                &settings.models_dir,
-                &settings.device,
-                assets.clone(),
-            ) {
-                Ok(loaded) => pipeline = Some(loaded),
-                Err(error) => {
-                    tracing::error!(%error, "loading models failed");
-                    finish(
-                        &store,
-                        &job.id,
-                        &options.id,
-                        "failed",
-                        Some(format!("loading models: {error}")),
-                    );
-                    continue;
-                }
+        let pipeline = match pipeline.get() {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::error!(%error, "loading models failed");
+                finish(
+                    &store,
+                    &job.id,
+                    &options.id,
+                    "failed",
+                    Some(format!("loading models: {error}")),
+                );
+                continue;
             }
-        }
-        let Some(pipeline) = pipeline.as_ref() else {
-            continue;
         };
         let lost = Arc::new(AtomicBool::new(false));
         let heartbeat =
             spawn_heartbeat(store.clone(), job.id.clone(), options.clone(), lost.clone());
-        let outcome = process(&store, &assets, pipeline, &job, &options, &stop, &lost);
+        let outcome = process(
+            &store, &assets, &pipeline, &serving, &job, &options, &stop, &lost,
+        );
         lost.store(true, Ordering::Relaxed); // stops the heartbeat
         heartbeat.join().ok();
         match outcome {
@@ -238,10 +244,12 @@ fn group_seed(job_id: &str, segment_id: &str, placement_id: &str) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().unwrap_or_default()) >> 16
 }
 
+#[allow(clippy::too_many_arguments)]
 fn process(
     store: &Store,
     assets: &AssetStore,
     pipeline: &Pipeline,
+    serving: &ChangeSignal,
     job: &JobRow,
     options: &WorkerOptions,
     stop: &AtomicBool,
@@ -307,6 +315,7 @@ fn process(
                 )
             });
             match saved {
+                Ok(true) if campaign.input.auto_approve => serving.send(),
                 Ok(true) => {}
                 Ok(false) => return Ok(Outcome::Interrupted),
                 Err(error) => return Err(format!("saving results: {error}")),

@@ -56,6 +56,9 @@ impl AppState {
                 settings.frequency_cap_campaign,
             ),
         );
+        // Whatever the cache held may be gone or stale (Redis restarted, data changed while
+        // no server ran): precompute every placement's payload from the database.
+        serving.rebuild_all(&store).await;
         Ok(AppState {
             store,
             assets,
@@ -150,22 +153,29 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
 pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let metrics = state.metrics.clone();
     let serving = state.serving.clone();
+    let store = state.store.clone();
     let configure = configure(state);
     let server = HttpServer::new(move || {
-        let serving = serving.clone();
+        let (serving, store) = (serving.clone(), store.clone());
         App::new()
             // Any successful change through the API may change what is served.
             .wrap_fn(move |req, service| {
                 use actix_web::dev::Service;
+                use actix_web::HttpMessage;
                 let mutating = req.method() != actix_web::http::Method::GET
                     && req.path().starts_with("/v1/")
                     && req.path() != "/v1/serve";
-                let serving = serving.clone();
+                let (serving, store) = (serving.clone(), store.clone());
                 let response = service.call(req);
                 async move {
                     let response = response.await?;
                     if mutating && response.status().is_success() {
-                        serving.invalidate().await;
+                        let advertiser = response
+                            .request()
+                            .extensions()
+                            .get::<crate::auth::Tenant>()
+                            .map(|t| t.advertiser_id.clone());
+                        serving.changed(&store, advertiser).await;
                     }
                     Ok(response)
                 }
@@ -216,6 +226,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         resources::creatives::Api::openapi(),
         crate::generation::Api::openapi(),
         crate::serving::Api::openapi(),
+        crate::batch::Api::openapi(),
     ] {
         doc.merge(part);
     }

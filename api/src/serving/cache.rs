@@ -1,11 +1,12 @@
 //! The serving cache: Redis when `REDIS_URL` is set, an in-process map otherwise, behind one
 //! type. It holds what serving reads on every request and can rebuild: the serving version
-//! (bumped on every change to what may be served), per-(creative, segment) impression and
-//! click counts for the bandit, and frequency-cap counters. Durable facts (events) live in the
-//! database, so losing the cache loses nothing acknowledged.
+//! (bumped on every change to what may be served), each placement's precomputed serving
+//! payload, per-(creative, segment) impression and click counts for the bandit, and
+//! frequency-cap counters. Durable facts (events) live in the database, so losing the cache
+//! loses nothing acknowledged.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Cache failures (Redis unreachable); serving falls back to the database.
@@ -19,17 +20,54 @@ impl From<redis::RedisError> for CacheError {
     }
 }
 
-/// The in-process store: value and optional expiry per key.
-type MemoryMap = Arc<Mutex<HashMap<String, (i64, Option<Instant>)>>>;
+/// The in-process store: integers with optional expiry, and texts.
+#[derive(Default)]
+pub struct MemoryCache {
+    integers: Mutex<HashMap<String, (i64, Option<Instant>)>>,
+    texts: Mutex<HashMap<String, Arc<str>>>,
+}
 
-/// A key-value cache of integers with optional expiry.
+impl MemoryCache {
+    fn integers(
+        &self,
+    ) -> Result<MutexGuard<'_, HashMap<String, (i64, Option<Instant>)>>, CacheError> {
+        self.integers
+            .lock()
+            .map_err(|_| CacheError("poisoned".into()))
+    }
+
+    fn texts(&self) -> Result<MutexGuard<'_, HashMap<String, Arc<str>>>, CacheError> {
+        self.texts.lock().map_err(|_| CacheError("poisoned".into()))
+    }
+}
+
+/// A connection to Redis: a multiplexed async connection for request handlers, and the client
+/// for synchronous callers (generation worker threads).
+#[derive(Clone)]
+pub struct RedisCache {
+    client: redis::Client,
+    connection: redis::aio::ConnectionManager,
+}
+
+/// Adds one to a Redis key over a short-lived synchronous connection.
+pub fn redis_incr_blocking(client: &redis::Client, key: &str) -> Result<i64, CacheError> {
+    let mut conn = client.get_connection_with_timeout(REDIS_TIMEOUT)?;
+    conn.set_read_timeout(Some(REDIS_TIMEOUT))?;
+    conn.set_write_timeout(Some(REDIS_TIMEOUT))?;
+    Ok(redis::cmd("INCR").arg(key).query(&mut conn)?)
+}
+
+/// A key-value cache of integers (with optional expiry) and texts.
 #[derive(Clone)]
 pub enum Cache {
     /// In this process only (single-node default).
-    Memory(MemoryMap),
+    Memory(Arc<MemoryCache>),
     /// Shared through Redis.
-    Redis(redis::aio::ConnectionManager),
+    Redis(RedisCache),
 }
+
+/// How long a synchronous caller waits on Redis.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Cache {
     /// Connects to Redis when a URL is given, else an in-process cache.
@@ -38,13 +76,58 @@ impl Cache {
             Some(url) => {
                 let client = redis::Client::open(url)?;
                 let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Duration::from_secs(2))
-                    .set_response_timeout(Duration::from_secs(2));
-                Ok(Cache::Redis(
-                    client.get_connection_manager_with_config(config).await?,
-                ))
+                    .set_connection_timeout(REDIS_TIMEOUT)
+                    .set_response_timeout(REDIS_TIMEOUT);
+                let connection = client.get_connection_manager_with_config(config).await?;
+                Ok(Cache::Redis(RedisCache { client, connection }))
             }
             None => Ok(Cache::Memory(Arc::default())),
+        }
+    }
+
+    /// Reads a text; absent is `None`.
+    pub async fn get_text(&self, key: &str) -> Result<Option<Arc<str>>, CacheError> {
+        match self {
+            Cache::Memory(memory) => Ok(memory.texts()?.get(key).cloned()),
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
+                let value: Option<String> =
+                    redis::cmd("GET").arg(key).query_async(&mut conn).await?;
+                Ok(value.map(Arc::from))
+            }
+        }
+    }
+
+    /// Stores a text.
+    pub async fn set_text(&self, key: &str, value: &str) -> Result<(), CacheError> {
+        match self {
+            Cache::Memory(memory) => {
+                memory.texts()?.insert(key.to_string(), Arc::from(value));
+                Ok(())
+            }
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
+                let _: () = redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .query_async(&mut conn)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds one to a key from synchronous code (no async runtime needed) and returns the new
+    /// value.
+    pub fn incr_blocking(&self, key: &str) -> Result<i64, CacheError> {
+        match self {
+            Cache::Memory(memory) => {
+                let mut map = memory.integers()?;
+                let entry = map.entry(key.to_string()).or_insert((0, None));
+                entry.0 += 1;
+                Ok(entry.0)
+            }
+            Cache::Redis(redis) => redis_incr_blocking(&redis.client, key),
         }
     }
 
@@ -54,8 +137,8 @@ impl Cache {
             return Ok(Vec::new());
         }
         match self {
-            Cache::Memory(map) => {
-                let map = map.lock().map_err(|_| CacheError("poisoned".into()))?;
+            Cache::Memory(memory) => {
+                let map = memory.integers()?;
                 let now = Instant::now();
                 Ok(keys
                     .iter()
@@ -66,8 +149,8 @@ impl Cache {
                     })
                     .collect())
             }
-            Cache::Redis(conn) => {
-                let mut conn = conn.clone();
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
                 let values: Vec<Option<i64>> =
                     redis::cmd("MGET").arg(keys).query_async(&mut conn).await?;
                 Ok(values)
@@ -78,13 +161,15 @@ impl Cache {
     /// Sets a key unless it exists (used to seed counts from the database).
     pub async fn set_if_absent(&self, key: &str, value: i64) -> Result<(), CacheError> {
         match self {
-            Cache::Memory(map) => {
-                let mut map = map.lock().map_err(|_| CacheError("poisoned".into()))?;
-                map.entry(key.to_string()).or_insert((value, None));
+            Cache::Memory(memory) => {
+                memory
+                    .integers()?
+                    .entry(key.to_string())
+                    .or_insert((value, None));
                 Ok(())
             }
-            Cache::Redis(conn) => {
-                let mut conn = conn.clone();
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
                 let _: () = redis::cmd("SET")
                     .arg(key)
                     .arg(value)
@@ -99,14 +184,12 @@ impl Cache {
     /// Overwrites a key.
     pub async fn set(&self, key: &str, value: i64) -> Result<(), CacheError> {
         match self {
-            Cache::Memory(map) => {
-                map.lock()
-                    .map_err(|_| CacheError("poisoned".into()))?
-                    .insert(key.to_string(), (value, None));
+            Cache::Memory(memory) => {
+                memory.integers()?.insert(key.to_string(), (value, None));
                 Ok(())
             }
-            Cache::Redis(conn) => {
-                let mut conn = conn.clone();
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
                 let _: () = redis::cmd("SET")
                     .arg(key)
                     .arg(value)
@@ -117,12 +200,43 @@ impl Cache {
         }
     }
 
+    /// Adds one to each key (absent counts as 0, created to expire after `ttl`) in one round
+    /// trip, and returns the new values.
+    pub async fn incr_many(&self, keys: &[String], ttl: Duration) -> Result<Vec<i64>, CacheError> {
+        match self {
+            Cache::Memory(_) => {
+                let mut values = Vec::with_capacity(keys.len());
+                for key in keys {
+                    values.push(self.incr(key, 1, Some(ttl)).await?);
+                }
+                Ok(values)
+            }
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
+                let mut pipe = redis::pipe();
+                for key in keys {
+                    // Creating the key with its expiry first keeps the expiry on later INCRs.
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(0)
+                        .arg("EX")
+                        .arg(ttl.as_secs().max(1))
+                        .arg("NX")
+                        .ignore()
+                        .cmd("INCR")
+                        .arg(key);
+                }
+                Ok(pipe.query_async(&mut conn).await?)
+            }
+        }
+    }
+
     /// Adds `by` to a key (absent counts as 0) and returns the new value; `ttl` sets the expiry
     /// when the key is created.
     pub async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, CacheError> {
         match self {
-            Cache::Memory(map) => {
-                let mut map = map.lock().map_err(|_| CacheError("poisoned".into()))?;
+            Cache::Memory(memory) => {
+                let mut map = memory.integers()?;
                 let now = Instant::now();
                 let entry = map
                     .entry(key.to_string())
@@ -133,8 +247,8 @@ impl Cache {
                 entry.0 += by;
                 Ok(entry.0)
             }
-            Cache::Redis(conn) => {
-                let mut conn = conn.clone();
+            Cache::Redis(redis) => {
+                let mut conn = redis.connection.clone();
                 let value: i64 = redis::cmd("INCRBY")
                     .arg(key)
                     .arg(by)
@@ -176,6 +290,20 @@ mod tests {
                 .await
                 .unwrap(),
             vec![Some(7), Some(1), None]
+        );
+        assert_eq!(cache.incr_blocking(&key("a")).unwrap(), 8);
+        assert_eq!(
+            cache
+                .incr_many(&[key("a"), key("d")], Duration::from_secs(60))
+                .await
+                .unwrap(),
+            vec![9, 1]
+        );
+        assert_eq!(cache.get_text(&key("t")).await.unwrap(), None);
+        cache.set_text(&key("t"), "payload é").await.unwrap();
+        assert_eq!(
+            cache.get_text(&key("t")).await.unwrap().as_deref(),
+            Some("payload é")
         );
     }
 

@@ -2,10 +2,17 @@
 //! cap, Thompson sampling) and answers JSON or OpenRTB Native 1.2 markup with signed event URLs;
 //! `GET /e/{token}` records impressions and clicks; `GET /v1/campaigns/{id}/stats` reports them.
 //!
-//! Each replica compiles a placement's servable creatives and segment index from the database
-//! and keeps it while the cache's serving version is unchanged (every successful change through
-//! the API bumps it) and for at most [`SNAPSHOT_TTL`]. Events are written to the database first,
-//! then to the cache's bandit counts, so flushing Redis loses no acknowledged event.
+//! What a placement may serve (its live campaign's segment rules and approved creatives) is
+//! precomputed into a payload stored in the cache under the placement's serving key, tagged
+//! with the cache's serving version. Every change through the API bumps the version and
+//! recomputes the changing advertiser's payloads; generation workers bump it when they
+//! auto-approve creatives ([`ChangeSignal`]); a server rebuilds every payload at start. A
+//! request compares the version (one cache read) with the payload this replica compiled last
+//! and, when it is out of date, reads the payload from the cache, or rebuilds it from the
+//! database when the cache lost it (Redis flushed or restarted).
+//!
+//! Events are written to the database first, then to the cache's bandit counts, so flushing
+//! Redis loses no acknowledged event.
 
 pub mod cache;
 pub mod signing;
@@ -31,11 +38,15 @@ use crate::store::schema::{
     campaigns as campaigns_table, creatives, event_counters, event_nonces, placements, segments,
 };
 use crate::store::{now_millis, Conn, Store};
-use cache::Cache;
+use cache::{Cache, CacheError};
 use signing::{EventClaim, Signer};
 
-/// Longest a replica serves from a compiled placement without looking at the database.
+/// Longest a replica serves from a compiled placement without reading the cache's version
+/// successfully (the cache is down): after this it rebuilds from the database.
 pub const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
+/// Oldest a payload may be, even with an unchanged version: a safety net for changes nobody
+/// signalled (workers without a shared cache).
+pub const PAYLOAD_MAX_AGE: Duration = Duration::from_secs(60);
 const VERSION_KEY: &str = "adforge:serving:version";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -49,10 +60,26 @@ pub struct Serving {
     compiled: RwLock<HashMap<String, Arc<Compiled>>>,
 }
 
-/// A placement's servable state, compiled for fast requests.
+/// What a placement serves, as precomputed and stored in the cache.
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    /// The serving version it was built at.
+    version: i64,
+    /// When it was read from the database (Unix milliseconds).
+    built_at: i64,
+    campaign_id: String,
+    /// Segments of the live campaign with their rules (`null`: every request).
+    segments: Vec<(String, serde_json::Value)>,
+    /// Approved creatives for this placement, oldest first.
+    creatives: Vec<ServedCreative>,
+}
+
+/// A placement's payload, compiled for fast requests.
 struct Compiled {
     version: i64,
-    built: Instant,
+    built_at: i64,
+    /// When this replica compiled it.
+    compiled: Instant,
     campaign_id: String,
     index: SegmentIndex<String>,
     /// Segments without rules: they match every request.
@@ -60,7 +87,66 @@ struct Compiled {
     creatives: Vec<ServedCreative>,
 }
 
-#[derive(Clone, Debug)]
+impl Compiled {
+    /// Whether it still reflects what may be served at `version`.
+    fn current(&self, version: i64) -> bool {
+        self.version == version && now_millis() - self.built_at < PAYLOAD_MAX_AGE.as_millis() as i64
+    }
+}
+
+/// What one ad request needs from the cache: its candidate creatives (indexes into
+/// [`Compiled::creatives`]) and the keys of their frequency-cap and bandit counts.
+struct RequestPlan {
+    candidates: Vec<usize>,
+    /// With a viewer: the campaign cap key, then one cap key per candidate. Then an impression
+    /// and a click key per candidate.
+    keys: Vec<String>,
+    capped: bool,
+}
+
+impl RequestPlan {
+    fn new(compiled: &Compiled, request: &AdRequest, user: Option<&str>) -> Self {
+        let mut matched = compiled.index.matching(request);
+        matched.extend(compiled.everyone.iter().cloned());
+        let mut candidates: Vec<usize> = (0..compiled.creatives.len())
+            .filter(|&i| matched.contains(&compiled.creatives[i].segment_key))
+            .collect();
+        if candidates.is_empty() {
+            candidates = (0..compiled.creatives.len())
+                .filter(|&i| compiled.creatives[i].segment_key == "-")
+                .collect();
+        }
+        let mut keys = Vec::with_capacity(3 * candidates.len() + 1);
+        if let Some(user) = user {
+            keys.push(campaign_cap_key(user, &compiled.campaign_id));
+            keys.extend(
+                candidates
+                    .iter()
+                    .map(|&i| creative_cap_key(user, &compiled.creatives[i].id)),
+            );
+        }
+        for &i in &candidates {
+            let c = &compiled.creatives[i];
+            keys.push(arm_key('i', &c.id, &c.segment_key));
+            keys.push(arm_key('c', &c.id, &c.segment_key));
+        }
+        RequestPlan {
+            candidates,
+            keys,
+            capped: user.is_some(),
+        }
+    }
+}
+
+fn campaign_cap_key(user: &str, campaign: &str) -> String {
+    format!("adforge:fc:campaign:{user}:{campaign}")
+}
+
+fn creative_cap_key(user: &str, creative: &str) -> String {
+    format!("adforge:fc:creative:{user}:{creative}")
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct ServedCreative {
     id: String,
     segment_key: String,
@@ -68,6 +154,77 @@ struct ServedCreative {
     body: String,
     cta: String,
     image: Option<ImageAsset>,
+}
+
+fn payload_key(serve_key: &str) -> String {
+    format!("adforge:serving:placement:{serve_key}")
+}
+
+impl Payload {
+    fn fresh(&self, version: i64) -> bool {
+        self.version == version && now_millis() - self.built_at < PAYLOAD_MAX_AGE.as_millis() as i64
+    }
+
+    fn compile(self) -> Compiled {
+        let mut everyone = Vec::new();
+        let mut with_rules = Vec::new();
+        for (id, rules) in self.segments {
+            if rules.is_null() {
+                everyone.push(id);
+                continue;
+            }
+            match Rule::from_json(&rules) {
+                Ok(rule) => with_rules.push((id, rule)),
+                Err(error) => {
+                    tracing::warn!(segment = %id, %error, "stored rule no longer parses; segment not served")
+                }
+            }
+        }
+        Compiled {
+            version: self.version,
+            built_at: self.built_at,
+            compiled: Instant::now(),
+            campaign_id: self.campaign_id,
+            index: SegmentIndex::build(with_rules),
+            everyone,
+            creatives: self.creatives,
+        }
+    }
+}
+
+/// Tells the serving replicas, from synchronous code, that what may be served has changed.
+#[derive(Clone)]
+pub enum ChangeSignal {
+    /// Through this process's serving cache (in-process workers).
+    Cache(Cache),
+    /// Through the Redis the replicas share (`adforge worker` processes).
+    Redis(redis::Client),
+    /// Nobody to tell: replicas notice within [`PAYLOAD_MAX_AGE`].
+    Off,
+}
+
+impl ChangeSignal {
+    /// The signal for a separate worker process: Redis when a URL is configured.
+    pub fn for_worker_process(redis_url: Option<&str>) -> Result<Self, CacheError> {
+        Ok(match redis_url {
+            Some(url) => ChangeSignal::Redis(redis::Client::open(url)?),
+            None => ChangeSignal::Off,
+        })
+    }
+
+    /// Bumps the serving version; failures are logged (replicas still notice in time).
+    pub fn send(&self) {
+        let outcome = match self {
+            ChangeSignal::Cache(cache) => cache.incr_blocking(VERSION_KEY).map(drop),
+            ChangeSignal::Redis(client) => {
+                cache::redis_incr_blocking(client, VERSION_KEY).map(drop)
+            }
+            ChangeSignal::Off => Ok(()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "could not bump the serving version");
+        }
+    }
 }
 
 impl Serving {
@@ -88,64 +245,208 @@ impl Serving {
         &self.cache
     }
 
-    /// Marks every compiled placement stale, on every replica.
-    pub async fn invalidate(&self) {
-        if let Err(error) = self.cache.incr(VERSION_KEY, 1, None).await {
-            tracing::warn!(%error, "could not bump the serving version");
-        }
+    /// Something that may change what is served happened (for `advertiser`, when known):
+    /// bumps the version on every replica and recomputes that advertiser's payloads.
+    pub async fn changed(&self, store: &Store, advertiser: Option<String>) {
+        let version = match self.cache.incr(VERSION_KEY, 1, None).await {
+            // The key was gone (cache flushed): restart from the clock, not from 1, so no
+            // replica's older copy can carry the same version.
+            Ok(1) => {
+                let version = now_millis();
+                let _ = self.cache.set(VERSION_KEY, version).await;
+                version
+            }
+            Ok(version) => version,
+            Err(error) => {
+                tracing::warn!(%error, "could not bump the serving version");
+                -1
+            }
+        };
         if let Ok(mut compiled) = self.compiled.write() {
             compiled.clear();
         }
+        if let (Some(advertiser), true) = (advertiser, version >= 0) {
+            self.precompute(store, Some(advertiser), version).await;
+        }
     }
 
+    /// Rebuilds every placement's payload from the database (at start).
+    pub async fn rebuild_all(&self, store: &Store) {
+        let version = self.version().await;
+        if version >= 0 {
+            self.precompute(store, None, version).await;
+        }
+    }
+
+    /// Builds and stores the payloads of every served placement (of one advertiser, or all).
+    async fn precompute(&self, store: &Store, advertiser: Option<String>, version: i64) {
+        let built = store
+            .run(move |conn| {
+                let mut query = placements::table
+                    .filter(placements::serve_key.is_not_null())
+                    .select(placements::serve_key)
+                    .into_boxed();
+                if let Some(advertiser) = &advertiser {
+                    query = query.filter(placements::advertiser_id.eq(advertiser));
+                }
+                let keys: Vec<Option<String>> = query.load(conn)?;
+                let mut built = Vec::new();
+                for key in keys.into_iter().flatten() {
+                    if let Some(payload) = build_payload(conn, &key, version)? {
+                        built.push((key, payload));
+                    }
+                }
+                Ok::<_, ApiError>(built)
+            })
+            .await;
+        let built = match built {
+            Ok(built) => built,
+            Err(error) => {
+                tracing::warn!(%error, "could not precompute serving payloads");
+                return;
+            }
+        };
+        for (key, payload) in built {
+            self.store_payload(&key, &payload).await;
+        }
+    }
+
+    async fn store_payload(&self, serve_key: &str, payload: &Payload) {
+        let stored = match serde_json::to_string(payload) {
+            Ok(text) => self.cache.set_text(&payload_key(serve_key), &text).await,
+            Err(error) => {
+                tracing::warn!(%error, "could not encode a serving payload");
+                return;
+            }
+        };
+        if let Err(error) = stored {
+            tracing::warn!(%error, "could not store a serving payload");
+        }
+    }
+
+    /// The serving version; -1 when the cache cannot be read. A lost version (cache flushed)
+    /// restarts from the current time, so it never repeats one a replica still holds.
     async fn version(&self) -> i64 {
-        match self.cache.get_many(&[VERSION_KEY.to_string()]).await {
-            Ok(values) => values.first().copied().flatten().unwrap_or(0),
-            // Without the cache, rebuild on the TTL alone.
+        let key = [VERSION_KEY.to_string()];
+        match self.cache.get_many(&key).await {
+            Ok(values) => match values.first().copied().flatten() {
+                Some(version) => version,
+                None => {
+                    let _ = self.cache.set_if_absent(VERSION_KEY, now_millis()).await;
+                    match self.cache.get_many(&key).await {
+                        Ok(values) => values.first().copied().flatten().unwrap_or(-1),
+                        Err(_) => -1,
+                    }
+                }
+            },
             Err(_) => -1,
         }
     }
 
-    async fn compiled(
-        &self,
-        store: &Store,
-        serve_key: &str,
-    ) -> Result<Option<Arc<Compiled>>, ApiError> {
-        let version = self.version().await;
-        if let Some(entry) = self
-            .compiled
+    /// This replica's compiled copy of a placement, if it has one.
+    fn local(&self, serve_key: &str) -> Option<Arc<Compiled>> {
+        self.compiled
             .read()
             .ok()
             .and_then(|c| c.get(serve_key).cloned())
-        {
-            if entry.version == version && entry.built.elapsed() < SNAPSHOT_TTL {
-                return Ok(Some(entry));
+    }
+
+    /// The placement's compiled state, the request plan `plan` makes from it, and the cache's
+    /// values of the plan's keys. When this replica's copy is current (the common case) that is
+    /// one cache read: the serving version and the plan's keys together. `None`: no placement
+    /// has this key.
+    async fn lookup(
+        &self,
+        store: &Store,
+        serve_key: &str,
+        plan: impl Fn(&Compiled) -> RequestPlan,
+    ) -> Result<Option<(Arc<Compiled>, RequestPlan, Vec<Option<i64>>)>, ApiError> {
+        let local = self.local(serve_key);
+        let local_plan = local.as_deref().map(&plan);
+        let mut keys = vec![VERSION_KEY.to_string()];
+        if let Some(p) = &local_plan {
+            keys.extend(p.keys.iter().cloned());
+        }
+        let version = match self.cache.get_many(&keys).await {
+            Ok(mut values) => match values.first().copied().flatten() {
+                Some(version) => {
+                    if let (Some(entry), Some(p)) = (&local, local_plan) {
+                        if entry.current(version) {
+                            values.remove(0);
+                            return Ok(Some((entry.clone(), p, values)));
+                        }
+                    }
+                    version
+                }
+                None => self.version().await,
+            },
+            Err(_) => -1,
+        };
+        let entry = match (local, version) {
+            // The cache is down: keep serving this replica's copy for a while.
+            (Some(entry), -1) if entry.compiled.elapsed() < SNAPSHOT_TTL => entry,
+            _ => match self.refresh(store, serve_key, version).await? {
+                Some(entry) => entry,
+                None => return Ok(None),
+            },
+        };
+        let p = plan(&entry);
+        let values = self
+            .cache
+            .get_many(&p.keys)
+            .await
+            .unwrap_or_else(|_| vec![None; p.keys.len()]);
+        Ok(Some((entry, p, values)))
+    }
+
+    /// Compiles the placement from the cache's payload when it is fresh, else from the
+    /// database (storing the payload it builds), and keeps it in this replica.
+    async fn refresh(
+        &self,
+        store: &Store,
+        serve_key: &str,
+        version: i64,
+    ) -> Result<Option<Arc<Compiled>>, ApiError> {
+        let mut payload = None;
+        if version >= 0 {
+            if let Ok(Some(text)) = self.cache.get_text(&payload_key(serve_key)).await {
+                payload = serde_json::from_str::<Payload>(&text)
+                    .ok()
+                    .filter(|p| p.fresh(version));
             }
         }
-        let key = serve_key.to_string();
-        let built = store.run(move |conn| compile(conn, &key, version)).await?;
-        if let (Some(entry), Ok(mut compiled)) = (&built, self.compiled.write()) {
+        let payload = match payload {
+            Some(payload) => payload,
+            None => {
+                let key = serve_key.to_string();
+                let Some(built) = store
+                    .run(move |conn| build_payload(conn, &key, version))
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                if version >= 0 {
+                    self.store_payload(serve_key, &built).await;
+                }
+                built
+            }
+        };
+        let entry = Arc::new(payload.compile());
+        if let Ok(mut compiled) = self.compiled.write() {
             compiled.insert(serve_key.to_string(), entry.clone());
         }
-        Ok(built)
+        Ok(Some(entry))
     }
 
     /// Impression and click counts per (creative, segment); missing cache entries are seeded
     /// from the database.
+    /// `cached` holds the cache's impression and click values of each arm, in order.
     async fn arm_stats(
         &self,
         store: &Store,
         arms: &[(String, String)],
+        cached: &[Option<i64>],
     ) -> Result<Vec<ArmStats>, ApiError> {
-        let keys: Vec<String> = arms
-            .iter()
-            .flat_map(|(c, s)| [arm_key('i', c, s), arm_key('c', c, s)])
-            .collect();
-        let cached = self
-            .cache
-            .get_many(&keys)
-            .await
-            .unwrap_or_else(|_| vec![None; keys.len()]);
         let mut stats = Vec::with_capacity(arms.len());
         let mut missing = Vec::new();
         for (i, arm) in arms.iter().enumerate() {
@@ -202,12 +503,12 @@ fn counts_from_db(conn: &mut Conn, arms: &[(String, String)]) -> Result<Vec<(i64
         .collect()
 }
 
-/// Builds a placement's servable state; `None` when no placement has this key.
-fn compile(
+/// Reads a placement's payload from the database; `None` when no placement has this key.
+fn build_payload(
     conn: &mut Conn,
     serve_key: &str,
     version: i64,
-) -> Result<Option<Arc<Compiled>>, ApiError> {
+) -> Result<Option<Payload>, ApiError> {
     let Some((placement_id, campaign_id)) = placements::table
         .filter(placements::serve_key.eq(serve_key))
         .select((placements::id, placements::campaign_id))
@@ -220,37 +521,28 @@ fn compile(
         .filter(campaigns_table::id.eq(&campaign_id))
         .select(campaigns_table::status)
         .first(conn)?;
-    let mut compiled = Compiled {
+    let mut payload = Payload {
         version,
-        built: Instant::now(),
+        built_at: now_millis(),
         campaign_id: campaign_id.clone(),
-        index: SegmentIndex::build(Vec::new()),
-        everyone: Vec::new(),
+        segments: Vec::new(),
         creatives: Vec::new(),
     };
     if status != "live" {
-        return Ok(Some(Arc::new(compiled)));
+        return Ok(Some(payload));
     }
     let rules: Vec<(String, String)> = segments::table
         .filter(segments::campaign_id.eq(&campaign_id))
         .select((segments::id, segments::rules))
         .load(conn)?;
-    let mut with_rules = Vec::new();
     for (id, text) in rules {
         match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Null) => compiled.everyone.push(id),
-            Ok(value) => match Rule::from_json(&value) {
-                Ok(rule) => with_rules.push((id, rule)),
-                Err(error) => {
-                    tracing::warn!(segment = %id, %error, "stored rule no longer parses; segment not served")
-                }
-            },
+            Ok(value) => payload.segments.push((id, value)),
             Err(error) => {
                 tracing::warn!(segment = %id, %error, "stored rule is not JSON; segment not served")
             }
         }
     }
-    compiled.index = SegmentIndex::build(with_rules);
     let rows: Vec<(String, Option<String>, String, String, String, String)> = creatives::table
         .filter(creatives::campaign_id.eq(&campaign_id))
         .filter(creatives::status.eq("approved"))
@@ -269,7 +561,7 @@ fn compile(
             creatives::assets,
         ))
         .load(conn)?;
-    compiled.creatives = rows
+    payload.creatives = rows
         .into_iter()
         .map(|(id, segment, headline, body, cta, assets)| {
             let assets: Vec<ImageAsset> = json_from_text(&assets)?;
@@ -283,7 +575,7 @@ fn compile(
             })
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok(Some(Arc::new(compiled)))
+    Ok(Some(payload))
 }
 
 /// An ad server's request for a creative.
@@ -393,82 +685,86 @@ async fn serve(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
     let request = ad_request(body.request)?;
-    let compiled = serving
-        .compiled(&store, &body.placement_key)
-        .await?
-        .ok_or(ApiError::NotFound("placement key"))?;
-    let mut matched = compiled.index.matching(&request);
-    matched.extend(compiled.everyone.iter().cloned());
-    let mut candidates: Vec<&ServedCreative> = compiled
-        .creatives
-        .iter()
-        .filter(|c| matched.contains(&c.segment_key))
-        .collect();
-    if candidates.is_empty() {
-        candidates = compiled
-            .creatives
-            .iter()
-            .filter(|c| c.segment_key == "-")
-            .collect();
-    }
     let user = body
         .user_key
         .as_deref()
         .map(|key| UserKeyHash::new(&serving.salt, key).to_hex());
-    if let Some(user) = &user {
-        let campaign_key = format!("adforge:fc:campaign:{user}:{}", compiled.campaign_id);
-        let mut keys = vec![campaign_key];
-        keys.extend(
-            candidates
-                .iter()
-                .map(|c| format!("adforge:fc:creative:{user}:{}", c.id)),
-        );
-        let counts = serving
-            .cache
-            .get_many(&keys)
-            .await
-            .unwrap_or_else(|_| vec![None; keys.len()]);
-        if counts[0].unwrap_or(0) >= i64::from(serving.caps.1) {
-            candidates.clear();
-        } else {
-            let allowed: Vec<bool> = counts[1..]
-                .iter()
-                .map(|n| n.unwrap_or(0) < i64::from(serving.caps.0))
-                .collect();
-            let mut allowed = allowed.into_iter();
-            candidates.retain(|_| allowed.next().unwrap_or(false));
+    let (compiled, plan, values) = serving
+        .lookup(&store, &body.placement_key, |compiled| {
+            RequestPlan::new(compiled, &request, user.as_deref())
+        })
+        .await?
+        .ok_or(ApiError::NotFound("placement key"))?;
+    // Drop the candidates the viewer has seen enough (per creative, and the whole campaign).
+    let (caps, arm_values) = if plan.capped {
+        values.split_at(1 + plan.candidates.len())
+    } else {
+        values.split_at(0)
+    };
+    let campaign_capped = caps
+        .first()
+        .is_some_and(|n| n.unwrap_or(0) >= i64::from(serving.caps.1));
+    let (mut candidates, mut cached) = (Vec::new(), Vec::new());
+    for (i, &candidate) in plan.candidates.iter().enumerate() {
+        let seen = caps.get(1 + i).copied().flatten().unwrap_or(0);
+        if !campaign_capped && seen < i64::from(serving.caps.0) {
+            candidates.push(candidate);
+            cached.extend_from_slice(&arm_values[2 * i..2 * i + 2]);
         }
     }
+    choose_and_answer(
+        &store,
+        &serving,
+        &compiled,
+        &candidates,
+        &cached,
+        user,
+        body.format.as_deref(),
+    )
+    .await
+}
+
+/// Picks one of `candidates` with Thompson sampling, counts it against the viewer's caps and
+/// answers with signed event URLs.
+async fn choose_and_answer(
+    store: &Store,
+    serving: &Serving,
+    compiled: &Compiled,
+    candidates: &[usize],
+    cached: &[Option<i64>],
+    user: Option<String>,
+    format: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     if candidates.is_empty() {
         return Ok(HttpResponse::NoContent().finish());
     }
     let arms: Vec<(String, String)> = candidates
         .iter()
-        .map(|c| (c.id.clone(), c.segment_key.clone()))
+        .map(|&i| {
+            let c = &compiled.creatives[i];
+            (c.id.clone(), c.segment_key.clone())
+        })
         .collect();
-    let stats = serving.arm_stats(&store, &arms).await?;
+    let stats = serving.arm_stats(store, &arms, cached).await?;
     let chosen = ThompsonSampler::from_entropy(ThompsonConfig::default())
         .ok()
         .and_then(|mut sampler| sampler.choose(&stats))
         .unwrap_or(0);
-    let creative = candidates[chosen];
+    let creative = &compiled.creatives[candidates[chosen]];
     if let Some(user) = &user {
-        let _ = serving
+        let counted = serving
             .cache
-            .incr(
-                &format!("adforge:fc:creative:{user}:{}", creative.id),
-                1,
-                Some(DAY),
+            .incr_many(
+                &[
+                    creative_cap_key(user, &creative.id),
+                    campaign_cap_key(user, &compiled.campaign_id),
+                ],
+                DAY,
             )
             .await;
-        let _ = serving
-            .cache
-            .incr(
-                &format!("adforge:fc:campaign:{user}:{}", compiled.campaign_id),
-                1,
-                Some(DAY),
-            )
-            .await;
+        if let Err(error) = counted {
+            tracing::warn!(%error, "frequency caps not counted");
+        }
     }
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let expires = chrono::Utc::now().timestamp() + DAY.as_secs() as i64;
@@ -500,7 +796,7 @@ async fn serve(
         click_url: format!("{}/e/{}", serving.public_url, token('c')),
         adm: None,
     };
-    if body.format.as_deref() == Some("openrtb") {
+    if format == Some("openrtb") {
         response.adm = Some(openrtb_native(&response));
     }
     Ok(HttpResponse::Ok().json(response))
@@ -772,7 +1068,6 @@ pub struct ServeKey {
 
 async fn set_serve_key(
     store: &Store,
-    serving: &Serving,
     tenant: Tenant,
     id: String,
     key: Option<String>,
@@ -791,7 +1086,7 @@ async fn set_serve_key(
                 .ok_or(ApiError::NotFound("placement"))
         })
         .await?;
-    serving.invalidate().await;
+    // The change middleware recomputes the advertiser's serving payloads.
     Ok(())
 }
 
@@ -800,12 +1095,11 @@ async fn set_serve_key(
     security(("bearer" = [])))]
 async fn rotate_serve_key(
     store: web::Data<Store>,
-    serving: web::Data<Serving>,
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let key = format!("pk_{}", uuid::Uuid::new_v4().simple());
-    set_serve_key(&store, &serving, tenant, id.into_inner(), Some(key.clone())).await?;
+    set_serve_key(&store, tenant, id.into_inner(), Some(key.clone())).await?;
     Ok(HttpResponse::Ok().json(ServeKey { serve_key: key }))
 }
 
@@ -814,11 +1108,10 @@ async fn rotate_serve_key(
     security(("bearer" = [])))]
 async fn revoke_serve_key(
     store: web::Data<Store>,
-    serving: web::Data<Serving>,
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    set_serve_key(&store, &serving, tenant, id.into_inner(), None).await?;
+    set_serve_key(&store, tenant, id.into_inner(), None).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -3,13 +3,16 @@
 //! ones leave, so short requests are not held up by long ones.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::error::{Result, TextError};
-use super::generate::{ActiveSequence, Batch, Generation, GenerationRequest};
+use super::generate::{ActiveSequence, Batch, Generation, GenerationRequest, Prompt};
 use super::model::TextModel;
+use super::sampling::SamplingParams;
+use super::structured::{JsonSchemaSpec, StructuredOutput};
 
 /// What a submitted request reports, in order: zero or more `Text` pieces, then one `Done`.
 #[derive(Debug)]
@@ -24,6 +27,9 @@ type EventSink = Arc<Mutex<Box<dyn FnMut(SchedulerEvent) + Send>>>;
 
 struct Job {
     request: GenerationRequest,
+    /// Set for structured output: the object to decode (the request's `max_new_tokens` and
+    /// `stop` are then derived from it).
+    structured: Option<Arc<JsonSchemaSpec>>,
     sink: EventSink,
 }
 
@@ -33,6 +39,7 @@ struct Job {
 pub struct TextScheduler {
     tx: Sender<Job>,
     worker: Arc<Mutex<Option<JoinHandle<()>>>>,
+    peak_batch: Arc<AtomicUsize>,
 }
 
 fn send(sink: &EventSink, event: SchedulerEvent) {
@@ -47,13 +54,16 @@ impl TextScheduler {
     pub fn start(model: TextModel, max_batch: usize) -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = max_batch.max(1);
+        let peak_batch = Arc::new(AtomicUsize::new(0));
+        let peak = peak_batch.clone();
         let worker = std::thread::Builder::new()
             .name("adforge-text".into())
-            .spawn(move || worker_loop(model, rx, max_batch))
+            .spawn(move || worker_loop(model, rx, max_batch, &peak))
             .ok();
         Self {
             tx,
             worker: Arc::new(Mutex::new(worker)),
+            peak_batch,
         }
     }
 
@@ -63,10 +73,72 @@ impl TextScheduler {
         request: GenerationRequest,
         on_event: impl FnMut(SchedulerEvent) + Send + 'static,
     ) -> Result<()> {
+        self.enqueue(request, None, on_event)
+    }
+
+    fn enqueue(
+        &self,
+        request: GenerationRequest,
+        structured: Option<Arc<JsonSchemaSpec>>,
+        on_event: impl FnMut(SchedulerEvent) + Send + 'static,
+    ) -> Result<()> {
         let sink: EventSink = Arc::new(Mutex::new(Box::new(on_event)));
         self.tx
-            .send(Job { request, sink })
+            .send(Job {
+                request,
+                structured,
+                sink,
+            })
             .map_err(|_| TextError::SchedulerClosed)
+    }
+
+    /// Queues one structured request: a JSON object following `spec` (see
+    /// [`TextModel::generate_json`]). Its final event carries the generation whose text is the
+    /// object.
+    pub fn submit_json(
+        &self,
+        prompt: Prompt,
+        sampling: SamplingParams,
+        spec: Arc<JsonSchemaSpec>,
+    ) -> Result<Receiver<SchedulerEvent>> {
+        let (tx, rx) = mpsc::channel();
+        let request = GenerationRequest {
+            prompt,
+            max_new_tokens: 0,
+            sampling,
+            stop: Vec::new(),
+        };
+        self.enqueue(request, Some(spec), move |e| {
+            let _ = tx.send(e);
+        })?;
+        Ok(rx)
+    }
+
+    /// Generates one object per (prompt, sampling) pair and blocks until all are done. They
+    /// decode in the shared batch, together with whatever other threads have submitted, so
+    /// concurrent callers share model calls.
+    pub fn generate_json_batch(
+        &self,
+        jobs: &[(Prompt, SamplingParams)],
+        spec: &JsonSchemaSpec,
+    ) -> Result<Vec<StructuredOutput>> {
+        spec.validate()?;
+        let spec = Arc::new(spec.clone());
+        let receivers = jobs
+            .iter()
+            .map(|(prompt, sampling)| {
+                self.submit_json(prompt.clone(), sampling.clone(), spec.clone())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        receivers
+            .into_iter()
+            .map(|rx| StructuredOutput::from_generation(wait(&rx)?))
+            .collect()
+    }
+
+    /// The most sequences decoded together in one step so far.
+    pub fn peak_batch(&self) -> usize {
+        self.peak_batch.load(Ordering::Relaxed)
     }
 
     /// Queues a request and returns a channel of its events.
@@ -80,14 +152,7 @@ impl TextScheduler {
 
     /// Queues a request and blocks until it is done.
     pub fn generate(&self, request: GenerationRequest) -> Result<Generation> {
-        let rx = self.submit(request)?;
-        loop {
-            match rx.recv() {
-                Ok(SchedulerEvent::Text(_)) => continue,
-                Ok(SchedulerEvent::Done(result)) => return result,
-                Err(_) => return Err(TextError::SchedulerClosed),
-            }
-        }
+        wait(&self.submit(request)?)
     }
 
     /// Whether the worker thread is still running.
@@ -100,7 +165,34 @@ impl TextScheduler {
     }
 }
 
-fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
+/// Waits for a request's final event.
+fn wait(rx: &Receiver<SchedulerEvent>) -> Result<Generation> {
+    loop {
+        match rx.recv() {
+            Ok(SchedulerEvent::Text(_)) => continue,
+            Ok(SchedulerEvent::Done(result)) => return result,
+            Err(_) => return Err(TextError::SchedulerClosed),
+        }
+    }
+}
+
+/// Builds a job's sequence: plain, or constrained to its structured spec.
+fn sequence(model: &TextModel, id: u64, job: &Job) -> Result<ActiveSequence<'static>> {
+    let text_sink = job.sink.clone();
+    let on_text = Box::new(move |t: &str| send(&text_sink, SchedulerEvent::Text(t.to_string())));
+    match &job.structured {
+        None => ActiveSequence::new(model, id, &job.request, None, Some(on_text)),
+        Some(spec) => model.json_plan(spec)?.sequence(
+            model,
+            id,
+            &job.request.prompt,
+            &job.request.sampling,
+            Some(on_text),
+        ),
+    }
+}
+
+fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize, peak: &AtomicUsize) {
     let mut batch: Batch<'static> = Batch::new(&model);
     let mut sinks: HashMap<u64, EventSink> = HashMap::new();
     let mut next_id = 0u64;
@@ -124,10 +216,7 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
         for job in jobs {
             let id = next_id;
             next_id += 1;
-            let text_sink = job.sink.clone();
-            let on_text =
-                Box::new(move |t: &str| send(&text_sink, SchedulerEvent::Text(t.to_string())));
-            match ActiveSequence::new(&model, id, &job.request, None, Some(on_text)) {
+            match sequence(&model, id, &job) {
                 Ok(seq) => {
                     sinks.insert(id, job.sink);
                     seqs.push(seq);
@@ -146,6 +235,7 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize) {
                     send(&sink, SchedulerEvent::Done(Ok(seq.into_generation())));
                 }
             }
+            peak.fetch_max(batch.len(), Ordering::Relaxed);
         }
         for (seq, outcome) in batch.step(&model) {
             if let Some(sink) = sinks.remove(&seq.id) {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::error::{Result, TextError};
-use super::generate::{run_batch, ActiveSequence, Generation, GenerationRequest, Prompt};
+use super::generate::{run_batch, ActiveSequence, Generation, GenerationRequest, Prompt, TextSink};
 use super::model::TextModel;
 use super::sampling::SamplingParams;
 use super::tokenizer::TextTokenizer;
@@ -361,43 +361,68 @@ impl TextModel {
         jobs: &[(Prompt, SamplingParams)],
         spec: &JsonSchemaSpec,
     ) -> Result<Vec<StructuredOutput>> {
-        spec.validate()?;
-        let vocab = self.structured_vocab()?;
-        let spec = Arc::new(spec.clone());
-        let forced = Arc::new(JsonConstraint::forced_tokens(&self.tokenizer, &spec)?);
-        let mut seqs = Vec::with_capacity(jobs.len());
-        for (i, (prompt, sampling)) in jobs.iter().enumerate() {
-            let constraint = JsonConstraint::new(vocab.clone(), spec.clone(), forced.clone());
-            let request = GenerationRequest {
-                prompt: prompt.clone(),
-                max_new_tokens: constraint.max_tokens() + 1,
-                sampling: sampling.clone(),
-                stop: Vec::new(),
-            };
-            seqs.push(ActiveSequence::new(
-                self,
-                i as u64,
-                &request,
-                Some(constraint),
-                None,
-            )?);
-        }
+        let plan = self.json_plan(spec)?;
+        let seqs = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, (prompt, sampling))| plan.sequence(self, i as u64, prompt, sampling, None))
+            .collect::<Result<Vec<_>>>()?;
         run_batch(self, seqs)
             .into_iter()
-            .map(|(_, generation)| {
-                let generation = generation?;
-                let values = match serde_json::from_str::<serde_json::Value>(&generation.text) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => {
-                        return Err(TextError::Structured(format!(
-                            "decoding ended without a complete object: {:?}",
-                            generation.text
-                        )))
-                    }
-                };
-                Ok(StructuredOutput { values, generation })
-            })
+            .map(|(_, generation)| StructuredOutput::from_generation(generation?))
             .collect()
+    }
+
+    /// Validates `spec` and prepares what every sequence decoding it shares.
+    pub(crate) fn json_plan(&self, spec: &JsonSchemaSpec) -> Result<JsonPlan> {
+        spec.validate()?;
+        Ok(JsonPlan {
+            vocab: self.structured_vocab()?,
+            forced: Arc::new(JsonConstraint::forced_tokens(&self.tokenizer, spec)?),
+            spec: Arc::new(spec.clone()),
+        })
+    }
+}
+
+/// A validated spec with its tokenized fixed text, shared by the sequences that decode it.
+pub(crate) struct JsonPlan {
+    vocab: Arc<StructuredVocab>,
+    spec: Arc<JsonSchemaSpec>,
+    forced: Arc<Vec<Vec<u32>>>,
+}
+
+impl JsonPlan {
+    /// A sequence that decodes one object for `prompt`.
+    pub(crate) fn sequence<'a>(
+        &self,
+        model: &TextModel,
+        id: u64,
+        prompt: &Prompt,
+        sampling: &SamplingParams,
+        sink: Option<TextSink<'a>>,
+    ) -> Result<ActiveSequence<'a>> {
+        let constraint =
+            JsonConstraint::new(self.vocab.clone(), self.spec.clone(), self.forced.clone());
+        let request = GenerationRequest {
+            prompt: prompt.clone(),
+            max_new_tokens: constraint.max_tokens() + 1,
+            sampling: sampling.clone(),
+            stop: Vec::new(),
+        };
+        ActiveSequence::new(model, id, &request, Some(constraint), sink)
+    }
+}
+
+impl StructuredOutput {
+    /// Parses a finished structured generation.
+    pub(crate) fn from_generation(generation: Generation) -> Result<StructuredOutput> {
+        match serde_json::from_str::<serde_json::Value>(&generation.text) {
+            Ok(serde_json::Value::Object(values)) => Ok(StructuredOutput { values, generation }),
+            _ => Err(TextError::Structured(format!(
+                "decoding ended without a complete object: {:?}",
+                generation.text
+            ))),
+        }
     }
 }
 
