@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark of POST /v1/serve with wrk on loopback, against a trivial actix handler in the
-# same run. Uses Redis at 127.0.0.1:6379 when reachable. Prints throughput and p99 of both and
-# their ratio. Usage: scripts/bench-serve.sh [seconds] [connections]
+# same run. Uses Redis at 127.0.0.1:6379 when reachable. Two rounds per server: saturating
+# ([connections], default 32: throughput) and light (4 connections: latency without queueing).
+# Prints throughput and p99 of both servers and their ratios.
+# Usage: scripts/bench-serve.sh [seconds] [connections]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -27,6 +29,8 @@ for country in FR US DE; do
   done
 done
 PK=$(api -X POST http://127.0.0.1:8090/v1/placements/$P/serve-key | json serve_key)
+SAMPLE=$(curl -sf -H 'content-type: application/json' -d "{\"placement_key\":\"$PK\",\"request\":{\"country\":\"FR\"},\"user_key\":\"u-1\"}" http://127.0.0.1:8090/v1/serve)
+echo "sample answer: $(echo "$SAMPLE" | python3 -c "import sys, json; a = json.load(sys.stdin); print(a['creative_id'], a['headline'])")"
 cat >"$WORK/serve.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -37,10 +41,12 @@ request = function()
 end
 LUA
 target/release/examples/trivial_server 127.0.0.1:8091 & sleep 1
-run() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/serve.lua" "$1"; }
-echo "== adforge /v1/serve (redis: ${REDIS_URL:-none})"; A=$(run http://127.0.0.1:8090/v1/serve); echo "$A"
-echo "== trivial actix handler"; T=$(run http://127.0.0.1:8091/v1/serve); echo "$T"
+run() { wrk -t2 -c"$1" -d"${DURATION}s" --latency -s "$WORK/serve.lua" "$2"; }
 rps() { echo "$1" | awk '/Requests\/sec/ {print $2}'; }
 p99() { echo "$1" | awk '$1 == "99%" {print $2}'; }
-echo "serve: $(rps "$A") req/s, p99 $(p99 "$A"); trivial: $(rps "$T") req/s, p99 $(p99 "$T")"
-python3 -c "print('throughput ratio serve/trivial: %.2f' % ($(rps "$A") / $(rps "$T")))"
+for c in "$CONNECTIONS" 4; do
+  echo "== $c connections: adforge /v1/serve (redis: ${REDIS_URL:-none})"; A=$(run "$c" http://127.0.0.1:8090/v1/serve); echo "$A"
+  echo "== $c connections: trivial actix handler"; T=$(run "$c" http://127.0.0.1:8091/v1/serve); echo "$T"
+  echo "$c connections: serve $(rps "$A") req/s, p99 $(p99 "$A"); trivial $(rps "$T") req/s, p99 $(p99 "$T")"
+  python3 -c "print('$c connections: throughput ratio serve/trivial %.2f' % ($(rps "$A") / $(rps "$T")))"
+done

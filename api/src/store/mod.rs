@@ -118,7 +118,8 @@ impl Store {
                 .max_size(8)
                 .connection_customizer(Box::new(SqliteOptions))
                 .build(manager)?,
-            Backend::Postgres => builder.max_size(16).build(manager)?,
+            // Connections open on demand: many replicas and workers share one server.
+            Backend::Postgres => builder.max_size(16).min_idle(Some(1)).build(manager)?,
         };
         let store = Store { pool, backend };
         store.migrate()?;
