@@ -1,7 +1,11 @@
 //! The baseline for `scripts/bench-serve.sh`: an actix-web server whose only handler returns a
-//! small fixed JSON body, on the same runtime settings as `adforge serve`.
+//! small fixed JSON body, on the same runtime settings and allocator as `adforge serve`.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+
+// The same allocator as the `adforge` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {

@@ -11,6 +11,11 @@ use adforge_api::http::{self, AppState};
 use adforge_api::serving::ChangeSignal;
 use adforge_api::store::Store;
 
+/// Rust allocations of the whole binary (the serving path makes many small ones on several
+/// threads; libtorch keeps its own allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// adforge: a self-hosted generative ad-creative platform.
 #[derive(Parser)]
 #[command(version, about)]
