@@ -330,11 +330,18 @@ async fn configured_diffusion_model_paints_the_backgrounds() {
     .await;
     let stop = start_worker(&app);
     let key = app.new_tenant("Acme");
+    let kit = app
+        .create(
+            "/v1/brand-kits",
+            &key,
+            json!({"name": "Leaf", "disclaimer": "Brewed in small batches. Terms apply."}),
+        )
+        .await;
     let campaign = app
         .create(
             "/v1/campaigns",
             &key,
-            json!({"name": "Tea", "brand": "Leaf", "product": "green tea",
+            json!({"name": "Tea", "brand": "Leaf", "product": "green tea", "brand_kit_id": kit["id"],
                    "landing_url": "https://leaf.example"}),
         )
         .await;
@@ -372,6 +379,19 @@ async fn configured_diffusion_model_paints_the_backgrounds() {
         .call("GET", &format!("/v1/creatives?campaign_id={c}"), &key, None)
         .await;
     let creative = creatives["items"][0].clone();
+    // The disclaimer is drawn on the images, so the copy is not flagged for leaving it out.
+    assert_eq!(
+        creative["provenance"]["disclaimer"],
+        "Brewed in small batches. Terms apply."
+    );
+    assert!(
+        !creative["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["rule"] == "brand.disclaimer"),
+        "{creative}"
+    );
     let images = &creative["provenance"]["images"];
     assert_eq!(images["engine"], "diffusion", "{creative}");
     assert_eq!(images["model"], "pipeline");
@@ -398,7 +418,8 @@ async fn configured_diffusion_model_paints_the_backgrounds() {
     use adforge_generator::compose;
     let text = |field: &str| creative[field].as_str().unwrap().to_string();
     let designed = compose::compose(
-        &compose::CreativeCopy::new(&text("headline"), &text("body"), &text("cta")),
+        &compose::CreativeCopy::new(&text("headline"), &text("body"), &text("cta"))
+            .with_disclaimer("Brewed in small batches. Terms apply."),
         &compose::BrandStyle::with_colors(Vec::new()),
         None,
         &compose::Background::Designed,

@@ -76,11 +76,18 @@ async fn replicas_share_precomputed_payloads_through_redis() {
     let b = spawn_replica().await;
 
     let key = a.new_tenant("Acme");
+    let kit = a
+        .create(
+            "/v1/brand-kits",
+            &key,
+            json!({"name": "Velo", "disclaimer": "Terms apply."}),
+        )
+        .await;
     let campaign = a
         .create(
             "/v1/campaigns",
             &key,
-            json!({"name": "Bikes", "brand": "Velo", "product": "bike",
+            json!({"name": "Bikes", "brand": "Velo", "product": "bike", "brand_kit_id": kit["id"],
                    "landing_url": "https://velo.example", "status": "live"}),
         )
         .await;
@@ -124,6 +131,25 @@ async fn replicas_share_precomputed_payloads_through_redis() {
     let (status, served) = serve(&b, &serve_key).await;
     assert_eq!(status, 200, "{served}");
     assert_eq!(served["headline"], "First");
+    // The brand's disclaimer goes with every answer, in the native markup too.
+    assert_eq!(served["disclaimer"], "Terms apply.");
+    let (_, native) = b
+        .call(
+            "POST",
+            "/v1/serve",
+            "",
+            Some(json!({"placement_key": serve_key, "request": {"country": "FR"}, "format": "openrtb"})),
+        )
+        .await;
+    let adm: Value = serde_json::from_str(native["adm"].as_str().unwrap()).unwrap();
+    assert!(
+        adm["native"]["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["data"]["type"] == 10 && a["data"]["value"] == "Terms apply."),
+        "{adm}"
+    );
 
     // A replica whose database lacks this placement entirely still serves it from the
     // precomputed payload: serving reads Redis, not the database.

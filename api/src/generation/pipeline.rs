@@ -268,7 +268,14 @@ impl Pipeline {
             body_max: limits.body as usize,
             cta_max: limits.cta as usize,
         };
-        let prompts = targeting::build_prompts(&brief, &segment, &brand, &spec);
+        // The disclaimer is not the copy's job: the compositor draws it on every image and
+        // serving hands it out beside the copy, so neither the prompt nor the checks ask the
+        // copy (with its few dozen characters) to repeat it.
+        let copy_brand = targeting::BrandKit {
+            disclaimer: None,
+            ..brand.clone()
+        };
+        let prompts = targeting::build_prompts(&brief, &segment, &copy_brand, &spec);
         let schema = JsonSchemaSpec {
             fields: vec![
                 JsonField {
@@ -332,7 +339,8 @@ impl Pipeline {
             targeting::DEFAULT_DUPLICATE_THRESHOLD,
         )?;
         let pack = targeting::RulePack::builtin(language);
-        let checker = targeting::PolicyChecker::new(pack, &brand, &spec, campaign.allow_claims);
+        let checker =
+            targeting::PolicyChecker::new(pack, &copy_brand, &spec, campaign.allow_claims);
         let style = BrandStyle::with_colors(
             brand
                 .colors
@@ -417,6 +425,7 @@ impl Pipeline {
                 "source": "generation",
                 "text_model": { "id": self.text_model_id, "sha256": self.text_model_sha256 },
                 "ranking_model": "all-MiniLM-L6-v2",
+                "disclaimer": brand.disclaimer,
                 "images": images_provenance,
                 "prompts": { "system": prompts.text.system, "user": prompts.text.user,
                              "image": prompts.image.prompt, "image_negative": prompts.image.negative_prompt },

@@ -35,7 +35,8 @@ use crate::http::problem::ApiError;
 use crate::resources::creatives::ImageAsset;
 use crate::resources::{campaigns, json_from_text};
 use crate::store::schema::{
-    campaigns as campaigns_table, creatives, event_counters, event_nonces, placements, segments,
+    brand_kits, campaigns as campaigns_table, creatives, event_counters, event_nonces, placements,
+    segments,
 };
 use crate::store::{now_millis, Conn, Store};
 use cache::{Cache, CacheError};
@@ -68,6 +69,9 @@ struct Payload {
     /// When it was read from the database (Unix milliseconds).
     built_at: i64,
     campaign_id: String,
+    /// The brand kit's legal text, shown with every creative.
+    #[serde(default)]
+    disclaimer: Option<String>,
     /// Segments of the live campaign with their rules (`null`: every request).
     segments: Vec<(String, serde_json::Value)>,
     /// Approved creatives for this placement, oldest first.
@@ -81,6 +85,7 @@ struct Compiled {
     /// When this replica compiled it.
     compiled: Instant,
     campaign_id: String,
+    disclaimer: Option<String>,
     index: SegmentIndex<String>,
     /// Segments without rules: they match every request.
     everyone: Vec<String>,
@@ -185,6 +190,7 @@ impl Payload {
             built_at: self.built_at,
             compiled: Instant::now(),
             campaign_id: self.campaign_id,
+            disclaimer: self.disclaimer,
             index: SegmentIndex::build(with_rules),
             everyone,
             creatives: self.creatives,
@@ -517,14 +523,25 @@ fn build_payload(
     else {
         return Ok(None);
     };
-    let status: String = campaigns_table::table
+    let (status, brand_kit): (String, Option<String>) = campaigns_table::table
         .filter(campaigns_table::id.eq(&campaign_id))
-        .select(campaigns_table::status)
+        .select((campaigns_table::status, campaigns_table::brand_kit_id))
         .first(conn)?;
+    let disclaimer = match brand_kit {
+        Some(kit) => brand_kits::table
+            .filter(brand_kits::id.eq(kit))
+            .select(brand_kits::disclaimer)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten()
+            .filter(|d| !d.trim().is_empty()),
+        None => None,
+    };
     let mut payload = Payload {
         version,
         built_at: now_millis(),
         campaign_id: campaign_id.clone(),
+        disclaimer,
         segments: Vec::new(),
         creatives: Vec::new(),
     };
@@ -626,6 +643,9 @@ pub struct ServeResponse {
     pub body: String,
     /// Call to action.
     pub cta: String,
+    /// The brand's legal text, to show with the ad (it is also drawn on the image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disclaimer: Option<String>,
     /// Image URL with its size, if the creative has one.
     pub image: Option<ServedImage>,
     /// Fire when the ad is shown.
@@ -791,6 +811,7 @@ async fn choose_and_answer(
         headline: creative.headline.clone(),
         body: creative.body.clone(),
         cta: creative.cta.clone(),
+        disclaimer: compiled.disclaimer.clone(),
         image,
         impression_url: format!("{}/e/{}", serving.public_url, token('i')),
         click_url: format!("{}/e/{}", serving.public_url, token('c')),
@@ -809,6 +830,10 @@ fn openrtb_native(served: &ServeResponse) -> String {
         serde_json::json!({"id": 3, "required": 0, "data": {"type": 2, "value": served.body, "len": served.body.chars().count()}}),
         serde_json::json!({"id": 4, "required": 0, "data": {"type": 12, "value": served.cta, "len": served.cta.chars().count()}}),
     ];
+    if let Some(disclaimer) = &served.disclaimer {
+        // Data type 10 (`desc2`): additional descriptive text.
+        assets.push(serde_json::json!({"id": 5, "required": 0, "data": {"type": 10, "value": disclaimer, "len": disclaimer.chars().count()}}));
+    }
     if let Some(image) = &served.image {
         assets.push(serde_json::json!({"id": 2, "required": 0, "img": {"type": 3, "url": image.url, "w": image.w, "h": image.h}}));
     }
