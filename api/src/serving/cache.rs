@@ -20,17 +20,18 @@ impl From<redis::RedisError> for CacheError {
     }
 }
 
+/// Integers with their optional expiry, by key.
+type Integers = HashMap<String, (i64, Option<Instant>)>;
+
 /// The in-process store: integers with optional expiry, and texts.
 #[derive(Default)]
 pub struct MemoryCache {
-    integers: Mutex<HashMap<String, (i64, Option<Instant>)>>,
+    integers: Mutex<Integers>,
     texts: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl MemoryCache {
-    fn integers(
-        &self,
-    ) -> Result<MutexGuard<'_, HashMap<String, (i64, Option<Instant>)>>, CacheError> {
+    fn integers(&self) -> Result<MutexGuard<'_, Integers>, CacheError> {
         self.integers
             .lock()
             .map_err(|_| CacheError("poisoned".into()))
