@@ -55,13 +55,18 @@
 //! holding the same images. `results.csv` is appended one input row at a time, so a run that
 //! is interrupted and started again with the same output folder skips the rows it already
 //! finished.
+//!
+//! Over the API the output folder is `<data_dir>/batches/<id>/`, and the server resumes a
+//! batch its predecessor left unfinished the same way (see [`queue`]).
 
 pub mod csv_input;
+pub mod queue;
 pub mod routes;
 pub mod rows;
 pub mod runner;
+pub mod schema;
 
-pub use self::routes::routes;
+pub use self::routes::{routes, Api};
 
 use serde::Serialize;
 

@@ -1,26 +1,30 @@
-//! `/v1/batches`: upload a batch CSV (multipart/form-data, field `file`), follow its progress,
-//! and download `results.csv` and `images.zip`. Batches run one at a time on a background
-//! thread of the server with the same [`runner`](super::runner) as `adforge batch`; their
-//! files live under `<data_dir>/batches/<id>/`. Every query is scoped by the caller's
-//! advertiser id; another tenant's batch answers 404.
+//! `/v1/batches`: upload a batch CSV (multipart/form-data, field `file`), list the tenant's
+//! batches, follow one's progress, and download `results.csv` and `images.zip`. An upload is
+//! checked, stored under `<data_dir>/batches/<id>/` and queued; the server's
+//! [`BatchService`](super::queue::BatchService) runs queued batches one at a time with the same
+//! [`runner`](super::runner) as `adforge batch`, and resumes those a stopped server left
+//! unfinished. Every query is scoped by the caller's advertiser id; another tenant's batch
+//! answers 404 and never appears in a list.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use actix_multipart::Multipart;
 use actix_web::{web, HttpResponse};
 use diesel::prelude::*;
 use futures_util::StreamExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::queue::{batch_dir, BatchService, INPUT_FILE};
 use super::rows::StoredResources;
-use super::runner::{self, BatchOptions, PipelineGenerator, Progress, RowOutcome};
+use super::runner::{self, BatchOptions};
+use super::schema::batches;
 use super::{BatchError, RowError};
-use crate::assets::AssetStore;
 use crate::auth::Tenant;
 use crate::config::Settings;
+use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::http::UploadLimit;
 use crate::resources::brand_kits::{self, BrandKit};
@@ -28,23 +32,21 @@ use crate::resources::campaigns::{self, Campaign};
 use crate::resources::placements::{self, Placement};
 use crate::resources::segments::{self, Segment};
 use crate::resources::{iso_time, json_from_text, json_text};
-use crate::store::schema::{batches, campaigns as campaigns_table};
+use crate::store::schema::campaigns as campaigns_table;
 use crate::store::{new_id, now_millis, Conn, Store};
 
 /// Most row errors kept on a batch record (`results.csv` has every one).
 const MAX_ERRORS: usize = 1000;
 
-/// Batches run one after another, so that one server holds one copy of the models for them.
-static RUNNING: Mutex<()> = Mutex::new(());
-
 /// A batch and its progress.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Batch {
     /// Identifier.
     pub id: String,
     /// Name of the uploaded file.
     pub file_name: String,
     /// `queued`, `running`, `succeeded` or `failed`.
+    #[schema(example = "running")]
     pub status: String,
     /// Data rows in the file.
     pub rows_total: i32,
@@ -87,22 +89,14 @@ struct BatchRow {
 
 impl BatchRow {
     fn into_api(self) -> Result<Batch, ApiError> {
-        let errors: Vec<StoredRowError> = json_from_text(&self.errors)?;
         Ok(Batch {
+            errors: errors_from_text(&self.errors)?,
             id: self.id,
             file_name: self.file_name,
             status: self.status,
             rows_total: self.rows_total,
             rows_done: self.rows_done,
             rows_failed: self.rows_failed,
-            errors: errors
-                .into_iter()
-                .map(|e| RowError {
-                    row: e.row,
-                    column: e.column,
-                    message: e.message,
-                })
-                .collect(),
             error: self.error,
             created_at: iso_time(self.created_at),
             updated_at: iso_time(self.updated_at),
@@ -110,7 +104,21 @@ impl BatchRow {
     }
 }
 
-fn errors_text(errors: &[RowError]) -> String {
+/// Reads back the `errors` column of a batch.
+pub(super) fn errors_from_text(text: &str) -> Result<Vec<RowError>, ApiError> {
+    let errors: Vec<StoredRowError> = json_from_text(text)?;
+    Ok(errors
+        .into_iter()
+        .map(|e| RowError {
+            row: e.row,
+            column: e.column,
+            message: e.message,
+        })
+        .collect())
+}
+
+/// The `errors` column of a batch: the first [`MAX_ERRORS`] row errors as JSON.
+pub(super) fn errors_text(errors: &[RowError]) -> String {
     let stored: Vec<StoredRowError> = errors
         .iter()
         .take(MAX_ERRORS)
@@ -127,23 +135,55 @@ fn errors_text(errors: &[RowError]) -> String {
 #[derive(Clone)]
 struct BatchContext {
     settings: Settings,
+    service: Arc<BatchService>,
 }
 
 impl BatchContext {
     fn dir(&self, id: &str) -> PathBuf {
-        self.settings.data_dir.join("batches").join(id)
+        batch_dir(&self.settings.data_dir, id)
     }
 }
 
-/// Registers the batch routes (mounted under `/v1`), with the server's settings.
+/// Registers the batch routes (mounted under `/v1`), with the server's settings, and starts
+/// the server's [`BatchService`] (once, whichever of the server's threads comes first), which
+/// resumes the batches a stopped server left queued or running.
 pub fn routes(settings: Settings) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(BatchContext { settings }))
+        let service = BatchService::for_server(&settings);
+        cfg.app_data(web::Data::new(BatchContext { settings, service }))
             .route("/batches", web::post().to(create))
+            .route("/batches", web::get().to(list))
             .route("/batches/{id}", web::get().to(get))
             .route("/batches/{id}/results.csv", web::get().to(results_csv))
             .route("/batches/{id}/images.zip", web::get().to(images_zip));
     }
+}
+
+/// The OpenAPI description of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(create, list, get, results_csv, images_zip),
+    components(schemas(Batch, BatchUpload, RowError))
+)]
+pub struct Api;
+
+/// The body of `POST /v1/batches` (multipart/form-data).
+#[derive(ToSchema)]
+pub struct BatchUpload {
+    /// The batch CSV file (UTF-8, comma or semicolon separated, header first; see the batch
+    /// module documentation for its columns). Other form fields are ignored.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// Query of `GET /v1/batches`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BatchFilter {
+    /// Items per page, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// Items to skip (default 0).
+    pub offset: Option<i64>,
 }
 
 fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<BatchRow, ApiError> {
@@ -156,11 +196,17 @@ fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<BatchRow, ApiE
         .ok_or(ApiError::NotFound("batch"))
 }
 
-/// `POST /v1/batches`: stores the upload, checks the whole file, and starts the batch.
+/// `POST /v1/batches`: stores the upload, checks the whole file, and queues the batch.
+#[utoipa::path(post, path = "/v1/batches", tag = "batches",
+    request_body(content = BatchUpload, content_type = "multipart/form-data"),
+    responses((status = 202, body = Batch, description = "checked and queued; rows that cannot be generated are listed in `errors`"),
+        (status = 400, body = crate::http::problem::Problem, description = "no `file` field or an unreadable body"),
+        (status = 413, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem, description = "bad header, too many rows, or unreadable CSV (`field`: `file`)")),
+    security(("bearer" = [])))]
 async fn create(
     mut payload: Multipart,
     store: web::Data<Store>,
-    assets: web::Data<AssetStore>,
     limit: web::Data<UploadLimit>,
     context: web::Data<BatchContext>,
     tenant: Tenant,
@@ -169,7 +215,7 @@ async fn create(
     let limit = (limit.0 as u64).min(options.limits.max_bytes);
     let id = new_id();
     let dir = context.dir(&id);
-    let input = dir.join("input.csv");
+    let input = dir.join(INPUT_FILE);
     let received = receive_file(&mut payload, &dir, &input, limit).await;
     let file_name = match received {
         Ok(name) => name,
@@ -223,28 +269,23 @@ async fn create(
         created_at: now,
         updated_at: now,
     };
-    let mut conn = store.conn()?;
-    diesel::insert_into(batches::table)
-        .values(&row)
-        .execute(&mut conn)?;
-    let batch = row.into_api()?;
-
-    let job = BatchJob {
-        id,
-        advertiser_id: tenant.advertiser_id.clone(),
-        dir,
-        input,
-        options,
-        checked_errors: checked.errors,
-        store: store.get_ref().clone(),
-        assets: assets.get_ref().clone(),
-        settings: context.settings.clone(),
+    let inserted = store
+        .run(move |conn| {
+            diesel::insert_into(batches::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok::<_, ApiError>(row)
+        })
+        .await;
+    let row = match inserted {
+        Ok(row) => row,
+        Err(error) => {
+            std::fs::remove_dir_all(&dir).ok();
+            return Err(error);
+        }
     };
-    std::thread::Builder::new()
-        .name(format!("batch-{}", &batch.id))
-        .spawn(move || job.run())
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Accepted().json(batch))
+    context.service.wake();
+    Ok(HttpResponse::Accepted().json(row.into_api()?))
 }
 
 /// Streams the multipart field `file` into `path`, failing with 413 past `limit` bytes.
@@ -299,17 +340,70 @@ async fn receive_file(
     })
 }
 
+/// `GET /v1/batches`: the tenant's batches, newest first.
+#[utoipa::path(get, path = "/v1/batches", tag = "batches", params(BatchFilter),
+    responses((status = 200, body = Page<Batch>), (status = 422, body = crate::http::problem::Problem)),
+    security(("bearer" = [])))]
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<BatchFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = filter.into_inner();
+    let (limit, offset) = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .bounds()?;
+    let page = store
+        .run(move |conn| {
+            let owned =
+                || batches::table.filter(batches::advertiser_id.eq(tenant.advertiser_id.clone()));
+            let total: i64 = owned().count().get_result(conn)?;
+            let rows: Vec<BatchRow> = owned()
+                .order((batches::created_at.desc(), batches::id.desc()))
+                .limit(limit)
+                .offset(offset)
+                .select(BatchRow::as_select())
+                .load(conn)?;
+            let items = rows
+                .into_iter()
+                .map(BatchRow::into_api)
+                .collect::<Result<_, _>>()?;
+            Ok::<_, ApiError>(Page {
+                items,
+                total,
+                limit,
+                offset,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
 /// `GET /v1/batches/{id}`.
+#[utoipa::path(get, path = "/v1/batches/{id}", tag = "batches",
+    responses((status = 200, body = Batch), (status = 404, body = crate::http::problem::Problem)),
+    security(("bearer" = [])))]
 async fn get(
     store: web::Data<Store>,
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut conn = store.conn()?;
-    Ok(HttpResponse::Ok().json(find(&mut conn, &tenant.advertiser_id, &id)?.into_api()?))
+    let id = id.into_inner();
+    let batch = store
+        .run(move |conn| find(conn, &tenant.advertiser_id, &id)?.into_api())
+        .await?;
+    Ok(HttpResponse::Ok().json(batch))
 }
 
-/// `GET /v1/batches/{id}/results.csv`.
+/// `GET /v1/batches/{id}/results.csv`: one row per creative (or per failed input row), growing
+/// as rows finish.
+#[utoipa::path(get, path = "/v1/batches/{id}/results.csv", tag = "batches",
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 404, body = crate::http::problem::Problem),
+        (status = 409, body = crate::http::problem::Problem, description = "the batch has not started yet")),
+    security(("bearer" = [])))]
 async fn results_csv(
     store: web::Data<Store>,
     context: web::Data<BatchContext>,
@@ -327,7 +421,12 @@ async fn results_csv(
     .await
 }
 
-/// `GET /v1/batches/{id}/images.zip`.
+/// `GET /v1/batches/{id}/images.zip`: every image of the batch, written when it ends.
+#[utoipa::path(get, path = "/v1/batches/{id}/images.zip", tag = "batches",
+    responses((status = 200, content_type = "application/zip", body = Vec<u8>),
+        (status = 404, body = crate::http::problem::Problem),
+        (status = 409, body = crate::http::problem::Problem, description = "the batch has not ended yet")),
+    security(("bearer" = [])))]
 async fn images_zip(
     store: web::Data<Store>,
     context: web::Data<BatchContext>,
@@ -354,8 +453,10 @@ async fn download(
     content_type: &'static str,
 ) -> Result<HttpResponse, ApiError> {
     let row = {
-        let mut conn = store.conn()?;
-        find(&mut conn, &tenant.advertiser_id, id)?
+        let (advertiser_id, id) = (tenant.advertiser_id.clone(), id.to_string());
+        store
+            .run(move |conn| find(conn, &advertiser_id, &id))
+            .await?
     };
     let path = context.dir(&row.id).join(file_name);
     if !path.is_file() {
@@ -400,9 +501,11 @@ fn file_chunks(
 }
 
 /// The tenant's stored campaigns, segments and placements, found by name.
-struct TenantResources {
-    conn: Conn,
-    advertiser_id: String,
+pub(super) struct TenantResources {
+    /// The connection used for the look-ups.
+    pub(super) conn: Conn,
+    /// The tenant.
+    pub(super) advertiser_id: String,
 }
 
 impl StoredResources for TenantResources {
@@ -435,148 +538,5 @@ impl StoredResources for TenantResources {
         let all = placements::for_campaign(&mut self.conn, &self.advertiser_id, &campaign.id)
             .map_err(|e| e.to_string())?;
         Ok(all.into_iter().find(|p| p.input.name == name))
-    }
-}
-
-/// A batch to run on its own thread.
-struct BatchJob {
-    id: String,
-    advertiser_id: String,
-    dir: PathBuf,
-    input: PathBuf,
-    options: BatchOptions,
-    checked_errors: Vec<RowError>,
-    store: Store,
-    assets: AssetStore,
-    settings: Settings,
-}
-
-impl BatchJob {
-    fn run(self) {
-        let _turn = RUNNING
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let outcome = self
-            .store
-            .conn()
-            .map_err(|e| BatchError::Store(e.to_string()))
-            .and_then(|conn| {
-                let mut stored = TenantResources {
-                    conn,
-                    advertiser_id: self.advertiser_id.clone(),
-                };
-                let mut generator = PipelineGenerator::new(&self.settings, self.assets.clone());
-                let mut progress = RecordedProgress {
-                    store: self.store.clone(),
-                    id: self.id.clone(),
-                    done: 0,
-                    failed: 0,
-                    errors: self.checked_errors.clone(),
-                };
-                let stop = AtomicBool::new(false);
-                runner::run(
-                    &self.input,
-                    &self.dir,
-                    &self.options,
-                    Some(&mut stored),
-                    &mut generator,
-                    &mut progress,
-                    &stop,
-                )
-            });
-        let (status, error, counts) = match outcome {
-            Ok(summary) => (
-                "succeeded",
-                None,
-                Some((summary.rows_done, summary.rows_failed)),
-            ),
-            Err(error) => {
-                tracing::error!(batch = %self.id, %error, "batch failed");
-                ("failed", Some(error.to_string()), None)
-            }
-        };
-        let update = self
-            .store
-            .conn()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| {
-                let target = batches::table.filter(batches::id.eq(&self.id));
-                let now = now_millis();
-                match counts {
-                    Some((done, failed)) => diesel::update(target)
-                        .set((
-                            batches::status.eq(status),
-                            batches::rows_done.eq(done as i32),
-                            batches::rows_failed.eq(failed as i32),
-                            batches::updated_at.eq(now),
-                        ))
-                        .execute(&mut conn),
-                    None => diesel::update(target)
-                        .set((
-                            batches::status.eq(status),
-                            batches::error.eq(error),
-                            batches::updated_at.eq(now),
-                        ))
-                        .execute(&mut conn),
-                }
-                .map_err(|e| e.to_string())
-            });
-        if let Err(error) = update {
-            tracing::error!(batch = %self.id, %error, "could not record the end of a batch");
-        }
-    }
-}
-
-/// Records progress on the batch's row after every input row; `errors` starts with those
-/// found when the upload was checked.
-struct RecordedProgress {
-    store: Store,
-    id: String,
-    done: i32,
-    failed: i32,
-    errors: Vec<RowError>,
-}
-
-impl RecordedProgress {
-    fn record(&self, status: &str) {
-        let result = self
-            .store
-            .conn()
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| {
-                diesel::update(batches::table.filter(batches::id.eq(&self.id)))
-                    .set((
-                        batches::status.eq(status),
-                        batches::rows_done.eq(self.done),
-                        batches::rows_failed.eq(self.failed),
-                        batches::errors.eq(errors_text(&self.errors)),
-                        batches::updated_at.eq(now_millis()),
-                    ))
-                    .execute(&mut conn)
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(error) = result {
-            tracing::warn!(batch = %self.id, %error, "could not record batch progress");
-        }
-    }
-}
-
-impl Progress for RecordedProgress {
-    fn started(&mut self, _rows_total: u64, _rows_finished: u64) {
-        self.record("running");
-    }
-
-    fn row_finished(&mut self, _row: u64, outcome: &RowOutcome) {
-        match outcome {
-            RowOutcome::Generated { .. } => self.done += 1,
-            RowOutcome::Failed(error) => {
-                self.failed += 1;
-                // Errors found when the upload was checked are listed already.
-                if !self.errors.iter().any(|known| known.row == error.row) {
-                    self.errors.push(error.clone());
-                }
-            }
-        }
-        self.record("running");
     }
 }

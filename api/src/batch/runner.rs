@@ -1,7 +1,7 @@
 //! Running a batch: check the whole file, then generate row by row, appending each finished
 //! row to `results.csv` so that an interrupted run resumes where it stopped.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -166,9 +166,22 @@ pub enum RowOutcome {
 
 /// Told about the run's progress.
 pub trait Progress {
+    /// The results of an earlier run were found, before [`Progress::started`]: `rows_done` rows
+    /// were generated and the rows in `failed` failed (their error text as written to
+    /// `results.csv`, without a column). Does nothing by default.
+    fn resumed(&mut self, rows_done: u64, failed: &[RowError]) {
+        let _ = (rows_done, failed);
+    }
     /// The file was checked: `rows_total` rows, of which `rows_finished` are already in the
     /// results from an earlier run.
     fn started(&mut self, rows_total: u64, rows_finished: u64);
+    /// Asked before the records of a finished row are appended to `results.csv`; answering
+    /// false stops the run with [`BatchError::Stopped`] and the row is not written (a server
+    /// that lost its lease on the batch to another one must not write it). True by default.
+    fn may_append(&mut self, row: u64) -> bool {
+        let _ = row;
+        true
+    }
     /// A row was finished.
     fn row_finished(&mut self, row: u64, outcome: &RowOutcome);
 }
@@ -239,6 +252,14 @@ pub fn run(
     summary.rows_resumed = results.finished.len() as u64;
     summary.rows_failed = results.failed.len() as u64;
     summary.rows_done = summary.rows_resumed - summary.rows_failed;
+    if summary.rows_resumed > 0 {
+        let failed: Vec<RowError> = results
+            .failed
+            .iter()
+            .map(|(row, message)| RowError::new(*row, None, message.clone()))
+            .collect();
+        progress.resumed(summary.rows_done, &failed);
+    }
     progress.started(checked.rows_total, summary.rows_resumed);
 
     let mut reader = BatchReader::open(input, options.limits)?;
@@ -260,29 +281,33 @@ pub fn run(
         }
         let spec = row
             .and_then(|row| rows::resolve(&row, options.default_variants, stored.as_deref_mut()));
-        let outcome = match spec {
-            Err(error) => {
-                results.append(&[error_record(number, None, &error)])?;
-                RowOutcome::Failed(error)
-            }
+        let (records, outcome) = match spec {
+            Err(error) => (
+                vec![error_record(number, None, &error)],
+                RowOutcome::Failed(error),
+            ),
             Ok(spec) => match generator.generate(&spec, row_seed(&spec)) {
-                Ok(variants) => {
-                    let records =
-                        creative_records(&spec, &variants, generator.assets(), &images_dir)?;
-                    results.append(&records)?;
+                Ok(variants) => (
+                    creative_records(&spec, &variants, generator.assets(), &images_dir)?,
                     RowOutcome::Generated {
                         creatives: variants.iter().filter(|v| v.duplicate_of.is_none()).count(),
-                    }
-                }
+                    },
+                ),
                 Err(GenerateError::Row(message)) => {
                     let error =
                         RowError::new(number, None, format!("generation failed: {message}"));
-                    results.append(&[error_record(number, Some(&spec), &error)])?;
-                    RowOutcome::Failed(error)
+                    (
+                        vec![error_record(number, Some(&spec), &error)],
+                        RowOutcome::Failed(error),
+                    )
                 }
                 Err(GenerateError::Fatal(message)) => return Err(BatchError::Models(message)),
             },
         };
+        if !progress.may_append(number) {
+            return Err(BatchError::Stopped);
+        }
+        results.append(&records)?;
         match &outcome {
             RowOutcome::Generated { creatives } => {
                 summary.rows_done += 1;
@@ -333,8 +358,10 @@ fn check_same_input(input: &Path, out_dir: &Path) -> Result<(), BatchError> {
 struct ResultsFile {
     path: PathBuf,
     file: File,
+    /// Rows with records in the file.
     finished: HashSet<u64>,
-    failed: HashSet<u64>,
+    /// Rows whose record is an error, with its error text.
+    failed: BTreeMap<u64, String>,
 }
 
 impl ResultsFile {
@@ -349,7 +376,7 @@ impl ResultsFile {
             .open(path)
             .map_err(io)?;
         truncate_partial_record(&mut file).map_err(io)?;
-        let (mut finished, mut failed) = (HashSet::new(), HashSet::new());
+        let (mut finished, mut failed) = (HashSet::new(), BTreeMap::new());
         if file.metadata().map_err(io)?.len() == 0 {
             let mut writer = csv::Writer::from_writer(Vec::new());
             writer
@@ -380,7 +407,8 @@ impl ResultsFile {
                     .ok_or_else(|| bad("a row number is missing".into()))?;
                 finished.insert(row);
                 if record.get(5) == Some("error") {
-                    failed.insert(row);
+                    let message = record.get(12).unwrap_or_default().to_string();
+                    failed.insert(row, message);
                 }
             }
         }
@@ -590,7 +618,7 @@ mod tests {
         .unwrap();
         let results = ResultsFile::open(&path).unwrap();
         assert_eq!(results.finished, HashSet::from([2]));
-        assert_eq!(results.failed, HashSet::from([2]));
+        assert_eq!(results.failed, BTreeMap::from([(2, "bad".to_string())]));
         assert!(std::fs::read_to_string(&path).unwrap().ends_with("bad\n"));
     }
 
