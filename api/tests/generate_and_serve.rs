@@ -418,7 +418,7 @@ async fn configured_diffusion_model_paints_the_backgrounds() {
     use adforge_generator::compose;
     let text = |field: &str| creative[field].as_str().unwrap().to_string();
     let designed = compose::compose(
-        &compose::CreativeCopy::new(&text("headline"), &text("body"), &text("cta"))
+        &compose::CreativeCopy::new(text("headline"), text("body"), text("cta"))
             .with_disclaimer("Brewed in small batches. Terms apply."),
         &compose::BrandStyle::with_colors(Vec::new()),
         None,

@@ -23,6 +23,10 @@ use crate::serving::ChangeSignal;
 use crate::store::schema::{creatives, generation_items, generation_jobs};
 use crate::store::{new_id, now_millis, Conn, Store};
 
+/// How many (segment, placement) groups of a job one worker generates at once; their model
+/// calls are batched together.
+const GROUPS_IN_FLIGHT: usize = 4;
+
 /// A worker's identity and timing.
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
@@ -271,11 +275,18 @@ fn process(
         .and_then(|bytes| image::load_from_memory(&bytes).ok())
         .map(|img| img.to_rgba8());
 
-    for segment_id in &plan.segment_ids {
-        for placement_id in &plan.placement_ids {
-            if stop.load(Ordering::Relaxed) || lost.load(Ordering::Relaxed) {
-                return Ok(Outcome::Interrupted);
-            }
+    let groups: Vec<(&String, &String)> = plan
+        .segment_ids
+        .iter()
+        .flat_map(|s| plan.placement_ids.iter().map(move |p| (s, p)))
+        .collect();
+    for chunk in groups.chunks(GROUPS_IN_FLIGHT) {
+        if stop.load(Ordering::Relaxed) || lost.load(Ordering::Relaxed) {
+            return Ok(Outcome::Interrupted);
+        }
+        // The groups of this chunk that a predecessor did not finish, with their rows.
+        let mut todo = Vec::with_capacity(chunk.len());
+        for &(segment_id, placement_id) in chunk {
             let finished: i64 = generation_items::table
                 .filter(generation_items::job_id.eq(&job.id))
                 .filter(generation_items::segment_id.eq(segment_id))
@@ -286,22 +297,44 @@ fn process(
             if finished >= i64::from(plan.variants) {
                 continue;
             }
-            let segment = segments::find(&mut conn, advertiser, segment_id);
-            let placement = placements::find(&mut conn, advertiser, placement_id);
-            let produced = match (&segment, &placement) {
-                (Ok(segment), Ok(placement)) => pipeline
-                    .generate_group(&GroupInput {
-                        campaign: &campaign,
-                        brand_kit: brand_kit.as_ref(),
-                        logo: logo.as_ref(),
-                        segment,
-                        placement,
-                        variants: plan.variants,
-                        seed: group_seed(&job.id, segment_id, placement_id),
+            let rows = segments::find(&mut conn, advertiser, segment_id)
+                .and_then(|s| Ok((s, placements::find(&mut conn, advertiser, placement_id)?)))
+                .map_err(|_| "the segment or placement was deleted".to_string());
+            todo.push((segment_id, placement_id, rows));
+        }
+        // Generated side by side: their text requests meet in the model's shared batch.
+        let produced: Vec<Result<Vec<Variant>, String>> = std::thread::scope(|scope| {
+            let running: Vec<_> = todo
+                .iter()
+                .map(|(segment_id, placement_id, rows)| {
+                    let (campaign, brand_kit, logo) =
+                        (&campaign, brand_kit.as_ref(), logo.as_ref());
+                    scope.spawn(move || {
+                        let (segment, placement) = rows.as_ref().map_err(Clone::clone)?;
+                        pipeline
+                            .generate_group(&GroupInput {
+                                campaign,
+                                brand_kit,
+                                logo,
+                                segment,
+                                placement,
+                                variants: plan.variants,
+                                seed: group_seed(&job.id, segment_id, placement_id),
+                            })
+                            .map_err(|e| e.to_string())
                     })
-                    .map_err(|e| e.to_string()),
-                _ => Err("the segment or placement was deleted".to_string()),
-            };
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err("generation panicked".to_string()))
+                })
+                .collect()
+        });
+        for ((segment_id, placement_id, _), produced) in todo.iter().zip(produced) {
             let saved = conn.transaction::<bool, diesel::result::Error, _>(|conn| {
                 save_group(
                     conn,
