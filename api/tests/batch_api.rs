@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use adforge_api::batch::queue;
 use adforge_api::batch::runner::RESULT_COLUMNS;
-use adforge_api::batch::schema::batches;
 use adforge_api::config::Settings;
+use adforge_api::store::schema::batches;
 use adforge_api::store::{new_id, now_millis, Store};
 use common::{databases, Db, TestApp};
 use diesel::prelude::*;

@@ -64,7 +64,6 @@ pub mod queue;
 pub mod routes;
 pub mod rows;
 pub mod runner;
-pub mod schema;
 
 pub use self::routes::{routes, Api};
 

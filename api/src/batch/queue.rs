@@ -30,10 +30,10 @@ use diesel::prelude::*;
 
 use super::routes::{errors_from_text, errors_text, TenantResources};
 use super::runner::{self, BatchOptions, PipelineGenerator, Progress, RowOutcome, Summary};
-use super::schema::batches;
 use super::{BatchError, RowError};
 use crate::assets::AssetStore;
 use crate::config::Settings;
+use crate::store::schema::batches;
 use crate::store::{new_id, now_millis, Conn, Store};
 
 /// Name of the uploaded file in a batch's folder.

@@ -20,7 +20,6 @@ use utoipa::ToSchema;
 use super::queue::{batch_dir, BatchService, INPUT_FILE};
 use super::rows::StoredResources;
 use super::runner::{self, BatchOptions};
-use super::schema::batches;
 use super::{BatchError, RowError};
 use crate::auth::Tenant;
 use crate::config::Settings;
@@ -32,6 +31,7 @@ use crate::resources::campaigns::{self, Campaign};
 use crate::resources::placements::{self, Placement};
 use crate::resources::segments::{self, Segment};
 use crate::resources::{iso_time, json_from_text, json_text};
+use crate::store::schema::batches;
 use crate::store::schema::campaigns as campaigns_table;
 use crate::store::{new_id, now_millis, Conn, Store};
 
