@@ -23,7 +23,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -288,13 +288,6 @@ impl Signals {
     }
 }
 
-/// Identifies one server: its listen address and its data.
-type ServerKey = (String, PathBuf, Option<String>);
-
-/// The batch service of every server of this process, so that the routes of all the
-/// server's worker threads share one.
-static SERVICES: Mutex<Vec<(ServerKey, Weak<BatchService>)>> = Mutex::new(Vec::new());
-
 /// A server's batch runner: one thread that claims batches and runs them one after another,
 /// so the server holds one copy of the models for them. Dropping the last handle (the server
 /// stopped) stops the thread between rows and hands its batch back.
@@ -303,31 +296,9 @@ pub struct BatchService {
 }
 
 impl BatchService {
-    /// The service of the server with these `settings`, started on first use. Its thread
-    /// opens its own connection pool on the settings' database and starts looking for
-    /// claimable batches at once.
-    pub fn for_server(settings: &Settings) -> Arc<BatchService> {
-        let key: ServerKey = (
-            settings.bind.clone(),
-            settings.data_dir.clone(),
-            settings.database_url.clone(),
-        );
-        let mut services = SERVICES.lock().unwrap_or_else(|p| p.into_inner());
-        services.retain(|(_, service)| service.strong_count() > 0);
-        if let Some(service) = services
-            .iter()
-            .find(|(known, _)| *known == key)
-            .and_then(|(_, service)| service.upgrade())
-        {
-            return service;
-        }
-        let service = Arc::new(BatchService::start(settings.clone()));
-        services.push((key, Arc::downgrade(&service)));
-        service
-    }
-
-    /// Starts a runner thread for `settings`.
-    fn start(settings: Settings) -> BatchService {
+    /// Starts the server's runner thread on its `store`; it looks for claimable batches at
+    /// once.
+    pub fn start(store: Store, settings: Settings) -> Arc<BatchService> {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
         let owner = format!("{host}-{}-batches-{}", std::process::id(), &new_id()[24..]);
         let signals = Arc::new(Signals::default());
@@ -335,6 +306,7 @@ impl BatchService {
             owner,
             lease: Duration::from_secs(settings.job_lease_seconds.max(3)),
             signals: signals.clone(),
+            store,
             settings,
         };
         let spawned = std::thread::Builder::new()
@@ -343,7 +315,7 @@ impl BatchService {
         if let Err(error) = spawned {
             tracing::error!(%error, "could not start the batch runner thread");
         }
-        BatchService { signals }
+        Arc::new(BatchService { signals })
     }
 
     /// Tells the runner a batch was queued, so it need not wait for its next look.
@@ -364,25 +336,13 @@ struct Runner {
     owner: String,
     lease: Duration,
     signals: Arc<Signals>,
+    store: Store,
     settings: Settings,
 }
 
 impl Runner {
     fn run(self) {
-        let store = loop {
-            match Store::open(
-                self.settings.database_url.as_deref(),
-                &self.settings.data_dir,
-            ) {
-                Ok(store) => break store,
-                Err(error) => {
-                    tracing::warn!(%error, "batch runner: could not open the database");
-                    if self.signals.wait(POLL * 5) {
-                        return;
-                    }
-                }
-            }
-        };
+        let store = &self.store;
         tracing::info!(runner = %self.owner, "batch runner started");
         while !self.signals.stopping() {
             let data_dir = self.settings.data_dir.clone();
@@ -396,7 +356,7 @@ impl Runner {
                     .map_err(|e| e.to_string())
                 });
             match claimed {
-                Ok(Some(batch)) => self.run_batch(&store, batch),
+                Ok(Some(batch)) => self.run_batch(store, batch),
                 Ok(None) => {
                     self.signals.wait(POLL);
                 }

@@ -144,12 +144,14 @@ impl BatchContext {
     }
 }
 
-/// Registers the batch routes (mounted under `/v1`), with the server's settings, and starts
-/// the server's [`BatchService`] (once, whichever of the server's threads comes first), which
-/// resumes the batches a stopped server left queued or running.
-pub fn routes(settings: Settings) -> impl FnOnce(&mut web::ServiceConfig) {
+/// Registers the batch routes (mounted under `/v1`), with the server's settings and its
+/// [`BatchService`] (started with the server's state; it resumes the batches a stopped server
+/// left queued or running).
+pub fn routes(
+    settings: Settings,
+    service: Arc<BatchService>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg: &mut web::ServiceConfig| {
-        let service = BatchService::for_server(&settings);
         cfg.app_data(web::Data::new(BatchContext { settings, service }))
             .route("/batches", web::post().to(create))
             .route("/batches", web::get().to(list))

@@ -38,6 +38,8 @@ pub struct AppState {
     pub serving: Arc<Serving>,
     /// The settings the server started with.
     pub settings: Settings,
+    /// Runs uploaded CSV batches.
+    pub batches: Arc<crate::batch::queue::BatchService>,
 }
 
 impl AppState {
@@ -59,7 +61,9 @@ impl AppState {
         // Whatever the cache held may be gone or stale (Redis restarted, data changed while
         // no server ran): precompute every placement's payload from the database.
         serving.rebuild_all(&store).await;
+        let batches = crate::batch::queue::BatchService::start(store.clone(), settings.clone());
         Ok(AppState {
+            batches,
             store,
             assets,
             metrics: Metrics::new()?,
@@ -143,7 +147,10 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
                     .configure(resources::routes)
                     .configure(crate::generation::routes)
                     .configure(crate::serving::routes)
-                    .configure(crate::batch::routes(state.settings.clone()))
+                    .configure(crate::batch::routes(
+                        state.settings.clone(),
+                        state.batches.clone(),
+                    ))
                     .default_service(web::to(not_found)),
             );
     }
