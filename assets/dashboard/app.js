@@ -11,7 +11,6 @@
 
 (() => {
   const KEY_STORAGE = 'adforge.apiKey';
-  const BATCH_STORAGE = 'adforge.batches';
   const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'completed', 'done']);
   const OBJECTIVES = ['awareness', 'traffic', 'engagement', 'leads', 'sales'];
   const CAMPAIGN_STATUSES = ['draft', 'live', 'paused', 'archived'];
@@ -1118,20 +1117,6 @@
   // ---------------------------------------------------------------------------------------
   // Batches.
 
-  function rememberedBatches() {
-    try {
-      const ids = JSON.parse(sessionStorage.getItem(BATCH_STORAGE) || '[]');
-      return Array.isArray(ids) ? ids.filter((x) => typeof x === 'string') : [];
-    } catch (_) {
-      return [];
-    }
-  }
-
-  function rememberBatch(id) {
-    const ids = [id, ...rememberedBatches().filter((x) => x !== id)].slice(0, 20);
-    sessionStorage.setItem(BATCH_STORAGE, JSON.stringify(ids));
-  }
-
   /** Uploads a file with XMLHttpRequest, which (unlike fetch) reports upload progress. */
   function uploadWithProgress(path, formData, onProgress) {
     return new Promise((resolve, reject) => {
@@ -1182,7 +1167,6 @@
           uploadBar.max = total;
           uploadBar.value = loaded;
         });
-        rememberBatch(batch.id);
         panels.prepend(batchPanel(view, batch));
         form.reset();
       } catch (error) {
@@ -1192,12 +1176,13 @@
       }
     });
     fill(app, h('h1', {}, 'Batches'), h('div', { class: 'card' }, h('h2', {}, 'Upload a CSV'), form), panels);
-    for (const id of rememberedBatches()) {
-      try {
-        panels.append(batchPanel(view, await api('GET', `/v1/batches/${encodeURIComponent(id)}`, { signal: view.signal })));
-      } catch (error) {
-        if (error.name === 'AbortError') return;
-      }
+    // The advertiser's latest batches, newest first, from whichever browser they were sent.
+    try {
+      const page = await api('GET', '/v1/batches?limit=20', { signal: view.signal });
+      for (const batch of page.items) panels.append(batchPanel(view, batch));
+    } catch (error) {
+      if (error.name === 'AbortError') return;
+      showProblem(box, error, form);
     }
   }
 

@@ -298,6 +298,12 @@ async function main() {
       ]);
       const results = await readFile(await download.path(), 'utf8');
       assert.ok(results.split(/\r?\n/).filter((l) => l.trim()).length >= 2, `results.csv has a header and a row: ${results.slice(0, 300)}`);
+      // Coming back to the page lists the batch from the server (GET /v1/batches).
+      await page.click('nav >> text=Campaigns');
+      await page.click('nav >> text=Batches');
+      await page.locator('#batch-list .batch').first().waitFor();
+      const listed = await page.locator('#batch-list .batch').count();
+      assert.equal(listed, 1, 'the uploaded batch is listed once');
       await shot(page, '09-batches');
     });
 
