@@ -95,7 +95,7 @@ struct Compiled {
 impl Compiled {
     /// Whether it still reflects what may be served at `version`.
     fn current(&self, version: i64) -> bool {
-        self.version == version && now_millis() - self.built_at < PAYLOAD_MAX_AGE.as_millis() as i64
+        current_at(self.version, self.built_at, version)
     }
 }
 
@@ -161,13 +161,19 @@ struct ServedCreative {
     image: Option<ImageAsset>,
 }
 
+/// Whether data built at `built_at` (Unix milliseconds) for serving version `built_for` still
+/// holds at serving version `version`.
+fn current_at(built_for: i64, built_at: i64, version: i64) -> bool {
+    built_for == version && now_millis() - built_at < PAYLOAD_MAX_AGE.as_millis() as i64
+}
+
 fn payload_key(serve_key: &str) -> String {
     format!("adforge:serving:placement:{serve_key}")
 }
 
 impl Payload {
     fn fresh(&self, version: i64) -> bool {
-        self.version == version && now_millis() - self.built_at < PAYLOAD_MAX_AGE.as_millis() as i64
+        current_at(self.version, self.built_at, version)
     }
 
     fn compile(self) -> Compiled {
