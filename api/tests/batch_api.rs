@@ -11,9 +11,9 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use adforge_api::batch::queue;
-use adforge_api::batch::runner::RESULT_COLUMNS;
 use adforge_api::config::Settings;
+use adforge_api::jobs::batch::runner::RESULT_COLUMNS;
+use adforge_api::jobs::batch::service as queue;
 use adforge_api::store::schema::batches;
 use adforge_api::store::{new_id, now_millis, Store};
 use common::{databases, Db, TestApp};
@@ -404,8 +404,9 @@ async fn servers_started_on_the_data_of_a_stopped_one_finish_its_batch_once() {
         // under its lease, which ran out, and rows 2 and 3 finished in results.csv.
         let (dir, database_url) = lasting_storage(db);
         let store = Store::open(database_url.as_deref(), dir.path()).expect("store");
-        let tenant = adforge_api::auth::create_advertiser(&mut store.conn().unwrap(), "Owner")
-            .expect("advertiser");
+        let tenant =
+            adforge_api::store::advertisers::create_advertiser(&mut store.conn().unwrap(), "Owner")
+                .expect("advertiser");
         let mut input = String::from("campaign,segment,placement,brand,product,landing_url\n");
         input.push_str("Spring,Cyclists,meta_feed,Acme,Bikes,https://acme.example/bikes\n");
         input.push_str("Gone,Cyclists,meta_feed,,,\n");
@@ -528,8 +529,9 @@ async fn a_batch_under_a_live_lease_is_left_to_its_runner() {
     for db in databases() {
         let (dir, database_url) = lasting_storage(db);
         let store = Store::open(database_url.as_deref(), dir.path()).expect("store");
-        let tenant = adforge_api::auth::create_advertiser(&mut store.conn().unwrap(), "Owner")
-            .expect("advertiser");
+        let tenant =
+            adforge_api::store::advertisers::create_advertiser(&mut store.conn().unwrap(), "Owner")
+                .expect("advertiser");
         let held = insert_batch(
             &store,
             &tenant.id,
@@ -575,7 +577,8 @@ fn one_runner_at_a_time_holds_a_batch_and_a_lost_lease_fences_its_writes() {
         let (dir, database_url) = lasting_storage(db);
         let store = Store::open(database_url.as_deref(), dir.path()).expect("store");
         let mut conn = store.conn().unwrap();
-        let tenant = adforge_api::auth::create_advertiser(&mut conn, "Owner").expect("advertiser");
+        let tenant = adforge_api::store::advertisers::create_advertiser(&mut conn, "Owner")
+            .expect("advertiser");
         let lease = Duration::from_secs(30);
         let id = insert_batch(&store, &tenant.id, "queued", (1, 0, 0), None);
 

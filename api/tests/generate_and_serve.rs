@@ -29,8 +29,8 @@ fn models_available() -> bool {
 
 /// Starts an in-process worker for the app's database.
 fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use adforge_api::generation::{pipeline::SharedPipeline, worker};
-    use adforge_api::serving::ChangeSignal;
+    use adforge_api::infra::changes::ChangeSignal;
+    use adforge_api::jobs::generation::{pipeline::SharedPipeline, worker};
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let context = worker::WorkerContext {
         store: app.state.store.clone(),

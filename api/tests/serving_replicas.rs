@@ -241,7 +241,7 @@ async fn replicas_share_precomputed_payloads_through_redis() {
     ))
     .execute(&mut conn)
     .unwrap();
-    adforge_api::serving::ChangeSignal::for_worker_process(Some(&redis_url))
+    adforge_api::infra::changes::ChangeSignal::for_worker_process(Some(&redis_url))
         .unwrap()
         .send();
     let mut seen = std::collections::HashSet::new();

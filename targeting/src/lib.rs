@@ -23,10 +23,11 @@
 //!   and span.
 //!
 //! Ranking
-//! - [`SentenceEmbedder::load`]`(&models_dir.join("all-minilm-l6-v2"), tch::Device)` once
-//!   (`Send`, not `Sync`: keep it behind a `Mutex`), then
-//!   [`rank_variants`]`(&embedder, &SegmentBrief, &[AdCopy], DEFAULT_DUPLICATE_THRESHOLD) ->
-//!   Ranking` (survivors most relevant first, near-duplicates dropped).
+//! - [`ranking_texts`]`(&SegmentBrief, &[AdCopy]) -> Vec<String>` lists what to embed (the
+//!   persona, then each variant); embed them with `adforge_generator::embed::SentenceEmbedder`,
+//!   then [`rank_variants`]`(&persona_embedding, &variant_embeddings,
+//!   DEFAULT_DUPLICATE_THRESHOLD) -> Ranking` (survivors most relevant first, near-duplicates
+//!   dropped).
 //!
 //! Serving
 //! - [`ThompsonSampler::seeded`] / [`ThompsonSampler::from_entropy`] with [`ThompsonConfig`],
@@ -37,7 +38,6 @@
 
 pub mod bandit;
 pub mod brief;
-pub mod embed;
 pub mod index;
 pub mod policy;
 pub mod prompt;
@@ -52,10 +52,9 @@ pub use bandit::{
 pub use brief::{
     AdCopy, BrandKit, CampaignBrief, CopyField, Language, PlacementSpec, SegmentBrief,
 };
-pub use embed::{EmbedError, SentenceEmbedder};
 pub use index::SegmentIndex;
 pub use policy::{PolicyChecker, PolicyError, RulePack, Span, Violation, ViolationKind};
 pub use prompt::{build_prompts, parse_copy, CreativePrompts, ImagePrompt, TextPrompt};
-pub use rank::{rank_variants, Ranking, DEFAULT_DUPLICATE_THRESHOLD};
+pub use rank::{rank_variants, ranking_texts, Ranking, DEFAULT_DUPLICATE_THRESHOLD};
 pub use request::{AdRequest, PreparedRequest};
 pub use rules::{Rule, RuleError};

@@ -1,11 +1,13 @@
 //! Ranking of copy variants for one segment: relevance is the cosine similarity between the
 //! segment persona's embedding and the variant's; near-duplicates of a better variant are
 //! dropped; survivors are ordered by relevance.
+//!
+//! This crate does not compute embeddings: embed [`ranking_texts`] with a sentence embedder
+//! (`adforge_generator::embed::SentenceEmbedder`) and pass the vectors to [`rank_variants`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::brief::{AdCopy, SegmentBrief};
-use crate::embed::{cosine, EmbedError, SentenceEmbedder};
 
 /// Cosine similarity at or above which a variant counts as a near-duplicate of a better one.
 pub const DEFAULT_DUPLICATE_THRESHOLD: f32 = 0.92;
@@ -39,10 +41,19 @@ pub struct Ranking {
     pub dropped: Vec<DroppedVariant>,
 }
 
-/// Ranks variants given already computed embeddings: `target` is the segment's, `variants`
-/// one per variant. A variant whose similarity to a more relevant survivor is at least
-/// `duplicate_threshold` is dropped.
-pub fn rank_embeddings(target: &[f32], variants: &[Vec<f32>], duplicate_threshold: f32) -> Ranking {
+/// The texts whose embeddings [`rank_variants`] compares, in order: the segment persona first,
+/// then each variant's headline, body and call to action together.
+pub fn ranking_texts(segment: &SegmentBrief, variants: &[AdCopy]) -> Vec<String> {
+    let mut texts = Vec::with_capacity(variants.len() + 1);
+    texts.push(segment.persona.clone());
+    texts.extend(variants.iter().map(AdCopy::joined));
+    texts
+}
+
+/// Ranks variants by their embeddings: `target` is the segment persona's, `variants` one per
+/// variant (both as [`ranking_texts`] lists them). A variant whose similarity to a more
+/// relevant survivor is at least `duplicate_threshold` is dropped.
+pub fn rank_variants(target: &[f32], variants: &[Vec<f32>], duplicate_threshold: f32) -> Ranking {
     let mut order: Vec<(usize, f32)> = variants
         .iter()
         .enumerate()
@@ -70,27 +81,16 @@ pub fn rank_embeddings(target: &[f32], variants: &[Vec<f32>], duplicate_threshol
     ranking
 }
 
-/// Embeds the segment persona and every variant (headline, body and call to action together)
-/// and ranks them with [`rank_embeddings`].
-pub fn rank_variants(
-    embedder: &SentenceEmbedder,
-    segment: &SegmentBrief,
-    variants: &[AdCopy],
-    duplicate_threshold: f32,
-) -> Result<Ranking, EmbedError> {
-    if variants.is_empty() {
-        return Ok(Ranking::default());
+/// Cosine similarity of two vectors (0 when either is all zeros).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
     }
-    let mut texts = Vec::with_capacity(variants.len() + 1);
-    texts.push(segment.persona.clone());
-    texts.extend(variants.iter().map(AdCopy::joined));
-    let mut embeddings = embedder.embed(&texts)?;
-    let variant_embeddings = embeddings.split_off(1);
-    Ok(rank_embeddings(
-        &embeddings[0],
-        &variant_embeddings,
-        duplicate_threshold,
-    ))
 }
 
 #[cfg(test)]
@@ -106,7 +106,7 @@ mod tests {
             vec![0.89, 0.12, 0.0], // near-duplicate of 1, slightly less relevant
             vec![0.6, 0.0, 0.8],   // relevant enough, different
         ];
-        let r = rank_embeddings(&target, &variants, 0.95);
+        let r = rank_variants(&target, &variants, 0.95);
         let order: Vec<usize> = r.ranked.iter().map(|v| v.index).collect();
         assert_eq!(order, vec![1, 3, 0]);
         assert_eq!(r.dropped.len(), 1);
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn threshold_above_one_keeps_everything() {
         let v = vec![vec![1.0, 0.0], vec![1.0, 0.0]];
-        let r = rank_embeddings(&[1.0, 0.0], &v, 1.01);
+        let r = rank_variants(&[1.0, 0.0], &v, 1.01);
         assert_eq!(r.ranked.len(), 2);
         assert_eq!(r.ranked[0].index, 0, "ties keep input order");
     }

@@ -1,16 +1,16 @@
 //! `adforge batch input.csv --out DIR`: generates one creative group per CSV row, with a
 //! progress bar, row-level errors on stderr, and resume of an interrupted run. The columns are
-//! documented in [`crate::batch`].
+//! documented in [`crate::jobs::batch`].
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::assets::AssetStore;
-use crate::batch::runner::{self, BatchOptions, PipelineGenerator, Progress, RowOutcome};
-use crate::batch::{BatchError, Limits};
 use crate::config::Settings;
+use crate::infra::assets::AssetStore;
+use crate::jobs::batch::runner::{self, BatchOptions, PipelineGenerator, Progress, RowOutcome};
+use crate::jobs::batch::{BatchError, Limits};
 
 /// Exit status when the batch finished but some rows failed.
 pub const EXIT_ROWS_FAILED: i32 = 2;

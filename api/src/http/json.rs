@@ -2,6 +2,8 @@
 //!
 //! [`ValidJson`] reads at most `max_json_bytes`, requires a JSON content type, reports the path
 //! of the field that failed to deserialize, and then runs the type's own [`Validate`] checks.
+//! [`JsonPatch`] reads a JSON merge patch the same way; [`apply_patch`] merges it into a
+//! resource and validates the result.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,17 +12,9 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+use super::limits::JsonLimit;
 use super::problem::ApiError;
-
-/// Semantic checks run after a body deserialized.
-pub trait Validate {
-    /// Returns the first problem found, naming its field.
-    fn validate(&self) -> Result<(), ApiError>;
-}
-
-/// The limit on JSON bodies, registered as app data.
-#[derive(Clone, Copy, Debug)]
-pub struct JsonLimit(pub usize);
+use crate::domain::Validate;
 
 /// A JSON body that parsed and validated.
 #[derive(Debug)]
@@ -31,36 +25,67 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<JsonLimit>>()
-            .map(|l| l.0)
-            .unwrap_or(1 << 20);
-        let content_type_ok = req
-            .headers()
-            .get(actix_web::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let essence = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                essence == "application/json" || essence.ends_with("+json")
-            })
-            .unwrap_or(false);
-        let mut payload = payload.take();
+        let body = json_body(req, payload);
         Box::pin(async move {
-            if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType {
-                    expected: "application/json",
-                });
-            }
-            let bytes = read_limited(&mut payload, limit).await?;
-            let value = parse_json::<T>(&bytes)?;
+            let value = parse_json::<T>(&body.await?)?;
             value.validate()?;
             Ok(ValidJson(value))
         })
+    }
+}
+
+/// A JSON merge patch (RFC 7396) body: a JSON object, read like [`ValidJson`].
+#[derive(Debug)]
+pub struct JsonPatch(pub serde_json::Value);
+
+impl FromRequest for JsonPatch {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = json_body(req, payload);
+        Box::pin(async move {
+            let value = parse_json::<serde_json::Value>(&body.await?)?;
+            if !value.is_object() {
+                return Err(ApiError::bad_request(None, "a patch must be a JSON object"));
+            }
+            Ok(JsonPatch(value))
+        })
+    }
+}
+
+/// Reads a JSON request body: checks the content type, then reads at most the registered
+/// [`JsonLimit`] (1 MiB when none is registered).
+fn json_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl Future<Output = Result<web::BytesMut, ApiError>> {
+    let limit = req
+        .app_data::<web::Data<JsonLimit>>()
+        .map(|l| l.0)
+        .unwrap_or(1 << 20);
+    let content_type_ok = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let essence = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json" || essence.ends_with("+json")
+        })
+        .unwrap_or(false);
+    let mut payload = payload.take();
+    async move {
+        if !content_type_ok {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "application/json",
+            });
+        }
+        read_limited(&mut payload, limit).await
     }
 }
 
@@ -121,16 +146,6 @@ fn field_error(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError
         }
     } else {
         ApiError::bad_request(field, format!("malformed JSON: {inner}"))
-    }
-}
-
-impl Validate for serde_json::Value {
-    fn validate(&self) -> Result<(), ApiError> {
-        if self.is_object() {
-            Ok(())
-        } else {
-            Err(ApiError::bad_request(None, "a patch must be a JSON object"))
-        }
     }
 }
 

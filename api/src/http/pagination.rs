@@ -1,8 +1,9 @@
 //! Paginated listing shared by every collection endpoint.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::problem::ApiError;
+pub use crate::domain::listing::{Page, PageWindow};
 
 /// `?limit=&offset=`: at most 100 items a page, 20 by default.
 #[derive(Clone, Copy, Debug, Deserialize, utoipa::IntoParams)]
@@ -14,6 +15,12 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
+    /// The checked window.
+    pub fn window(&self) -> Result<PageWindow, ApiError> {
+        let (limit, offset) = self.bounds()?;
+        Ok(PageWindow { limit, offset })
+    }
+
     /// The checked `(limit, offset)`.
     pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
         let limit = self.limit.unwrap_or(20);
@@ -26,19 +33,6 @@ impl PageQuery {
         }
         Ok((limit, offset))
     }
-}
-
-/// One page of a collection.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    /// The items of this page, newest first.
-    pub items: Vec<T>,
-    /// How many items match the filters in all.
-    pub total: i64,
-    /// The page size used.
-    pub limit: i64,
-    /// The offset used.
-    pub offset: i64,
 }
 
 /// Applies an RFC 7396 JSON merge patch: objects merge key by key, `null` removes a key, any

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::domain::FieldError;
 use crate::store::StoreError;
 
 /// An error answered to an HTTP client.
@@ -99,9 +100,22 @@ impl ApiError {
     }
 }
 
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::field(error.path, error.message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.into())
+        match error {
+            StoreError::NotFound { what, .. } => ApiError::NotFound(what),
+            StoreError::MissingReference { field, message } => {
+                ApiError::missing_reference(field, message)
+            }
+            StoreError::Invalid(error) => error.into(),
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 

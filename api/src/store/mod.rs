@@ -5,7 +5,16 @@
 //! Handlers never hold a connection across an `.await`: they run a closure on the blocking pool
 //! with [`Store::run`].
 
+pub mod advertisers;
+pub mod brand_kits;
+pub mod campaigns;
+pub mod columns;
+pub mod creatives;
+pub mod crud;
+pub mod leases;
+pub mod placements;
 pub mod schema;
+pub mod segments;
 
 use std::path::Path;
 use std::time::Duration;
@@ -52,6 +61,28 @@ pub enum StoreError {
     /// The blocking task running the query was cancelled.
     #[error("database task cancelled")]
     Cancelled,
+    /// The tenant has no such row (or another tenant owns it).
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked for, e.g. `campaign`.
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
+    /// A field of the input refers to something the tenant does not have.
+    #[error("{field}: {message}")]
+    MissingReference {
+        /// Path of the referring field, e.g. `brand_kit_id`.
+        field: String,
+        /// What is missing, e.g. `no brand kit 42`.
+        message: String,
+    },
+    /// The input breaks a domain rule found while building the row.
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::FieldError),
+    /// A stored value could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 /// A handle on the database: a connection pool plus the kind of backend behind it.

@@ -3,8 +3,8 @@
 
 use std::net::TcpListener;
 
+use adforge_api::app::{self, AppState};
 use adforge_api::config::Settings;
-use adforge_api::http::{self, AppState};
 use diesel::{Connection, RunQueryDsl};
 use serde_json::Value;
 
@@ -70,7 +70,7 @@ impl TestApp {
         let port = listener.local_addr().expect("addr").port();
         settings.bind = format!("127.0.0.1:{port}");
         let state = AppState::open(settings).await.expect("open app state");
-        let server = http::run(listener, state.clone()).expect("start server");
+        let server = app::run(listener, state.clone()).expect("start server");
         actix_web::rt::spawn(server);
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
@@ -89,7 +89,7 @@ impl TestApp {
     /// Creates an advertiser and returns its API key.
     pub fn new_tenant(&self, name: &str) -> String {
         let mut conn = self.state.store.conn().expect("connection");
-        adforge_api::auth::create_advertiser(&mut conn, name)
+        adforge_api::store::advertisers::create_advertiser(&mut conn, name)
             .expect("advertiser")
             .api_key
     }

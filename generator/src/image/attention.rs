@@ -4,8 +4,8 @@
 use tch::Tensor;
 
 use super::error::Result;
-use super::layers::{GroupNorm, Linear};
-use super::weights::Weights;
+use crate::nn::attention::{attention, merge_heads, split_heads};
+use crate::nn::{GroupNorm, Linear, Weights};
 
 /// Self- or cross-attention over `(batch, tokens, channels)` inputs.
 pub(crate) struct Attention {
@@ -22,18 +22,18 @@ impl Attention {
     pub(crate) fn load(w: &Weights, heads: i64) -> Result<Self> {
         if w.has_module("to_q") {
             Ok(Attention {
-                to_q: Linear::load(&w.sub("to_q"))?,
-                to_k: Linear::load(&w.sub("to_k"))?,
-                to_v: Linear::load(&w.sub("to_v"))?,
-                to_out: Linear::load(&w.sub("to_out.0"))?,
+                to_q: Linear::load(&w.pp("to_q"))?,
+                to_k: Linear::load(&w.pp("to_k"))?,
+                to_v: Linear::load(&w.pp("to_v"))?,
+                to_out: Linear::load(&w.pp("to_out.0"))?,
                 heads,
             })
         } else {
             Ok(Attention {
-                to_q: Linear::load(&w.sub("query"))?,
-                to_k: Linear::load(&w.sub("key"))?,
-                to_v: Linear::load(&w.sub("value"))?,
-                to_out: Linear::load(&w.sub("proj_attn"))?,
+                to_q: Linear::load(&w.pp("query"))?,
+                to_k: Linear::load(&w.pp("key"))?,
+                to_v: Linear::load(&w.pp("value"))?,
+                to_out: Linear::load(&w.pp("proj_attn"))?,
                 heads,
             })
         }
@@ -42,27 +42,10 @@ impl Attention {
     /// Attends from `x` to `context` (or to `x` itself when `context` is `None`).
     pub(crate) fn forward(&self, x: &Tensor, context: Option<&Tensor>) -> Tensor {
         let context = context.unwrap_or(x);
-        let (batch, tokens, _) = x
-            .size3()
-            .expect("attention input is (batch, tokens, channels)");
-        let split = |t: Tensor| {
-            let n = t.size()[1];
-            t.view([batch, n, self.heads, -1]).transpose(1, 2)
-        };
-        let q = split(self.to_q.forward(x));
-        let k = split(self.to_k.forward(context));
-        let v = split(self.to_v.forward(context));
-        let out = Tensor::scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            false,
-            None,
-            false,
-        );
-        let out = out.transpose(1, 2).reshape([batch, tokens, -1]);
+        let q = split_heads(&self.to_q.forward(x), self.heads);
+        let k = split_heads(&self.to_k.forward(context), self.heads);
+        let v = split_heads(&self.to_v.forward(context), self.heads);
+        let out = merge_heads(&attention(&q, &k, &v, None, false, false));
         self.to_out.forward(&out)
     }
 }
@@ -76,8 +59,8 @@ pub(crate) struct SpatialSelfAttention {
 impl SpatialSelfAttention {
     /// Reads `group_norm` and the projections; heads = channels / `head_dim`.
     pub(crate) fn load(w: &Weights, groups: i64, head_dim: i64) -> Result<Self> {
-        let norm = GroupNorm::load(&w.sub("group_norm"), groups, 1e-6)?;
-        let channels = w.sub("group_norm").get("weight")?.size()[0];
+        let norm = GroupNorm::load(&w.pp("group_norm"), groups, 1e-6)?;
+        let channels = w.pp("group_norm").get("weight")?.size()[0];
         let attention = Attention::load(w, (channels / head_dim).max(1))?;
         Ok(SpatialSelfAttention { norm, attention })
     }

@@ -7,8 +7,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::config::{read_json, ClipTextConfig};
 use super::error::{ImageError, Result};
-use super::layers::{LayerNorm, Linear};
-use super::weights::Weights;
+use crate::nn::Weights;
+use crate::nn::{LayerNorm, Linear};
 
 /// What the encoder returns for a batch of prompts.
 pub struct ClipOutput {
@@ -53,7 +53,9 @@ impl ClipTextEncoder {
     /// Loads `config.json` and the weights of a `text_encoder/` folder.
     pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<Self> {
         let config: ClipTextConfig = read_json(&dir.join("config.json"))?;
-        let weights = Weights::load(dir, "model", device, kind)?;
+        let weights = Weights::new(crate::nn::safetensors::load_dir(
+            dir, "model", kind, device,
+        )?);
         Self::from_weights(config, &weights)
     }
 
@@ -66,27 +68,27 @@ impl ClipTextEncoder {
         let eps = config.layer_norm_eps;
         // transformers 4 saves the transformer under `text_model.`, transformers 5 at the root.
         let text = if weights.has_module("text_model") {
-            weights.sub("text_model")
+            weights.pp("text_model")
         } else {
             weights.clone()
         };
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
-                let l = text.sub(format!("encoder.layers.{i}"));
+                let l = text.pp(format!("encoder.layers.{i}"));
                 Ok(EncoderLayer {
-                    layer_norm1: LayerNorm::load(&l.sub("layer_norm1"), eps)?,
-                    q_proj: Linear::load(&l.sub("self_attn.q_proj"))?,
-                    k_proj: Linear::load(&l.sub("self_attn.k_proj"))?,
-                    v_proj: Linear::load(&l.sub("self_attn.v_proj"))?,
-                    out_proj: Linear::load(&l.sub("self_attn.out_proj"))?,
-                    layer_norm2: LayerNorm::load(&l.sub("layer_norm2"), eps)?,
-                    fc1: Linear::load(&l.sub("mlp.fc1"))?,
-                    fc2: Linear::load(&l.sub("mlp.fc2"))?,
+                    layer_norm1: LayerNorm::load(&l.pp("layer_norm1"), eps)?,
+                    q_proj: Linear::load(&l.pp("self_attn.q_proj"))?,
+                    k_proj: Linear::load(&l.pp("self_attn.k_proj"))?,
+                    v_proj: Linear::load(&l.pp("self_attn.v_proj"))?,
+                    out_proj: Linear::load(&l.pp("self_attn.out_proj"))?,
+                    layer_norm2: LayerNorm::load(&l.pp("layer_norm2"), eps)?,
+                    fc1: Linear::load(&l.pp("mlp.fc1"))?,
+                    fc2: Linear::load(&l.pp("mlp.fc2"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         let text_projection = if weights.contains("text_projection.weight") {
-            Some(Linear::load(&weights.sub("text_projection"))?)
+            Some(Linear::load(&weights.pp("text_projection"))?)
         } else {
             None
         };
@@ -94,7 +96,7 @@ impl ClipTextEncoder {
             token_embedding: text.get("embeddings.token_embedding.weight")?,
             position_embedding: text.get("embeddings.position_embedding.weight")?,
             layers,
-            final_layer_norm: LayerNorm::load(&text.sub("final_layer_norm"), eps)?,
+            final_layer_norm: LayerNorm::load(&text.pp("final_layer_norm"), eps)?,
             text_projection,
             activation,
             heads: config.num_attention_heads,

@@ -21,12 +21,9 @@ pub enum ImageError {
         /// The parse error.
         source: serde_json::Error,
     },
-    /// No weights file was found in a component folder.
-    #[error("no safetensors weights in {0} (pickled .bin checkpoints are not supported)")]
-    MissingWeights(PathBuf),
-    /// A tensor the model needs is not in the checkpoint.
-    #[error("checkpoint lacks tensor {0}")]
-    MissingTensor(String),
+    /// The weights could not be read: no weights file, a malformed file, a missing tensor.
+    #[error(transparent)]
+    Weights(#[from] crate::nn::NnError),
     /// The checkpoint or config asks for a feature this engine does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),

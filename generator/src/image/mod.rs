@@ -50,7 +50,6 @@ mod attention;
 pub mod clip;
 pub mod config;
 mod error;
-mod layers;
 pub mod noise;
 pub mod pipeline;
 pub mod scheduler;
@@ -58,7 +57,6 @@ pub mod tokenizer;
 pub mod unet;
 mod unet_blocks;
 pub mod vae;
-mod weights;
 
 pub use error::{ImageError, Result};
 pub use pipeline::{DiffusionPipeline, Family, ImageRequest, PromptEmbeddings, StepTrace};

@@ -7,9 +7,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::config::{read_json, UNetConfig};
 use super::error::{ImageError, Result};
-use super::layers::{Conv2d, GroupNorm, Linear};
 use super::unet_blocks::{BlockSettings, DownBlock, MidBlock, UpBlock};
-use super::weights::Weights;
+use crate::nn::Weights;
+use crate::nn::{Conv2d, GroupNorm, Linear};
 
 /// SDXL's extra conditioning: the pooled text embedding and the six size/crop time ids.
 pub struct AddedConditions<'a> {
@@ -28,8 +28,8 @@ struct TimestepMlp {
 impl TimestepMlp {
     fn load(w: &Weights) -> Result<Self> {
         Ok(TimestepMlp {
-            linear_1: Linear::load(&w.sub("linear_1"))?,
-            linear_2: Linear::load(&w.sub("linear_2"))?,
+            linear_1: Linear::load(&w.pp("linear_1"))?,
+            linear_2: Linear::load(&w.pp("linear_2"))?,
         })
     }
 
@@ -82,7 +82,12 @@ impl UNet2DConditionModel {
     /// Loads `config.json` and the weights of a `unet/` folder in `kind` on `device`.
     pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<Self> {
         let config: UNetConfig = read_json(&dir.join("config.json"))?;
-        let weights = Weights::load(dir, "diffusion_pytorch_model", device, kind)?;
+        let weights = Weights::new(crate::nn::safetensors::load_dir(
+            dir,
+            "diffusion_pytorch_model",
+            kind,
+            device,
+        )?);
         Self::from_weights(config, &weights, kind)
     }
 
@@ -121,7 +126,7 @@ impl UNet2DConditionModel {
                 other => return Err(ImageError::Unsupported(format!("UNet block {other}"))),
             };
             down_blocks.push(DownBlock::load(
-                &w.sub(format!("down_blocks.{i}")),
+                &w.pp(format!("down_blocks.{i}")),
                 layers,
                 cross,
                 settings,
@@ -131,7 +136,7 @@ impl UNet2DConditionModel {
         let last = blocks - 1;
         let mid_block = match config.mid_block_type.as_deref() {
             Some("UNetMidBlock2DCrossAttn") => Some(MidBlock::load(
-                &w.sub("mid_block"),
+                &w.pp("mid_block"),
                 config.heads(last),
                 config.transformer_layers_per_block.at(last).unwrap_or(1),
                 settings,
@@ -160,14 +165,14 @@ impl UNet2DConditionModel {
                 other => return Err(ImageError::Unsupported(format!("UNet block {other}"))),
             };
             up_blocks.push(UpBlock::load(
-                &w.sub(format!("up_blocks.{i}")),
+                &w.pp(format!("up_blocks.{i}")),
                 layers,
                 cross,
                 settings,
             )?);
         }
         let add_embedding = match config.addition_embed_type.as_deref() {
-            Some("text_time") => Some(TimestepMlp::load(&w.sub("add_embedding"))?),
+            Some("text_time") => Some(TimestepMlp::load(&w.pp("add_embedding"))?),
             None => None,
             Some(other) => {
                 return Err(ImageError::Unsupported(format!(
@@ -176,14 +181,14 @@ impl UNet2DConditionModel {
             }
         };
         Ok(UNet2DConditionModel {
-            conv_in: Conv2d::load(&w.sub("conv_in"), 1)?,
-            time_embedding: TimestepMlp::load(&w.sub("time_embedding"))?,
+            conv_in: Conv2d::load(&w.pp("conv_in"), 1)?,
+            time_embedding: TimestepMlp::load(&w.pp("time_embedding"))?,
             add_embedding,
             down_blocks,
             mid_block,
             up_blocks,
-            conv_norm_out: GroupNorm::load(&w.sub("conv_norm_out"), settings.groups, settings.eps)?,
-            conv_out: Conv2d::load(&w.sub("conv_out"), 1)?,
+            conv_norm_out: GroupNorm::load(&w.pp("conv_norm_out"), settings.groups, settings.eps)?,
+            conv_out: Conv2d::load(&w.pp("conv_out"), 1)?,
             config,
             kind,
         })

@@ -5,8 +5,8 @@ use tch::Tensor;
 
 use super::attention::Attention;
 use super::error::Result;
-use super::layers::{Conv2d, GroupNorm, LayerNorm, Linear};
-use super::weights::Weights;
+use crate::nn::Weights;
+use crate::nn::{Conv2d, GroupNorm, LayerNorm, Linear};
 
 /// diffusers' `ResnetBlock2D` (default time conditioning): norm, SiLU, conv, plus the projected
 /// time embedding, norm, SiLU, conv, and a shortcut (1x1 conv when channels change).
@@ -29,17 +29,17 @@ impl ResnetBlock {
         output_scale_factor: f64,
     ) -> Result<Self> {
         Ok(ResnetBlock {
-            norm1: GroupNorm::load(&w.sub("norm1"), groups, eps)?,
-            conv1: Conv2d::load(&w.sub("conv1"), 1)?,
+            norm1: GroupNorm::load(&w.pp("norm1"), groups, eps)?,
+            conv1: Conv2d::load(&w.pp("conv1"), 1)?,
             time_emb_proj: if w.has_module("time_emb_proj") {
-                Some(Linear::load(&w.sub("time_emb_proj"))?)
+                Some(Linear::load(&w.pp("time_emb_proj"))?)
             } else {
                 None
             },
-            norm2: GroupNorm::load(&w.sub("norm2"), groups, eps)?,
-            conv2: Conv2d::load(&w.sub("conv2"), 1)?,
+            norm2: GroupNorm::load(&w.pp("norm2"), groups, eps)?,
+            conv2: Conv2d::load(&w.pp("conv2"), 1)?,
             conv_shortcut: if w.has_module("conv_shortcut") {
-                Some(Conv2d::load(&w.sub("conv_shortcut"), 1)?)
+                Some(Conv2d::load(&w.pp("conv_shortcut"), 1)?)
             } else {
                 None
             },
@@ -82,13 +82,13 @@ struct TransformerBlock {
 impl TransformerBlock {
     fn load(w: &Weights, heads: i64) -> Result<Self> {
         Ok(TransformerBlock {
-            norm1: LayerNorm::load(&w.sub("norm1"), 1e-5)?,
-            attn1: Attention::load(&w.sub("attn1"), heads)?,
-            norm2: LayerNorm::load(&w.sub("norm2"), 1e-5)?,
-            attn2: Attention::load(&w.sub("attn2"), heads)?,
-            norm3: LayerNorm::load(&w.sub("norm3"), 1e-5)?,
-            ff_proj: Linear::load(&w.sub("ff.net.0.proj"))?,
-            ff_out: Linear::load(&w.sub("ff.net.2"))?,
+            norm1: LayerNorm::load(&w.pp("norm1"), 1e-5)?,
+            attn1: Attention::load(&w.pp("attn1"), heads)?,
+            norm2: LayerNorm::load(&w.pp("norm2"), 1e-5)?,
+            attn2: Attention::load(&w.pp("attn2"), heads)?,
+            norm3: LayerNorm::load(&w.pp("norm3"), 1e-5)?,
+            ff_proj: Linear::load(&w.pp("ff.net.0.proj"))?,
+            ff_out: Linear::load(&w.pp("ff.net.2"))?,
         })
     }
 
@@ -127,20 +127,20 @@ impl SpatialTransformer {
     ) -> Result<Self> {
         let projection = if linear_projection {
             Projection::Linear {
-                proj_in: Linear::load(&w.sub("proj_in"))?,
-                proj_out: Linear::load(&w.sub("proj_out"))?,
+                proj_in: Linear::load(&w.pp("proj_in"))?,
+                proj_out: Linear::load(&w.pp("proj_out"))?,
             }
         } else {
             Projection::Conv {
-                proj_in: Conv2d::load(&w.sub("proj_in"), 1)?,
-                proj_out: Conv2d::load(&w.sub("proj_out"), 1)?,
+                proj_in: Conv2d::load(&w.pp("proj_in"), 1)?,
+                proj_out: Conv2d::load(&w.pp("proj_out"), 1)?,
             }
         };
         let blocks = (0..layers)
-            .map(|i| TransformerBlock::load(&w.sub(format!("transformer_blocks.{i}")), heads))
+            .map(|i| TransformerBlock::load(&w.pp(format!("transformer_blocks.{i}")), heads))
             .collect::<Result<Vec<_>>>()?;
         Ok(SpatialTransformer {
-            norm: GroupNorm::load(&w.sub("norm"), groups, 1e-6)?,
+            norm: GroupNorm::load(&w.pp("norm"), groups, 1e-6)?,
             projection,
             blocks,
         })
@@ -178,7 +178,7 @@ impl Downsample {
     /// Reads `conv`; `padding` 1 pads symmetrically, 0 pads right/bottom by one (VAE encoder).
     pub(crate) fn load(w: &Weights, padding: i64) -> Result<Self> {
         Ok(Downsample {
-            conv: Conv2d::load_padded(&w.sub("conv"), 2, padding)?,
+            conv: Conv2d::load_padded(&w.pp("conv"), 2, padding)?,
             asymmetric_pad: padding == 0,
         })
     }
@@ -202,7 +202,7 @@ impl Upsample {
     /// Reads `conv`.
     pub(crate) fn load(w: &Weights) -> Result<Self> {
         Ok(Upsample {
-            conv: Conv2d::load(&w.sub("conv"), 1)?,
+            conv: Conv2d::load(&w.pp("conv"), 1)?,
         })
     }
 
@@ -250,7 +250,7 @@ impl DownBlock {
         let resnets = (0..layers)
             .map(|i| {
                 ResnetBlock::load(
-                    &w.sub(format!("resnets.{i}")),
+                    &w.pp(format!("resnets.{i}")),
                     settings.groups,
                     settings.eps,
                     1.0,
@@ -261,7 +261,7 @@ impl DownBlock {
             Some((heads, depth)) => (0..layers)
                 .map(|i| {
                     SpatialTransformer::load(
-                        &w.sub(format!("attentions.{i}")),
+                        &w.pp(format!("attentions.{i}")),
                         heads,
                         depth,
                         settings.groups,
@@ -273,7 +273,7 @@ impl DownBlock {
         };
         let downsampler = if w.has_module("downsamplers") {
             Some(Downsample::load(
-                &w.sub("downsamplers.0"),
+                &w.pp("downsamplers.0"),
                 downsample_padding,
             )?)
         } else {
@@ -326,20 +326,20 @@ impl MidBlock {
         settings: BlockSettings,
         scale: f64,
     ) -> Result<Self> {
-        let first = ResnetBlock::load(&w.sub("resnets.0"), settings.groups, settings.eps, scale)?;
+        let first = ResnetBlock::load(&w.pp("resnets.0"), settings.groups, settings.eps, scale)?;
         let mut attentions = Vec::new();
         let mut resnets = Vec::new();
         let mut i = 0;
         while w.has_module(&format!("attentions.{i}")) {
             attentions.push(SpatialTransformer::load(
-                &w.sub(format!("attentions.{i}")),
+                &w.pp(format!("attentions.{i}")),
                 heads,
                 depth,
                 settings.groups,
                 settings.linear_projection,
             )?);
             resnets.push(ResnetBlock::load(
-                &w.sub(format!("resnets.{}", i + 1)),
+                &w.pp(format!("resnets.{}", i + 1)),
                 settings.groups,
                 settings.eps,
                 scale,
@@ -383,7 +383,7 @@ impl UpBlock {
         let resnets = (0..layers)
             .map(|i| {
                 ResnetBlock::load(
-                    &w.sub(format!("resnets.{i}")),
+                    &w.pp(format!("resnets.{i}")),
                     settings.groups,
                     settings.eps,
                     1.0,
@@ -394,7 +394,7 @@ impl UpBlock {
             Some((heads, depth)) => (0..layers)
                 .map(|i| {
                     SpatialTransformer::load(
-                        &w.sub(format!("attentions.{i}")),
+                        &w.pp(format!("attentions.{i}")),
                         heads,
                         depth,
                         settings.groups,
@@ -405,7 +405,7 @@ impl UpBlock {
             None => Vec::new(),
         };
         let upsampler = if w.has_module("upsamplers") {
-            Some(Upsample::load(&w.sub("upsamplers.0"))?)
+            Some(Upsample::load(&w.pp("upsamplers.0"))?)
         } else {
             None
         };

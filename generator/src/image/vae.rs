@@ -8,9 +8,9 @@ use tch::{Device, Kind, Tensor};
 use super::attention::SpatialSelfAttention;
 use super::config::{read_json, VaeConfig};
 use super::error::{ImageError, Result};
-use super::layers::{Conv2d, GroupNorm};
 use super::unet_blocks::{Downsample, ResnetBlock, Upsample};
-use super::weights::Weights;
+use crate::nn::Weights;
+use crate::nn::{Conv2d, GroupNorm};
 
 /// The VAE middle block: ResNet, optional self-attention, ResNet.
 struct VaeMidBlock {
@@ -22,17 +22,17 @@ struct VaeMidBlock {
 impl VaeMidBlock {
     fn load(w: &Weights, groups: i64, channels: i64, with_attention: bool) -> Result<Self> {
         Ok(VaeMidBlock {
-            resnet_a: ResnetBlock::load(&w.sub("resnets.0"), groups, 1e-6, 1.0)?,
+            resnet_a: ResnetBlock::load(&w.pp("resnets.0"), groups, 1e-6, 1.0)?,
             attention: if with_attention {
                 Some(SpatialSelfAttention::load(
-                    &w.sub("attentions.0"),
+                    &w.pp("attentions.0"),
                     groups,
                     channels,
                 )?)
             } else {
                 None
             },
-            resnet_b: ResnetBlock::load(&w.sub("resnets.1"), groups, 1e-6, 1.0)?,
+            resnet_b: ResnetBlock::load(&w.pp("resnets.1"), groups, 1e-6, 1.0)?,
         })
     }
 
@@ -84,7 +84,12 @@ impl AutoencoderKL {
     /// Loads `config.json` and the weights of a `vae/` folder in `kind` on `device`.
     pub fn load(dir: &Path, device: Device, kind: Kind) -> Result<Self> {
         let config: VaeConfig = read_json(&dir.join("config.json"))?;
-        let weights = Weights::load(dir, "diffusion_pytorch_model", device, kind)?;
+        let weights = Weights::new(crate::nn::safetensors::load_dir(
+            dir,
+            "diffusion_pytorch_model",
+            kind,
+            device,
+        )?);
         Self::from_weights(config, &weights, kind)
     }
 
@@ -96,36 +101,36 @@ impl AutoencoderKL {
             .block_out_channels
             .last()
             .ok_or_else(|| ImageError::Unsupported("VAE without blocks".into()))?;
-        let enc = w.sub("encoder");
+        let enc = w.pp("encoder");
         let enc_blocks = (0..config.down_block_types.len())
             .map(|i| {
-                let b = enc.sub(format!("down_blocks.{i}"));
+                let b = enc.pp(format!("down_blocks.{i}"));
                 Ok(EncoderBlock {
                     resnets: (0..config.layers_per_block)
                         .map(|j| {
-                            ResnetBlock::load(&b.sub(format!("resnets.{j}")), groups, 1e-6, 1.0)
+                            ResnetBlock::load(&b.pp(format!("resnets.{j}")), groups, 1e-6, 1.0)
                         })
                         .collect::<Result<Vec<_>>>()?,
                     downsampler: if b.has_module("downsamplers") {
-                        Some(Downsample::load(&b.sub("downsamplers.0"), 0)?)
+                        Some(Downsample::load(&b.pp("downsamplers.0"), 0)?)
                     } else {
                         None
                     },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let dec = w.sub("decoder");
+        let dec = w.pp("decoder");
         let dec_blocks = (0..config.up_block_types.len())
             .map(|i| {
-                let b = dec.sub(format!("up_blocks.{i}"));
+                let b = dec.pp(format!("up_blocks.{i}"));
                 Ok(DecoderBlock {
                     resnets: (0..config.layers_per_block + 1)
                         .map(|j| {
-                            ResnetBlock::load(&b.sub(format!("resnets.{j}")), groups, 1e-6, 1.0)
+                            ResnetBlock::load(&b.pp(format!("resnets.{j}")), groups, 1e-6, 1.0)
                         })
                         .collect::<Result<Vec<_>>>()?,
                     upsampler: if b.has_module("upsamplers") {
-                        Some(Upsample::load(&b.sub("upsamplers.0"))?)
+                        Some(Upsample::load(&b.pp("upsamplers.0"))?)
                     } else {
                         None
                     },
@@ -134,34 +139,34 @@ impl AutoencoderKL {
             .collect::<Result<Vec<_>>>()?;
         let optional_conv = |name: &str, wanted: bool| -> Result<Option<Conv2d>> {
             if wanted && w.has_module(name) {
-                Ok(Some(Conv2d::load(&w.sub(name), 1)?))
+                Ok(Some(Conv2d::load(&w.pp(name), 1)?))
             } else {
                 Ok(None)
             }
         };
         Ok(AutoencoderKL {
-            enc_conv_in: Conv2d::load(&enc.sub("conv_in"), 1)?,
+            enc_conv_in: Conv2d::load(&enc.pp("conv_in"), 1)?,
             enc_blocks,
             enc_mid: VaeMidBlock::load(
-                &enc.sub("mid_block"),
+                &enc.pp("mid_block"),
                 groups,
                 top,
                 config.mid_block_add_attention,
             )?,
-            enc_norm_out: GroupNorm::load(&enc.sub("conv_norm_out"), groups, 1e-6)?,
-            enc_conv_out: Conv2d::load(&enc.sub("conv_out"), 1)?,
+            enc_norm_out: GroupNorm::load(&enc.pp("conv_norm_out"), groups, 1e-6)?,
+            enc_conv_out: Conv2d::load(&enc.pp("conv_out"), 1)?,
             quant_conv: optional_conv("quant_conv", config.use_quant_conv)?,
             post_quant_conv: optional_conv("post_quant_conv", config.use_post_quant_conv)?,
-            dec_conv_in: Conv2d::load(&dec.sub("conv_in"), 1)?,
+            dec_conv_in: Conv2d::load(&dec.pp("conv_in"), 1)?,
             dec_mid: VaeMidBlock::load(
-                &dec.sub("mid_block"),
+                &dec.pp("mid_block"),
                 groups,
                 top,
                 config.mid_block_add_attention,
             )?,
             dec_blocks,
-            dec_norm_out: GroupNorm::load(&dec.sub("conv_norm_out"), groups, 1e-6)?,
-            dec_conv_out: Conv2d::load(&dec.sub("conv_out"), 1)?,
+            dec_norm_out: GroupNorm::load(&dec.pp("conv_norm_out"), groups, 1e-6)?,
+            dec_conv_out: Conv2d::load(&dec.pp("conv_out"), 1)?,
             config,
             kind,
         })

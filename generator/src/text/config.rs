@@ -1,140 +1,24 @@
-//! Model configurations, mirroring the fields of a Hugging Face `config.json` (and filled from
-//! GGUF metadata for GGUF checkpoints).
+//! [`ModelConfig`]: which architecture a checkpoint is and its configuration, read from a
+//! Hugging Face `config.json` or from GGUF metadata. The configuration structs themselves live
+//! with their architectures in `models/`.
 
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::architecture::Architecture;
 use super::error::{Result, TextError};
-use super::gguf::{GgufFile, GgufValue};
-
-/// Which decoder architecture a checkpoint uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Architecture {
-    /// Llama 2/3, SmolLM2 and other `LlamaForCausalLM` checkpoints.
-    Llama,
-    /// Mistral (Llama layout with sliding-window attention).
-    Mistral,
-    /// Qwen2 / Qwen2.5 (Llama layout with biases on the q, k and v projections).
-    Qwen2,
-    /// GPT-2.
-    Gpt2,
-}
-
-impl Architecture {
-    /// The architecture named by a `model_type` (config.json) or `general.architecture` (GGUF).
-    pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "llama" | "smollm" | "smollm2" => Ok(Self::Llama),
-            "mistral" => Ok(Self::Mistral),
-            "qwen2" => Ok(Self::Qwen2),
-            "gpt2" => Ok(Self::Gpt2),
-            other => Err(TextError::Config(format!(
-                "unsupported architecture {other:?}"
-            ))),
-        }
-    }
-}
-
-/// RoPE frequency scaling as described by `rope_scaling` / `rope_parameters`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RopeScaling {
-    /// Plain RoPE.
-    None,
-    /// Positions divided by `factor`.
-    Linear {
-        /// The divisor.
-        factor: f64,
-    },
-    /// Llama 3.x frequency-dependent scaling.
-    Llama3 {
-        /// Overall scaling factor.
-        factor: f64,
-        /// Wavelengths longer than `original / low_freq_factor` are scaled fully.
-        low_freq_factor: f64,
-        /// Wavelengths shorter than `original / high_freq_factor` are kept.
-        high_freq_factor: f64,
-        /// Context length the model was pretrained with.
-        original_max_position_embeddings: f64,
-    },
-}
-
-/// Configuration of a Llama-family decoder (Llama, Mistral, Qwen2, SmolLM2).
-#[derive(Debug, Clone)]
-pub struct LlamaConfig {
-    /// Which variant this is.
-    pub architecture: Architecture,
-    /// Vocabulary size.
-    pub vocab_size: i64,
-    /// Model width.
-    pub hidden_size: i64,
-    /// MLP inner width.
-    pub intermediate_size: i64,
-    /// Number of decoder layers.
-    pub num_hidden_layers: i64,
-    /// Query heads.
-    pub num_attention_heads: i64,
-    /// Key/value heads (grouped-query attention when fewer than query heads).
-    pub num_key_value_heads: i64,
-    /// Width of one head.
-    pub head_dim: i64,
-    /// RMSNorm epsilon.
-    pub rms_norm_eps: f64,
-    /// RoPE base.
-    pub rope_theta: f64,
-    /// RoPE scaling.
-    pub rope_scaling: RopeScaling,
-    /// Longest supported context.
-    pub max_position_embeddings: i64,
-    /// Whether the output projection is the token embedding.
-    pub tie_word_embeddings: bool,
-    /// Biases on q, k, v projections (Qwen2; Llama with `attention_bias`).
-    pub qkv_bias: bool,
-    /// Bias on the attention output projection (Llama with `attention_bias`).
-    pub o_bias: bool,
-    /// Biases on the MLP projections.
-    pub mlp_bias: bool,
-    /// Sliding-window attention span (Mistral; Qwen2 with `use_sliding_window`): a query sees
-    /// only the keys less than this many positions behind it.
-    pub sliding_window: Option<i64>,
-}
-
-/// Configuration of a GPT-2 decoder.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Gpt2Config {
-    /// Vocabulary size.
-    pub vocab_size: i64,
-    /// Number of learned positions.
-    pub n_positions: i64,
-    /// Model width.
-    pub n_embd: i64,
-    /// Number of blocks.
-    pub n_layer: i64,
-    /// Number of heads.
-    pub n_head: i64,
-    /// MLP inner width (default 4 * n_embd).
-    #[serde(default)]
-    pub n_inner: Option<i64>,
-    /// LayerNorm epsilon.
-    #[serde(default = "default_ln_eps")]
-    pub layer_norm_epsilon: f64,
-    /// Activation; only the GELU variants are supported.
-    #[serde(default = "default_gpt2_act")]
-    pub activation_function: String,
-}
-
-fn default_ln_eps() -> f64 {
-    1e-5
-}
-
-fn default_gpt2_act() -> String {
-    "gelu_new".to_string()
-}
+use super::models::gemma::GemmaConfig;
+use super::models::gpt2::{self, Gpt2Config};
+use super::models::llama::LlamaConfig;
+use super::rope::RopeScaling;
+use crate::nn::{GgufFile, GgufValue};
 
 /// A parsed model configuration.
 #[derive(Debug, Clone)]
 pub enum ModelConfig {
     /// Llama family.
     Llama(LlamaConfig),
+    /// Gemma 2 / Gemma 3 text.
+    Gemma(GemmaConfig),
     /// GPT-2.
     Gpt2(Gpt2Config),
 }
@@ -196,6 +80,17 @@ impl ModelConfig {
             .and_then(Value::as_str)
             .ok_or_else(|| TextError::Config("config.json has no model_type".into()))?;
         let architecture = Architecture::from_name(model_type)?;
+        if let Some(text) = json.get("text_config").filter(|v| v.is_object()) {
+            // Multimodal wrappers (Gemma 3 4B and up): the decoder is described in `text_config`.
+            let mut text = text.clone();
+            if text.get("model_type").is_none() {
+                text["model_type"] = Value::String(format!("{model_type}_text"));
+            }
+            return Self::from_hf_json(&text);
+        }
+        if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
+            return gemma_from_json(json, architecture).map(Self::Gemma);
+        }
         if architecture == Architecture::Gpt2 {
             let cfg: Gpt2Config = serde_json::from_value(json.clone())
                 .map_err(|e| TextError::Config(e.to_string()))?;
@@ -225,6 +120,16 @@ impl ModelConfig {
             Some(scaling) => rope_scaling_from_json(Some(scaling))?,
             None => rope_scaling_from_json(rope_params)?,
         };
+        let partial_rotary = json
+            .get("partial_rotary_factor")
+            .or_else(|| rope_params.and_then(|p| p.get("partial_rotary_factor")))
+            .and_then(Value::as_f64)
+            .unwrap_or(1.0);
+        if partial_rotary != 1.0 {
+            return Err(TextError::Config(format!(
+                "unsupported partial_rotary_factor {partial_rotary}"
+            )));
+        }
         let attention_bias = json
             .get("attention_bias")
             .and_then(Value::as_bool)
@@ -265,14 +170,17 @@ impl ModelConfig {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             sliding_window: match architecture {
-                Architecture::Mistral => json.get("sliding_window").and_then(Value::as_i64),
-                Architecture::Qwen2
+                Architecture::Mistral | Architecture::Phi3 => {
+                    json.get("sliding_window").and_then(Value::as_i64)
+                }
+                Architecture::Qwen2 | Architecture::Qwen3
                     if json.get("use_sliding_window").and_then(Value::as_bool) == Some(true) =>
                 {
                     json.get("sliding_window").and_then(Value::as_i64)
                 }
                 _ => None,
             },
+            qk_norm: architecture == Architecture::Qwen3,
         }))
     }
 
@@ -311,8 +219,13 @@ impl ModelConfig {
                 n_head: int("attention.head_count")?,
                 n_inner: int("feed_forward_length").ok(),
                 layer_norm_epsilon: opt_f("attention.layer_norm_epsilon").unwrap_or(1e-5),
-                activation_function: default_gpt2_act(),
+                activation_function: gpt2::default_activation(),
             }));
+        }
+        if matches!(architecture, Architecture::Gemma2 | Architecture::Gemma3) {
+            return Err(TextError::Config(format!(
+                "{arch_name} GGUF files are not supported; use the Hugging Face directory"
+            )));
         }
         let hidden_size = int("embedding_length")?;
         let heads = int("attention.head_count")?;
@@ -352,6 +265,169 @@ impl ModelConfig {
             sliding_window: gguf
                 .get(&format!("{arch_name}.attention.sliding_window"))
                 .and_then(GgufValue::as_i64),
+            qk_norm: architecture == Architecture::Qwen3,
         }))
     }
+}
+
+/// The RoPE base and scaling of one Gemma layer type: `rope_parameters[layer_type]` (transformers
+/// 5), else the flat `rope_parameters` / `rope_scaling` and `theta_key` of older files.
+fn gemma_rope(
+    json: &Value,
+    layer_type: &str,
+    theta_key: &str,
+    default_theta: f64,
+    flat_scaling: bool,
+) -> Result<(f64, RopeScaling)> {
+    let params = json.get("rope_parameters").filter(|v| v.is_object());
+    if let Some(nested) = params
+        .and_then(|p| p.get(layer_type))
+        .filter(|v| v.is_object())
+    {
+        let theta = nested
+            .get("rope_theta")
+            .and_then(Value::as_f64)
+            .unwrap_or(default_theta);
+        return Ok((theta, rope_scaling_from_json(Some(nested))?));
+    }
+    let theta = json
+        .get(theta_key)
+        .and_then(Value::as_f64)
+        .or_else(|| {
+            params
+                .filter(|_| theta_key == "rope_theta")
+                .and_then(|p| p.get("rope_theta"))
+                .and_then(Value::as_f64)
+        })
+        .unwrap_or(default_theta);
+    let scaling = if flat_scaling {
+        match json.get("rope_scaling").filter(|v| v.is_object()) {
+            Some(scaling) => rope_scaling_from_json(Some(scaling))?,
+            None => rope_scaling_from_json(params)?,
+        }
+    } else {
+        RopeScaling::None
+    };
+    Ok((theta, scaling))
+}
+
+/// A Gemma 2 / Gemma 3 `config.json`; absent keys take transformers' defaults for the family.
+fn gemma_from_json(json: &Value, architecture: Architecture) -> Result<GemmaConfig> {
+    let gemma3 = architecture == Architecture::Gemma3;
+    let int_or = |key: &str, default: i64| json.get(key).and_then(Value::as_i64).unwrap_or(default);
+    // A key absent takes the family default; a key present as null turns the feature off.
+    let cap = |key: &str, default: Option<f64>| match json.get(key) {
+        None => default,
+        Some(v) => v.as_f64(),
+    };
+    if json
+        .get("use_bidirectional_attention")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        return Err(TextError::Config(
+            "bidirectional Gemma 3 (embedding) checkpoints are not text generators".into(),
+        ));
+    }
+    let act = json
+        .get("hidden_activation")
+        .or_else(|| json.get("hidden_act"))
+        .and_then(Value::as_str)
+        .unwrap_or("gelu_pytorch_tanh");
+    let gelu_approximate = match act {
+        "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" => "tanh",
+        "gelu" => "none",
+        other => {
+            return Err(TextError::Config(format!(
+                "unsupported hidden_activation {other:?}"
+            )))
+        }
+    };
+    let num_hidden_layers = field_i64(json, "num_hidden_layers")?;
+    let sliding_layers = match json.get("layer_types").and_then(Value::as_array) {
+        Some(types) => types
+            .iter()
+            .map(|t| match t.as_str() {
+                Some("sliding_attention") => Ok(true),
+                Some("full_attention") => Ok(false),
+                other => Err(TextError::Config(format!(
+                    "unsupported layer type {other:?}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None => {
+            let pattern = json
+                .get("sliding_window_pattern")
+                .or_else(|| json.get("_sliding_window_pattern"))
+                .and_then(Value::as_i64)
+                .unwrap_or(if gemma3 { 6 } else { 2 })
+                .max(1);
+            (0..num_hidden_layers)
+                .map(|i| (i + 1) % pattern != 0)
+                .collect()
+        }
+    };
+    if sliding_layers.len() as i64 != num_hidden_layers {
+        return Err(TextError::Config(format!(
+            "layer_types lists {} layers, num_hidden_layers is {num_hidden_layers}",
+            sliding_layers.len()
+        )));
+    }
+    let (rope_theta, rope_scaling) = gemma_rope(
+        json,
+        "full_attention",
+        "rope_theta",
+        if gemma3 { 1_000_000.0 } else { 10_000.0 },
+        true,
+    )?;
+    let (rope_local_theta, rope_local_scaling) = if gemma3 {
+        gemma_rope(
+            json,
+            "sliding_attention",
+            "rope_local_base_freq",
+            10_000.0,
+            false,
+        )?
+    } else {
+        (rope_theta, rope_scaling.clone())
+    };
+    let num_attention_heads = field_i64(json, "num_attention_heads")?;
+    Ok(GemmaConfig {
+        architecture,
+        vocab_size: field_i64(json, "vocab_size")?,
+        hidden_size: field_i64(json, "hidden_size")?,
+        intermediate_size: field_i64(json, "intermediate_size")?,
+        num_hidden_layers,
+        num_attention_heads,
+        num_key_value_heads: int_or("num_key_value_heads", num_attention_heads),
+        head_dim: int_or("head_dim", 256),
+        rms_norm_eps: json
+            .get("rms_norm_eps")
+            .and_then(Value::as_f64)
+            .unwrap_or(1e-6),
+        query_pre_attn_scalar: json
+            .get("query_pre_attn_scalar")
+            .and_then(Value::as_f64)
+            .unwrap_or(256.0),
+        attn_logit_softcapping: cap("attn_logit_softcapping", (!gemma3).then_some(50.0)),
+        final_logit_softcapping: cap("final_logit_softcapping", (!gemma3).then_some(30.0)),
+        sliding_window: match json.get("sliding_window") {
+            None => Some(4096),
+            Some(v) => v.as_i64(),
+        },
+        sliding_layers,
+        rope_theta,
+        rope_scaling,
+        rope_local_theta,
+        rope_local_scaling,
+        max_position_embeddings: int_or(
+            "max_position_embeddings",
+            if gemma3 { 131_072 } else { 8192 },
+        ),
+        tie_word_embeddings: json
+            .get("tie_word_embeddings")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        gelu_approximate,
+    })
 }

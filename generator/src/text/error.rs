@@ -14,30 +14,13 @@ pub enum TextError {
         #[source]
         source: std::io::Error,
     },
-    /// A GGUF file is malformed or uses something this loader does not support.
-    #[error("GGUF file {path}: {message}")]
-    Gguf {
-        /// The file being read.
-        path: PathBuf,
-        /// What is wrong with it.
-        message: String,
-    },
+    /// The checkpoint's weights could not be read: a malformed GGUF or safetensors file, a
+    /// missing tensor, a tensor of the wrong shape.
+    #[error(transparent)]
+    Weights(#[from] crate::nn::NnError),
     /// A checkpoint's `config.json` or metadata is missing a field or has an unsupported value.
     #[error("model config: {0}")]
     Config(String),
-    /// A tensor the architecture needs is absent from the checkpoint.
-    #[error("checkpoint has no tensor {0:?}")]
-    MissingTensor(String),
-    /// A tensor has a shape the architecture does not expect.
-    #[error("tensor {name:?} has shape {actual:?}, expected {expected:?}")]
-    TensorShape {
-        /// The tensor's name.
-        name: String,
-        /// The shape found in the checkpoint.
-        actual: Vec<i64>,
-        /// The shape the config implies.
-        expected: Vec<i64>,
-    },
     /// The tokenizer could not be built or failed on some input.
     #[error("tokenizer: {0}")]
     Tokenizer(String),

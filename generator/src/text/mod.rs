@@ -1,6 +1,20 @@
-//! Text engine: decoder-only LLMs on tch (Llama family — Llama 2/3, Mistral, Qwen2/2.5,
-//! SmolLM2 — and GPT-2) loaded from GGUF files or Hugging Face directories, with KV-cached
+//! Text engine: decoder-only LLMs on tch (Llama family — Llama 2/3, Mistral, Qwen2/2.5, Qwen3,
+//! Phi-3, SmolLM2 — Gemma 2/3 and GPT-2) loaded from GGUF files or Hugging Face directories, with KV-cached
 //! generation, sampling, batching, continuous batching and length-aware structured output.
+//!
+//! # Layout (each layer uses only the ones above it)
+//!
+//! - `error`, `architecture`, `rope`, `kv_cache`, `sampling`, `chat_template`, `tokenizer`:
+//!   leaves.
+//! - `models/<arch>.rs`: one architecture each (config, layers, load, forward) on
+//!   [`crate::nn`]; `config` maps `config.json` / GGUF metadata to [`ModelConfig`]; `weights`
+//!   maps Hugging Face tensor names onto safetensors or GGUF.
+//! - `model`: [`TextModel`], the network with its tokenizer and chat template. No decoding.
+//! - `constraint` (the `TokenConstraint` trait the decoder calls) and `structured` (the JSON
+//!   constraint, which sees token ids only, never the model).
+//! - `request` (what callers send and get), `sequence` (one sequence being decoded), `batch`
+//!   (the batch engine), then `generate` (the `TextModel::generate*` entry points) and
+//!   `scheduler` (continuous batching).
 //!
 //! # Public API (for the api crate)
 //!
@@ -36,33 +50,43 @@
 //! # Ok(()) }
 //! ```
 
+mod architecture;
+mod batch;
 mod chat_template;
 mod config;
+mod constraint;
 mod error;
 mod generate;
-mod ggml_quant;
-mod gguf;
-mod gpt2;
 mod kv_cache;
-mod llama;
 mod model;
+pub mod models;
+mod request;
 mod rope;
 mod sampling;
 mod scheduler;
+mod sequence;
 mod structured;
 mod tokenizer;
 mod weights;
 
+pub use architecture::Architecture;
 pub use chat_template::{ChatMessage, ChatTemplate};
-pub use config::{Architecture, Gpt2Config, LlamaConfig, ModelConfig, RopeScaling};
+pub use config::ModelConfig;
 pub use error::{Result, TextError};
-pub use generate::{prompt_tokens, FinishReason, Generation, GenerationRequest, Prompt, TextSink};
-pub use ggml_quant::GgmlType;
-pub use gguf::{GgufFile, GgufTensorInfo, GgufValue};
 pub use kv_cache::KvCache;
 pub use model::{models_dir, resolve_model_path, CausalLm, TextModel, DEFAULT_MODEL_FILE};
+pub use models::gemma::GemmaConfig;
+pub use models::gpt2::Gpt2Config;
+pub use models::llama::LlamaConfig;
+pub use request::{
+    FinishReason, Generation, GenerationRequest, Prompt, StructuredOutput, TextSink,
+};
+pub use rope::RopeScaling;
 pub use sampling::{argmax, Sampler, SamplingParams};
 pub use scheduler::{SchedulerEvent, TextScheduler};
-pub use structured::{JsonField, JsonSchemaSpec, StructuredOutput, StructuredVocab};
+pub use sequence::prompt_tokens;
+pub use structured::{JsonField, JsonSchemaSpec, StructuredVocab};
 pub use tokenizer::TextTokenizer;
 pub use weights::WeightSource;
+// The GGUF reader lives in the layer kit; these paths are kept for the text engine's users.
+pub use crate::nn::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};

@@ -1,5 +1,5 @@
 //! A loaded text model: the network, its tokenizer and its chat template, from a GGUF file or a
-//! Hugging Face directory.
+//! Hugging Face directory. Decoding is built on top of it (`generate`, `batch`, `scheduler`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -9,13 +9,14 @@ use tch::{Device, Kind, Tensor};
 use super::chat_template::{ChatMessage, ChatTemplate};
 use super::config::ModelConfig;
 use super::error::{Result, TextError};
-use super::gguf::GgufFile;
-use super::gpt2::Gpt2;
 use super::kv_cache::KvCache;
-use super::llama::Llama;
+use super::models::gemma::Gemma;
+use super::models::gpt2::Gpt2;
+use super::models::llama::Llama;
 use super::structured::StructuredVocab;
 use super::tokenizer::TextTokenizer;
-use super::weights::WeightSource;
+use super::weights::{ModelTensors, WeightSource};
+use crate::nn::{GgufFile, Weights};
 
 /// File name of the default model inside `ADFORGE_MODELS_DIR`.
 pub const DEFAULT_MODEL_FILE: &str = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -24,6 +25,8 @@ pub const DEFAULT_MODEL_FILE: &str = "smollm2-135m-instruct/SmolLM2-135M-Instruc
 pub enum CausalLm {
     /// Llama family.
     Llama(Llama),
+    /// Gemma 2 / Gemma 3.
+    Gemma(Gemma),
     /// GPT-2.
     Gpt2(Gpt2),
 }
@@ -39,6 +42,7 @@ impl CausalLm {
     ) -> Tensor {
         match self {
             Self::Llama(m) => m.forward(input_ids, positions, mask, cache),
+            Self::Gemma(m) => m.forward(input_ids, positions, mask, cache),
             Self::Gpt2(m) => m.forward(input_ids, positions, mask, cache),
         }
     }
@@ -47,6 +51,7 @@ impl CausalLm {
     pub fn logits(&self, hidden: &Tensor) -> Tensor {
         let logits = match self {
             Self::Llama(m) => m.logits(hidden),
+            Self::Gemma(m) => m.logits(hidden),
             Self::Gpt2(m) => m.logits(hidden),
         };
         logits.to_kind(Kind::Float)
@@ -56,6 +61,7 @@ impl CausalLm {
     pub fn num_layers(&self) -> usize {
         match self {
             Self::Llama(m) => m.config().num_hidden_layers as usize,
+            Self::Gemma(m) => m.config().num_hidden_layers as usize,
             Self::Gpt2(m) => m.config().n_layer as usize,
         }
     }
@@ -64,6 +70,7 @@ impl CausalLm {
     pub fn max_positions(&self) -> i64 {
         match self {
             Self::Llama(m) => m.config().max_position_embeddings,
+            Self::Gemma(m) => m.config().max_position_embeddings,
             Self::Gpt2(m) => m.config().n_positions,
         }
     }
@@ -132,9 +139,16 @@ impl TextModel {
             };
             (config, WeightSource::Gguf(Box::new(gguf)), tokenizer)
         };
+        let weights = Weights::new(ModelTensors {
+            source,
+            config: config.clone(),
+            kind,
+            device,
+        });
         let network = match &config {
-            ModelConfig::Llama(c) => CausalLm::Llama(Llama::load(c, &source, kind, device)?),
-            ModelConfig::Gpt2(c) => CausalLm::Gpt2(Gpt2::load(c, &source, kind, device)?),
+            ModelConfig::Llama(c) => CausalLm::Llama(Llama::load(c, &weights, device)?),
+            ModelConfig::Gemma(c) => CausalLm::Gemma(Gemma::load(c, &weights, device)?),
+            ModelConfig::Gpt2(c) => CausalLm::Gpt2(Gpt2::load(c, &weights)?),
         };
         let chat_template = match &tokenizer.chat_template {
             Some(src) => Some(ChatTemplate::new(
@@ -167,7 +181,8 @@ impl TextModel {
         Self::load(path_or_default, device, kind)
     }
 
-    /// Token classes for structured output, computed on first use.
+    /// Token classes for structured output, computed on first use and kept with the model
+    /// (they depend only on its tokenizer).
     pub fn structured_vocab(&self) -> Result<Arc<StructuredVocab>> {
         if let Some(v) = self.structured_vocab.get() {
             return Ok(v.clone());

@@ -3,7 +3,28 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::config::RopeScaling;
+/// RoPE frequency scaling as described by `rope_scaling` / `rope_parameters`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    /// Plain RoPE.
+    None,
+    /// Positions divided by `factor`.
+    Linear {
+        /// The divisor.
+        factor: f64,
+    },
+    /// Llama 3.x frequency-dependent scaling.
+    Llama3 {
+        /// Overall scaling factor.
+        factor: f64,
+        /// Wavelengths longer than `original / low_freq_factor` are scaled fully.
+        low_freq_factor: f64,
+        /// Wavelengths shorter than `original / high_freq_factor` are kept.
+        high_freq_factor: f64,
+        /// Context length the model was pretrained with.
+        original_max_position_embeddings: f64,
+    },
+}
 
 /// Precomputed cos/sin tables, `[max_positions, head_dim]` in f32.
 #[derive(Debug)]

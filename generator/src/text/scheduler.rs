@@ -8,11 +8,13 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use super::batch::Batch;
 use super::error::{Result, TextError};
-use super::generate::{ActiveSequence, Batch, Generation, GenerationRequest, Prompt};
 use super::model::TextModel;
+use super::request::{Generation, GenerationRequest, Prompt, StructuredOutput};
 use super::sampling::SamplingParams;
-use super::structured::{JsonSchemaSpec, StructuredOutput};
+use super::sequence::{ActiveSequence, JsonPlan};
+use super::structured::JsonSchemaSpec;
 
 /// What a submitted request reports, in order: zero or more `Text` pieces, then one `Done`.
 #[derive(Debug)]
@@ -182,7 +184,7 @@ fn sequence(model: &TextModel, id: u64, job: &Job) -> Result<ActiveSequence<'sta
     let on_text = Box::new(move |t: &str| send(&text_sink, SchedulerEvent::Text(t.to_string())));
     match &job.structured {
         None => ActiveSequence::new(model, id, &job.request, None, Some(on_text)),
-        Some(spec) => model.json_plan(spec)?.sequence(
+        Some(spec) => JsonPlan::new(model, spec)?.sequence(
             model,
             id,
             &job.request.prompt,

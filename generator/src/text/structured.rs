@@ -12,10 +12,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::constraint::TokenConstraint;
 use super::error::{Result, TextError};
-use super::generate::{run_batch, ActiveSequence, Generation, GenerationRequest, Prompt, TextSink};
-use super::model::TextModel;
-use super::sampling::SamplingParams;
 use super::tokenizer::TextTokenizer;
 
 /// One string field of the object.
@@ -205,9 +203,26 @@ impl JsonConstraint {
         Ok(pieces)
     }
 
-    /// Sets the logits of tokens that cannot come next to -inf. This is a fast pre-filter;
-    /// [`Self::allows`] is the exact check.
-    pub(crate) fn mask(&self, logits: &mut [f32]) {
+    /// Upper bound on the tokens one object can take.
+    pub(crate) fn max_tokens(&self) -> usize {
+        let forced: usize = self.forced.iter().map(Vec::len).sum();
+        let values: usize = self
+            .spec
+            .fields
+            .iter()
+            .map(|f| match &f.allowed_values {
+                Some(vs) => vs.iter().map(|v| v.len()).max().unwrap_or(0) + 1,
+                None => f.max_graphemes + 1,
+            })
+            .sum();
+        forced + values
+    }
+}
+
+impl TokenConstraint for JsonConstraint {
+    /// Forced text keeps only its next token; inside a value, tokens that overrun the limit or
+    /// leave every allowed value are masked.
+    fn mask(&self, logits: &mut [f32]) {
         match &self.state {
             State::Forced(queue) => {
                 let keep = queue.front().copied().unwrap_or(0) as usize;
@@ -249,8 +264,8 @@ impl JsonConstraint {
         }
     }
 
-    /// Whether `token` may come next (exact: grapheme counts of the joined text).
-    pub(crate) fn allows(&self, token: u32) -> bool {
+    /// Exact: grapheme counts of the joined text.
+    fn allows(&self, token: u32) -> bool {
         let i = token as usize;
         match &self.state {
             State::Forced(queue) => queue.front() == Some(&token),
@@ -280,8 +295,7 @@ impl JsonConstraint {
         }
     }
 
-    /// Moves past an accepted token.
-    pub(crate) fn accept(&mut self, token: u32) {
+    fn advance(&mut self, token: u32) {
         let i = token as usize;
         let state = std::mem::replace(&mut self.state, State::Complete);
         self.state = match state {
@@ -312,117 +326,9 @@ impl JsonConstraint {
         };
     }
 
-    /// Whether the closing brace has been produced.
-    pub(crate) fn is_complete(&self) -> bool {
+    /// Complete once the closing brace has been produced.
+    fn is_complete(&self) -> bool {
         matches!(self.state, State::Complete)
-    }
-
-    /// Upper bound on the tokens one object can take.
-    pub(crate) fn max_tokens(&self) -> usize {
-        let forced: usize = self.forced.iter().map(Vec::len).sum();
-        let values: usize = self
-            .spec
-            .fields
-            .iter()
-            .map(|f| match &f.allowed_values {
-                Some(vs) => vs.iter().map(|v| v.len()).max().unwrap_or(0) + 1,
-                None => f.max_graphemes + 1,
-            })
-            .sum();
-        forced + values
-    }
-}
-
-/// A structured result: the parsed object and the raw generation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StructuredOutput {
-    /// The object, field name to string value.
-    pub values: serde_json::Map<String, serde_json::Value>,
-    /// The generation that produced it (its `text` is the JSON).
-    pub generation: Generation,
-}
-
-impl TextModel {
-    /// Generates one JSON object following `spec` for `prompt`.
-    pub fn generate_json(
-        &self,
-        prompt: &Prompt,
-        spec: &JsonSchemaSpec,
-        sampling: &SamplingParams,
-    ) -> Result<StructuredOutput> {
-        let mut out = self.generate_json_batch(&[(prompt.clone(), sampling.clone())], spec)?;
-        out.pop()
-            .ok_or_else(|| TextError::Structured("nothing was generated".into()))
-    }
-
-    /// Generates one object per (prompt, sampling) pair, all decoded in one batch.
-    pub fn generate_json_batch(
-        &self,
-        jobs: &[(Prompt, SamplingParams)],
-        spec: &JsonSchemaSpec,
-    ) -> Result<Vec<StructuredOutput>> {
-        let plan = self.json_plan(spec)?;
-        let seqs = jobs
-            .iter()
-            .enumerate()
-            .map(|(i, (prompt, sampling))| plan.sequence(self, i as u64, prompt, sampling, None))
-            .collect::<Result<Vec<_>>>()?;
-        run_batch(self, seqs)
-            .into_iter()
-            .map(|(_, generation)| StructuredOutput::from_generation(generation?))
-            .collect()
-    }
-
-    /// Validates `spec` and prepares what every sequence decoding it shares.
-    pub(crate) fn json_plan(&self, spec: &JsonSchemaSpec) -> Result<JsonPlan> {
-        spec.validate()?;
-        Ok(JsonPlan {
-            vocab: self.structured_vocab()?,
-            forced: Arc::new(JsonConstraint::forced_tokens(&self.tokenizer, spec)?),
-            spec: Arc::new(spec.clone()),
-        })
-    }
-}
-
-/// A validated spec with its tokenized fixed text, shared by the sequences that decode it.
-pub(crate) struct JsonPlan {
-    vocab: Arc<StructuredVocab>,
-    spec: Arc<JsonSchemaSpec>,
-    forced: Arc<Vec<Vec<u32>>>,
-}
-
-impl JsonPlan {
-    /// A sequence that decodes one object for `prompt`.
-    pub(crate) fn sequence<'a>(
-        &self,
-        model: &TextModel,
-        id: u64,
-        prompt: &Prompt,
-        sampling: &SamplingParams,
-        sink: Option<TextSink<'a>>,
-    ) -> Result<ActiveSequence<'a>> {
-        let constraint =
-            JsonConstraint::new(self.vocab.clone(), self.spec.clone(), self.forced.clone());
-        let request = GenerationRequest {
-            prompt: prompt.clone(),
-            max_new_tokens: constraint.max_tokens() + 1,
-            sampling: sampling.clone(),
-            stop: Vec::new(),
-        };
-        ActiveSequence::new(model, id, &request, Some(constraint), sink)
-    }
-}
-
-impl StructuredOutput {
-    /// Parses a finished structured generation.
-    pub(crate) fn from_generation(generation: Generation) -> Result<StructuredOutput> {
-        match serde_json::from_str::<serde_json::Value>(&generation.text) {
-            Ok(serde_json::Value::Object(values)) => Ok(StructuredOutput { values, generation }),
-            _ => Err(TextError::Structured(format!(
-                "decoding ended without a complete object: {:?}",
-                generation.text
-            ))),
-        }
     }
 }
 

@@ -2,14 +2,14 @@
 //! safetensors files, or a GGUF file whose tensors are renamed to Hugging Face names,
 //! dequantized, and (for Llama-layout models) un-permuted.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use tch::{Device, Kind, Tensor};
 
-use super::config::{Architecture, ModelConfig};
-use super::error::{Result, TextError};
-use super::gguf::GgufFile;
+use super::architecture::Architecture;
+use super::config::ModelConfig;
+use crate::nn::{safetensors, GgufFile, NnError, Result, TensorSource};
 
 /// A checkpoint's tensors, addressed by their Hugging Face names.
 pub enum WeightSource {
@@ -22,36 +22,11 @@ pub enum WeightSource {
 impl WeightSource {
     /// Reads `model.safetensors`, or every shard listed in `model.safetensors.index.json`.
     pub fn from_hf_dir(dir: &Path) -> Result<Self> {
-        let index_path = dir.join("model.safetensors.index.json");
-        let files: Vec<_> = if index_path.exists() {
-            let text = std::fs::read_to_string(&index_path).map_err(|source| TextError::Io {
-                path: index_path.clone(),
-                source,
-            })?;
-            let index: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| TextError::Config(format!("{}: {e}", index_path.display())))?;
-            let shards: BTreeSet<String> = index
-                .get("weight_map")
-                .and_then(|m| m.as_object())
-                .ok_or_else(|| TextError::Config("safetensors index has no weight_map".into()))?
-                .values()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect();
-            shards.into_iter().map(|s| dir.join(s)).collect()
-        } else {
-            vec![dir.join("model.safetensors")]
-        };
         let mut map = HashMap::new();
-        for file in files {
-            if !file.exists() {
-                return Err(TextError::Io {
-                    path: file,
-                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                });
-            }
-            for (name, tensor) in Tensor::read_safetensors(&file)? {
+        for file in safetensors::weight_files(dir, "model", false)? {
+            safetensors::read(&file, |name, tensor| {
                 map.insert(name, tensor);
-            }
+            })?;
         }
         Ok(Self::SafeTensors(map))
     }
@@ -76,12 +51,12 @@ impl WeightSource {
         match self {
             Self::SafeTensors(map) => {
                 let key = resolve_hf_name(map, name)
-                    .ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
+                    .ok_or_else(|| NnError::MissingTensor(name.to_string()))?;
                 Ok(map[key].to_device(device).to_kind(kind).contiguous())
             }
             Self::Gguf(gguf) => {
                 let (gname, role) =
-                    gguf_name(name).ok_or_else(|| TextError::MissingTensor(name.to_string()))?;
+                    gguf_name(name).ok_or_else(|| NnError::MissingTensor(name.to_string()))?;
                 // Dequantize in f32 so permutations are exact, then cast.
                 let t = gguf.tensor(&gname, Kind::Float, Device::Cpu)?;
                 let t = match (config, role) {
@@ -108,6 +83,37 @@ impl WeightSource {
                 Ok(t.to_device(device).to_kind(kind).contiguous())
             }
         }
+    }
+}
+
+/// A [`WeightSource`] prepared for one model: tensors come out in the model's dtype on its
+/// device, GGUF tensors transformed to the Hugging Face layout its config implies.
+pub(crate) struct ModelTensors {
+    /// The checkpoint.
+    pub(crate) source: WeightSource,
+    /// The model it is read for.
+    pub(crate) config: ModelConfig,
+    /// Target dtype.
+    pub(crate) kind: Kind,
+    /// Target device.
+    pub(crate) device: Device,
+}
+
+impl TensorSource for ModelTensors {
+    fn contains(&self, name: &str) -> bool {
+        self.source.contains(name)
+    }
+
+    fn contains_prefix(&self, prefix: &str) -> bool {
+        match &self.source {
+            WeightSource::SafeTensors(map) => map.keys().any(|k| k.starts_with(prefix)),
+            // GGUF names differ from Hugging Face ones and the text models never ask by module.
+            WeightSource::Gguf(_) => false,
+        }
+    }
+
+    fn tensor(&self, name: &str) -> Result<Tensor> {
+        self.source.get(name, &self.config, self.kind, self.device)
     }
 }
 

@@ -1,0 +1,550 @@
+//! One generation step: for a (campaign, segment, placement) group, write `variants` pieces of
+//! copy with the text engine (structured output within the placement's limits), check them
+//! against brand and policy rules, rank them for the segment and drop near-duplicates, and
+//! render the images of every size of the placement.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use adforge_generator::compose::{self, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb};
+use adforge_generator::embed::{EmbedError, SentenceEmbedder};
+use adforge_generator::image::{DiffusionPipeline, ImageRequest};
+use adforge_generator::text::{
+    JsonField, JsonSchemaSpec, Prompt, SamplingParams, TextModel, TextScheduler,
+};
+use adforge_targeting as targeting;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{BrandKit, Campaign, ImageAsset, Placement, Segment, Violation};
+use crate::infra::assets::AssetStore;
+
+/// Errors that fail a whole group (model failures); rule violations are not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The text model could not be loaded or failed.
+    #[error("text engine: {0}")]
+    Text(#[from] adforge_generator::text::TextError),
+    /// The sentence-embedding model could not be loaded or failed.
+    #[error("ranking: {0}")]
+    Embed(#[from] EmbedError),
+    /// A model file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An image could not be stored.
+    #[error("storing an image: {0}")]
+    Asset(#[from] crate::infra::assets::AssetError),
+    /// The diffusion model could not be loaded or failed.
+    #[error("image engine: {0}")]
+    Image(#[from] adforge_generator::image::ImageError),
+    /// A setting is out of range.
+    #[error("setting {name}: {message}")]
+    Setting {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Most sequences the text model decodes in one batch.
+pub const MAX_TEXT_BATCH: usize = 32;
+
+/// The models a worker holds, loaded once. Text goes through a continuous-batching scheduler,
+/// so the variants of every group being generated at the same time (by any thread holding
+/// this pipeline) share model calls.
+pub struct Pipeline {
+    text: TextScheduler,
+    text_model_id: String,
+    text_model_sha256: String,
+    /// Behind a lock: its tensors may not be shared between threads, and ranking is brief.
+    embedder: Mutex<SentenceEmbedder>,
+    assets: AssetStore,
+    backgrounds: Option<DiffusionBackgrounds>,
+}
+
+/// Ad backgrounds painted by a diffusion checkpoint (the `image_model` setting).
+pub struct DiffusionBackgrounds {
+    /// One image at a time: a denoising run already uses every core (or the GPU).
+    pipeline: Mutex<DiffusionPipeline>,
+    model_id: String,
+    steps: usize,
+    guidance: f64,
+    size: u32,
+}
+
+impl DiffusionBackgrounds {
+    /// Loads the configured checkpoint; `None` when no `image_model` is set.
+    pub fn load(settings: &crate::config::Settings) -> Result<Option<Self>, PipelineError> {
+        let Some(dir) = &settings.image_model else {
+            return Ok(None);
+        };
+        if settings.image_size == 0 || !settings.image_size.is_multiple_of(8) {
+            return Err(PipelineError::Setting {
+                name: "image_size",
+                message: format!("{} is not a positive multiple of 8", settings.image_size),
+            });
+        }
+        if settings.image_steps == 0 {
+            return Err(PipelineError::Setting {
+                name: "image_steps",
+                message: "must be at least 1".into(),
+            });
+        }
+        let device = adforge_generator::device::parse_device(&settings.device).map_err(|e| {
+            PipelineError::Setting {
+                name: "device",
+                message: e.to_string(),
+            }
+        })?;
+        let pipeline = DiffusionPipeline::load(dir, device, tch::Kind::Float)?;
+        Ok(Some(DiffusionBackgrounds {
+            pipeline: Mutex::new(pipeline),
+            model_id: dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            steps: settings.image_steps,
+            guidance: settings.image_guidance,
+            size: settings.image_size,
+        }))
+    }
+
+    /// Paints one background for `prompt`.
+    fn paint(
+        &self,
+        prompt: &str,
+        negative: &str,
+        seed: u64,
+    ) -> Result<image::RgbaImage, PipelineError> {
+        let pipeline = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        let images = pipeline.generate(&ImageRequest {
+            prompt: prompt.to_string(),
+            negative: negative.to_string(),
+            steps: self.steps,
+            guidance: self.guidance,
+            seed,
+            width: self.size,
+            height: self.size,
+            ..ImageRequest::default()
+        })?;
+        let first = images.into_iter().next().ok_or_else(|| {
+            adforge_generator::image::ImageError::Unsupported("no image was generated".into())
+        })?;
+        Ok(image::DynamicImage::ImageRgb8(first).to_rgba8())
+    }
+
+    /// How it paints, for provenance.
+    fn describe(&self, seed: u64) -> serde_json::Value {
+        serde_json::json!({
+            "engine": "diffusion", "model": self.model_id, "steps": self.steps,
+            "guidance": self.guidance, "size": self.size, "seed": seed,
+        })
+    }
+}
+
+/// Everything needed to generate one group.
+pub struct GroupInput<'a> {
+    /// The campaign.
+    pub campaign: &'a Campaign,
+    /// Its brand kit, if any.
+    pub brand_kit: Option<&'a BrandKit>,
+    /// The brand kit's logo, decoded.
+    pub logo: Option<&'a image::RgbaImage>,
+    /// The segment written for.
+    pub segment: &'a Segment,
+    /// The placement written for.
+    pub placement: &'a Placement,
+    /// How many variants to write.
+    pub variants: u32,
+    /// Base seed; variant `v` samples with `seed + v`.
+    pub seed: u64,
+}
+
+/// One written variant.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// Variant number within the group.
+    pub variant: i32,
+    /// The copy.
+    pub copy: targeting::AdCopy,
+    /// Rules it breaks.
+    pub violations: Vec<Violation>,
+    /// Rendered images.
+    pub assets: Vec<ImageAsset>,
+    /// Relevance to the segment (cosine similarity), when ranked.
+    pub score: Option<f64>,
+    /// Set when ranking dropped it as a near-duplicate: the variant it duplicates.
+    pub duplicate_of: Option<i32>,
+    /// How it was made.
+    pub provenance: serde_json::Value,
+}
+
+impl Pipeline {
+    /// Loads the text model (`default` or a path) and the ranking model from `models_dir`.
+    pub fn load(
+        text_model: &str,
+        models_dir: &std::path::Path,
+        device: &str,
+        assets: AssetStore,
+    ) -> Result<Self, PipelineError> {
+        let device = adforge_generator::device::parse_device(device)
+            .map_err(|e| PipelineError::Text(adforge_generator::text::TextError::from(e)))?;
+        let path = if text_model == "default" {
+            models_dir.join(adforge_generator::text::DEFAULT_MODEL_FILE)
+        } else {
+            PathBuf::from(text_model)
+        };
+        let text = TextScheduler::start(
+            TextModel::load(&path.to_string_lossy(), device, tch::Kind::Float)?,
+            MAX_TEXT_BATCH,
+        );
+        let text_model_sha256 = hash_model(&path)?;
+        let embedder = SentenceEmbedder::load(&models_dir.join("all-minilm-l6-v2"), device)?;
+        Ok(Pipeline {
+            text,
+            text_model_id: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            text_model_sha256,
+            embedder: Mutex::new(embedder),
+            assets,
+            backgrounds: None,
+        })
+    }
+
+    /// Paints ad backgrounds with `backgrounds` instead of designing them from the brand
+    /// colours.
+    pub fn with_backgrounds(mut self, backgrounds: Option<DiffusionBackgrounds>) -> Self {
+        self.backgrounds = backgrounds;
+        self
+    }
+
+    /// Writes, checks, ranks and renders one group's variants.
+    pub fn generate_group(&self, input: &GroupInput<'_>) -> Result<Vec<Variant>, PipelineError> {
+        let limits = input.placement.text_limits();
+        let sizes = input.placement.sizes();
+        let (width, height) = sizes.first().copied().unwrap_or((0, 0));
+        let language = targeting::Language::from_tag(&input.segment.input.language)
+            .unwrap_or(targeting::Language::En);
+        let campaign = &input.campaign.input;
+        let brief = targeting::CampaignBrief {
+            name: campaign.brand.clone(),
+            product: campaign.product.clone(),
+            description: campaign.description.clone(),
+            key_benefits: campaign.offer.iter().cloned().collect(),
+            call_to_action: None,
+            allow_claims: campaign.allow_claims,
+        };
+        let kit = input.brand_kit.map(|k| &k.input);
+        let brand = targeting::BrandKit {
+            name: campaign.brand.clone(),
+            voice: campaign.tone.clone().unwrap_or_default(),
+            colors: kit.map(|k| k.colors.clone()).unwrap_or_default(),
+            visual_style: String::new(),
+            banned_phrases: kit.map(|k| k.banned_words.clone()).unwrap_or_default(),
+            required_phrases: kit.map(|k| k.required_phrases.clone()).unwrap_or_default(),
+            disclaimer: kit.and_then(|k| k.disclaimer.clone()),
+        };
+        let segment = targeting::SegmentBrief {
+            name: input.segment.input.name.clone(),
+            persona: input.segment.input.persona.clone(),
+            language,
+        };
+        let spec = targeting::PlacementSpec {
+            name: input.placement.input.name.clone(),
+            width,
+            height,
+            headline_max: limits.headline as usize,
+            body_max: limits.body as usize,
+            cta_max: limits.cta as usize,
+        };
+        // The disclaimer is not the copy's job: the compositor draws it on every image and
+        // serving hands it out beside the copy, so neither the prompt nor the checks ask the
+        // copy (with its few dozen characters) to repeat it.
+        let copy_brand = targeting::BrandKit {
+            disclaimer: None,
+            ..brand.clone()
+        };
+        let prompts = targeting::build_prompts(&brief, &segment, &copy_brand, &spec);
+        let schema = JsonSchemaSpec {
+            fields: vec![
+                JsonField {
+                    name: "headline".into(),
+                    max_graphemes: limits.headline as usize,
+                    allowed_values: None,
+                },
+                JsonField {
+                    name: "body".into(),
+                    max_graphemes: limits.body as usize,
+                    allowed_values: None,
+                },
+                JsonField {
+                    name: "cta".into(),
+                    max_graphemes: limits.cta as usize,
+                    allowed_values: None,
+                },
+            ],
+        };
+        let prompt = Prompt::Chat {
+            system: Some(prompts.text.system.clone()),
+            user: prompts.text.user.clone(),
+        };
+        let jobs: Vec<(Prompt, SamplingParams)> = (0..input.variants)
+            .map(|v| {
+                let sampling = SamplingParams {
+                    temperature: 0.8,
+                    top_p: 0.95,
+                    repetition_penalty: 1.1,
+                    seed: Some(input.seed + u64::from(v)),
+                    ..SamplingParams::default()
+                };
+                (prompt.clone(), sampling)
+            })
+            .collect();
+        // The variants join the shared decode batch, alongside other groups in flight.
+        let outputs = self.text.generate_json_batch(&jobs, &schema)?;
+        let copies: Vec<targeting::AdCopy> = outputs
+            .iter()
+            .map(|out| {
+                let field = |name: &str| {
+                    out.values
+                        .get(name)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                };
+                targeting::AdCopy {
+                    headline: field("headline"),
+                    body: field("body"),
+                    call_to_action: field("cta"),
+                }
+            })
+            .collect();
+
+        let ranking = if copies.is_empty() {
+            targeting::Ranking::default()
+        } else {
+            let embedder = self.embedder.lock().unwrap_or_else(|p| p.into_inner());
+            let embeddings = embedder.embed(&targeting::ranking_texts(&segment, &copies))?;
+            match embeddings.split_first() {
+                Some((persona, variants)) => targeting::rank_variants(
+                    persona,
+                    variants,
+                    targeting::DEFAULT_DUPLICATE_THRESHOLD,
+                ),
+                None => targeting::Ranking::default(),
+            }
+        };
+        let pack = targeting::RulePack::builtin(language);
+        let checker =
+            targeting::PolicyChecker::new(pack, &copy_brand, &spec, campaign.allow_claims);
+        let style = BrandStyle::with_colors(
+            brand
+                .colors
+                .iter()
+                .filter_map(|c| Rgb::parse_hex(c).ok())
+                .collect(),
+        );
+
+        let mut variants = Vec::with_capacity(copies.len());
+        for (index, copy) in copies.into_iter().enumerate() {
+            let duplicate_of = ranking
+                .dropped
+                .iter()
+                .find(|d| d.index == index)
+                .map(|d| d.duplicate_of as i32);
+            let score = ranking
+                .ranked
+                .iter()
+                .find(|r| r.index == index)
+                .map(|r| f64::from(r.relevance));
+            let mut violations: Vec<Violation> = checker
+                .check(&copy)
+                .into_iter()
+                .map(violation_from_policy)
+                .collect();
+            let mut assets = Vec::new();
+            let sampling = &jobs[index].1;
+            let background_seed = sampling.seed.unwrap_or(input.seed);
+            let mut images_provenance =
+                serde_json::json!({ "engine": "compositor", "background": "designed" });
+            if duplicate_of.is_none() {
+                let background = match &self.backgrounds {
+                    Some(painter) => {
+                        images_provenance = painter.describe(background_seed);
+                        Background::Image(painter.paint(
+                            &prompts.image.prompt,
+                            &prompts.image.negative_prompt,
+                            background_seed,
+                        )?)
+                    }
+                    None => Background::Designed,
+                };
+                let mut creative_copy =
+                    CreativeCopy::new(&copy.headline, &copy.body, &copy.call_to_action);
+                if let Some(disclaimer) = &brand.disclaimer {
+                    creative_copy = creative_copy.with_disclaimer(disclaimer);
+                }
+                for &(w, h) in &sizes {
+                    let size = match format!("{w}x{h}").parse::<compose::AdSize>() {
+                        Ok(size) => size,
+                        Err(error) => {
+                            violations.push(layout_violation(w, h, &error.to_string()));
+                            continue;
+                        }
+                    };
+                    match compose::compose(
+                        &creative_copy,
+                        &style,
+                        input.logo,
+                        &background,
+                        size,
+                        OutputFormat::Png,
+                    ) {
+                        Ok(rendered) => {
+                            let extension = match rendered.format {
+                                OutputFormat::Png => "png",
+                                OutputFormat::Webp => "webp",
+                                _ => "jpg",
+                            };
+                            let asset = self.assets.put(&rendered.bytes, extension)?;
+                            assets.push(ImageAsset {
+                                size: format!("{w}x{h}"),
+                                asset,
+                                bytes: rendered.bytes.len() as u64,
+                            });
+                        }
+                        Err(error) => violations.push(layout_violation(w, h, &error.to_string())),
+                    }
+                }
+            }
+            let provenance = serde_json::json!({
+                "source": "generation",
+                "text_model": { "id": self.text_model_id, "sha256": self.text_model_sha256 },
+                "ranking_model": "all-MiniLM-L6-v2",
+                "disclaimer": brand.disclaimer,
+                "images": images_provenance,
+                "prompts": { "system": prompts.text.system, "user": prompts.text.user,
+                             "image": prompts.image.prompt, "image_negative": prompts.image.negative_prompt },
+                "seed": sampling.seed,
+                "sampling": { "temperature": sampling.temperature, "top_p": sampling.top_p,
+                              "repetition_penalty": sampling.repetition_penalty },
+                "generated_tokens": outputs[index].generation.token_ids.len(),
+                "created_at": crate::domain::iso_time(crate::store::now_millis()),
+            });
+            variants.push(Variant {
+                variant: index as i32,
+                copy,
+                violations,
+                assets,
+                score,
+                duplicate_of,
+                provenance,
+            });
+        }
+        Ok(variants)
+    }
+}
+
+/// The pipeline of one process, loaded on first use and shared by all its worker threads.
+#[derive(Clone)]
+pub struct SharedPipeline {
+    loaded: Arc<Mutex<Option<Arc<Pipeline>>>>,
+    settings: Arc<crate::config::Settings>,
+    assets: AssetStore,
+}
+
+impl SharedPipeline {
+    /// A pipeline of the configured models, not loaded yet.
+    pub fn new(settings: &crate::config::Settings, assets: AssetStore) -> Self {
+        SharedPipeline {
+            loaded: Arc::default(),
+            settings: Arc::new(settings.clone()),
+            assets,
+        }
+    }
+
+    /// The loaded pipeline, loading it now if no thread has yet. A failed load is retried by
+    /// the next caller (the models may have been installed since).
+    pub fn get(&self) -> Result<Arc<Pipeline>, PipelineError> {
+        // A thread that panicked while loading leaves nothing half-built behind.
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pipeline) = loaded.as_ref() {
+            return Ok(pipeline.clone());
+        }
+        let settings = &self.settings;
+        let pipeline = Arc::new(
+            Pipeline::load(
+                &settings.text_model,
+                &settings.models_dir,
+                &settings.device,
+                self.assets.clone(),
+            )?
+            .with_backgrounds(DiffusionBackgrounds::load(settings)?),
+        );
+        *loaded = Some(pipeline.clone());
+        Ok(pipeline)
+    }
+}
+
+fn layout_violation(width: u32, height: u32, message: &str) -> Violation {
+    Violation {
+        rule: "layout".into(),
+        field: format!("image {width}x{height}"),
+        span: (0, 0),
+        message: message.to_string(),
+    }
+}
+
+fn violation_from_policy(v: targeting::Violation) -> Violation {
+    let (field, span) = match &v.span {
+        Some(span) => {
+            let field = match span.field {
+                targeting::CopyField::Headline => "headline",
+                targeting::CopyField::Body => "body",
+                targeting::CopyField::CallToAction => "cta",
+            };
+            (field.to_string(), (span.range.start, span.range.end))
+        }
+        None => ("copy".to_string(), (0, 0)),
+    };
+    Violation {
+        rule: v.rule,
+        field,
+        span,
+        message: v.message,
+    }
+}
+
+/// SHA-256 of a model file (or of a folder's `*.safetensors` and `config.json`), for provenance.
+fn hash_model(path: &std::path::Path) -> Result<String, PipelineError> {
+    let io = |source| PipelineError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut hasher = Sha256::new();
+    let mut files = if path.is_dir() {
+        std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "safetensors") || p.ends_with("config.json")
+            })
+            .collect::<Vec<_>>()
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files.sort();
+    for file in files {
+        let mut reader = std::fs::File::open(&file).map_err(io)?;
+        std::io::copy(&mut reader, &mut hasher).map_err(io)?;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

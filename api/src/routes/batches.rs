@@ -1,0 +1,317 @@
+//! `/v1/batches`: upload a batch CSV (multipart/form-data, field `file`), list the tenant's
+//! batches, follow one's progress, and download `results.csv` and `images.zip`. An upload is
+//! stored under `<data_dir>/batches/<id>/`, checked and queued
+//! ([`records::accept_upload`]); the server's [`BatchService`] runs queued batches one at a
+//! time with the same runner as `adforge batch`, and resumes those a stopped server left
+//! unfinished. Every query is scoped by the caller's advertiser id; another tenant's batch
+//! answers 404 and never appears in a list.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_multipart::Multipart;
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use utoipa::ToSchema;
+
+use crate::config::Settings;
+use crate::http::auth::Tenant;
+use crate::http::limits::UploadLimit;
+use crate::http::pagination::{Page, PageQuery};
+use crate::http::problem::ApiError;
+use crate::infra::changes::{Change, ChangeKind, ChangeNotifier};
+use crate::jobs::batch::records::{self, Batch, BatchFilter};
+use crate::jobs::batch::runner::{self, BatchOptions};
+use crate::jobs::batch::service::{batch_dir, BatchService, INPUT_FILE};
+use crate::jobs::batch::{BatchStatus, RowError};
+use crate::store::{new_id, Store};
+
+/// What the batch handlers share.
+#[derive(Clone)]
+struct BatchContext {
+    settings: Settings,
+    service: Arc<BatchService>,
+}
+
+impl BatchContext {
+    fn dir(&self, id: &str) -> PathBuf {
+        batch_dir(&self.settings.data_dir, id)
+    }
+}
+
+/// Registers the batch routes (mounted under `/v1`), with the server's settings and its
+/// [`BatchService`] (started with the server's state; it resumes the batches a stopped server
+/// left queued or running).
+pub fn routes(
+    settings: Settings,
+    service: Arc<BatchService>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(BatchContext { settings, service }))
+            .route("/batches", web::post().to(create))
+            .route("/batches", web::get().to(list))
+            .route("/batches/{id}", web::get().to(get))
+            .route("/batches/{id}/results.csv", web::get().to(results_csv))
+            .route("/batches/{id}/images.zip", web::get().to(images_zip));
+    }
+}
+
+/// The OpenAPI description of these routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(create, list, get, results_csv, images_zip),
+    components(schemas(Batch, BatchStatus, BatchUpload, RowError))
+)]
+pub struct Api;
+
+/// The body of `POST /v1/batches` (multipart/form-data).
+#[derive(ToSchema)]
+pub struct BatchUpload {
+    /// The batch CSV file (UTF-8, comma or semicolon separated, header first; see the batch
+    /// module documentation for its columns). Other form fields are ignored.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// `POST /v1/batches`: stores the upload, checks the whole file, and queues the batch.
+#[utoipa::path(post, path = "/v1/batches", tag = "batches",
+    request_body(content = BatchUpload, content_type = "multipart/form-data"),
+    responses((status = 202, body = Batch, description = "checked and queued; rows that cannot be generated are listed in `errors`"),
+        (status = 400, body = crate::http::problem::Problem, description = "no `file` field or an unreadable body"),
+        (status = 413, body = crate::http::problem::Problem),
+        (status = 422, body = crate::http::problem::Problem, description = "bad header, too many rows, or unreadable CSV (`field`: `file`)")),
+    security(("bearer" = [])))]
+async fn create(
+    mut payload: Multipart,
+    store: web::Data<Store>,
+    limit: web::Data<UploadLimit>,
+    context: web::Data<BatchContext>,
+    changes: web::Data<ChangeNotifier>,
+    tenant: Tenant,
+) -> Result<HttpResponse, ApiError> {
+    let options = BatchOptions::default();
+    let limit = (limit.0 as u64).min(options.limits.max_bytes);
+    let id = new_id();
+    let dir = context.dir(&id);
+    let input = dir.join(INPUT_FILE);
+    let received = receive_file(&mut payload, &dir, &input, limit).await;
+    let file_name = match received {
+        Ok(name) => name,
+        Err(error) => {
+            std::fs::remove_dir_all(&dir).ok();
+            return Err(error);
+        }
+    };
+
+    let accepted = {
+        let (input, advertiser, id) = (input.clone(), tenant.advertiser_id.clone(), id.clone());
+        store
+            .run(move |conn| records::accept_upload(conn, &advertiser, &id, file_name, &input))
+            .await
+    };
+    let batch = match accepted {
+        Ok(batch) => batch,
+        Err(error) => {
+            std::fs::remove_dir_all(&dir).ok();
+            return Err(error.into());
+        }
+    };
+    context.service.wake();
+    changes
+        .notify(Change::new(&tenant.advertiser_id, ChangeKind::Batch))
+        .await;
+    Ok(HttpResponse::Accepted().json(batch))
+}
+
+/// Streams the multipart field `file` into `path`, failing with 413 past `limit` bytes.
+/// Returns the uploaded file's name.
+async fn receive_file(
+    payload: &mut Multipart,
+    dir: &Path,
+    path: &Path,
+    limit: u64,
+) -> Result<String, ApiError> {
+    std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+    let mut file_name = None;
+    while let Some(field) = payload.next().await {
+        let mut field = field
+            .map_err(|e| ApiError::bad_request(None, format!("reading the multipart body: {e}")))?;
+        if field.name() != Some("file") {
+            while let Some(chunk) = field.next().await {
+                chunk.map_err(|e| {
+                    ApiError::bad_request(None, format!("reading the multipart body: {e}"))
+                })?;
+            }
+            continue;
+        }
+        let name = field
+            .content_disposition()
+            .and_then(|d| d.get_filename())
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect())
+            .unwrap_or_else(|| "batch.csv".to_string());
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(path).map_err(ApiError::internal)?);
+        let mut written = 0u64;
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(Some("file".into()), format!("reading the upload: {e}"))
+            })?;
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(ApiError::PayloadTooLarge {
+                    limit: limit as usize,
+                });
+            }
+            out.write_all(&chunk).map_err(ApiError::internal)?;
+        }
+        out.flush().map_err(ApiError::internal)?;
+        file_name = Some(name);
+    }
+    file_name.ok_or_else(|| {
+        ApiError::bad_request(
+            Some("file".into()),
+            "the multipart body has no `file` field",
+        )
+    })
+}
+
+/// `GET /v1/batches`: the tenant's batches, newest first.
+#[utoipa::path(get, path = "/v1/batches", tag = "batches", params(BatchFilter),
+    responses((status = 200, body = Page<Batch>), (status = 422, body = crate::http::problem::Problem)),
+    security(("bearer" = [])))]
+async fn list(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    filter: web::Query<BatchFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = filter.into_inner();
+    let window = PageQuery {
+        limit: filter.limit,
+        offset: filter.offset,
+    }
+    .window()?;
+    let page = store
+        .run(move |conn| records::list(conn, &tenant.advertiser_id, window))
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// `GET /v1/batches/{id}`.
+#[utoipa::path(get, path = "/v1/batches/{id}", tag = "batches",
+    responses((status = 200, body = Batch), (status = 404, body = crate::http::problem::Problem)),
+    security(("bearer" = [])))]
+async fn get(
+    store: web::Data<Store>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let batch = store
+        .run(move |conn| records::find(conn, &tenant.advertiser_id, &id))
+        .await?;
+    Ok(HttpResponse::Ok().json(batch))
+}
+
+/// `GET /v1/batches/{id}/results.csv`: one row per creative (or per failed input row), growing
+/// as rows finish.
+#[utoipa::path(get, path = "/v1/batches/{id}/results.csv", tag = "batches",
+    responses((status = 200, content_type = "text/csv", body = String),
+        (status = 404, body = crate::http::problem::Problem),
+        (status = 409, body = crate::http::problem::Problem, description = "the batch has not started yet")),
+    security(("bearer" = [])))]
+async fn results_csv(
+    store: web::Data<Store>,
+    context: web::Data<BatchContext>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    download(
+        &store,
+        &context,
+        &tenant,
+        &id,
+        runner::RESULTS_FILE,
+        "text/csv; charset=utf-8",
+    )
+    .await
+}
+
+/// `GET /v1/batches/{id}/images.zip`: every image of the batch, written when it ends.
+#[utoipa::path(get, path = "/v1/batches/{id}/images.zip", tag = "batches",
+    responses((status = 200, content_type = "application/zip", body = Vec<u8>),
+        (status = 404, body = crate::http::problem::Problem),
+        (status = 409, body = crate::http::problem::Problem, description = "the batch has not ended yet")),
+    security(("bearer" = [])))]
+async fn images_zip(
+    store: web::Data<Store>,
+    context: web::Data<BatchContext>,
+    tenant: Tenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    download(
+        &store,
+        &context,
+        &tenant,
+        &id,
+        runner::IMAGES_ZIP,
+        "application/zip",
+    )
+    .await
+}
+
+async fn download(
+    store: &Store,
+    context: &BatchContext,
+    tenant: &Tenant,
+    id: &str,
+    file_name: &'static str,
+    content_type: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let batch = {
+        let (advertiser_id, id) = (tenant.advertiser_id.clone(), id.to_string());
+        store
+            .run(move |conn| records::find(conn, &advertiser_id, &id))
+            .await?
+    };
+    let path = context.dir(&batch.id).join(file_name);
+    if !path.is_file() {
+        return Err(ApiError::Conflict(format!(
+            "{file_name} is not ready: the batch is {}",
+            batch.status.as_str()
+        )));
+    }
+    let file = std::fs::File::open(&path).map_err(ApiError::internal)?;
+    let length = file.metadata().map_err(ApiError::internal)?.len();
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"batch-{}-{file_name}\"", batch.id),
+        ))
+        .no_chunking(length)
+        .streaming(file_chunks(file)))
+}
+
+/// The file's bytes in 64 KiB chunks, each read on the blocking thread pool, so a large
+/// archive is never held in memory.
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = Result<web::Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(Some(file), |state| async move {
+        let mut file = state?;
+        let read = web::block(move || {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let count = std::io::Read::read(&mut file, &mut buffer)?;
+            buffer.truncate(count);
+            Ok::<_, std::io::Error>((file, buffer))
+        })
+        .await;
+        match read {
+            Ok(Ok((_, buffer))) if buffer.is_empty() => None,
+            Ok(Ok((file, buffer))) => Some((Ok(web::Bytes::from(buffer)), Some(file))),
+            Ok(Err(error)) => Some((Err(actix_web::error::ErrorInternalServerError(error)), None)),
+            Err(error) => Some((Err(actix_web::error::ErrorInternalServerError(error)), None)),
+        }
+    })
+}

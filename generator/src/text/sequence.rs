@@ -1,0 +1,231 @@
+//! One sequence being decoded: its prompt tokens, sampler, optional output constraint, text so
+//! far and streaming; and [`JsonPlan`], which builds sequences constrained to a JSON spec.
+
+use std::sync::Arc;
+
+use super::chat_template::ChatMessage;
+use super::constraint::TokenConstraint;
+use super::error::{Result, TextError};
+use super::model::TextModel;
+use super::request::{FinishReason, Generation, GenerationRequest, Prompt, TextSink};
+use super::sampling::{Sampler, SamplingParams};
+use super::structured::{JsonConstraint, JsonSchemaSpec, StructuredVocab};
+
+/// A sequence being generated.
+pub(crate) struct ActiveSequence<'a> {
+    pub(crate) id: u64,
+    tokens: Vec<u32>,
+    prompt_len: usize,
+    max_new_tokens: usize,
+    sampler: Sampler,
+    stop: Vec<String>,
+    constraint: Option<Box<dyn TokenConstraint>>,
+    text: String,
+    streamed: usize,
+    sink: Option<TextSink<'a>>,
+    finish: Option<FinishReason>,
+}
+
+impl<'a> ActiveSequence<'a> {
+    /// Prepares a request: renders and tokenizes the prompt and validates parameters.
+    pub(crate) fn new(
+        model: &TextModel,
+        id: u64,
+        request: &GenerationRequest,
+        constraint: Option<Box<dyn TokenConstraint>>,
+        sink: Option<TextSink<'a>>,
+    ) -> Result<Self> {
+        request.sampling.validate()?;
+        let tokens = prompt_tokens(model, &request.prompt)?;
+        if tokens.is_empty() {
+            return Err(TextError::InvalidRequest("the prompt is empty".into()));
+        }
+        if tokens.len() as i64 >= model.network.max_positions() {
+            return Err(TextError::InvalidRequest(format!(
+                "the prompt has {} tokens; the model's context is {}",
+                tokens.len(),
+                model.network.max_positions()
+            )));
+        }
+        if request.stop.iter().any(String::is_empty) {
+            return Err(TextError::InvalidRequest(
+                "stop strings must not be empty".into(),
+            ));
+        }
+        Ok(Self {
+            id,
+            prompt_len: tokens.len(),
+            tokens,
+            max_new_tokens: request.max_new_tokens,
+            sampler: Sampler::new(request.sampling.clone()),
+            stop: request.stop.clone(),
+            constraint,
+            text: String::new(),
+            streamed: 0,
+            sink,
+            finish: if request.max_new_tokens == 0 {
+                Some(FinishReason::Length)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// The prompt and generated tokens so far.
+    pub(crate) fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Whether generation has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
+    fn generated(&self) -> &[u32] {
+        &self.tokens[self.prompt_len..]
+    }
+
+    /// Chooses and appends the next token from this row's logits.
+    pub(crate) fn advance(&mut self, model: &TextModel, logits: &mut [f32]) -> Result<()> {
+        self.sampler.penalize(logits, &self.tokens);
+        if let Some(c) = &self.constraint {
+            c.mask(logits);
+        }
+        let token = loop {
+            let Some(t) = self.sampler.pick(logits) else {
+                return Err(TextError::Structured(
+                    "no token satisfies the output constraints".into(),
+                ));
+            };
+            match &self.constraint {
+                Some(c) if !c.allows(t) => logits[t as usize] = f32::NEG_INFINITY,
+                _ => break t,
+            }
+        };
+        self.tokens.push(token);
+        let eos = model.tokenizer.eos_ids.contains(&token);
+        if let Some(c) = &mut self.constraint {
+            c.advance(token);
+            if c.is_complete() {
+                self.finish = Some(FinishReason::Eos);
+            }
+        } else if eos {
+            self.finish = Some(FinishReason::Eos);
+        }
+        if !eos {
+            self.text = model.tokenizer.decode(self.generated())?;
+            if let Some(cut) = self
+                .stop
+                .iter()
+                .filter_map(|s| self.text.find(s.as_str()))
+                .min()
+            {
+                self.text.truncate(cut);
+                self.finish = Some(FinishReason::Stop);
+            }
+        }
+        if self.finish.is_none()
+            && (self.generated().len() >= self.max_new_tokens
+                || self.tokens.len() as i64 >= model.network.max_positions())
+        {
+            self.finish = Some(FinishReason::Length);
+        }
+        self.stream();
+        Ok(())
+    }
+
+    /// Sends newly settled text to the sink: everything once finished; otherwise text that
+    /// cannot still become part of a stop string and does not end in a partial character.
+    fn stream(&mut self) {
+        let Some(sink) = self.sink.as_mut() else {
+            return;
+        };
+        let mut end = self.text.len();
+        if self.finish.is_none() {
+            if self.text.ends_with('\u{FFFD}') {
+                end -= '\u{FFFD}'.len_utf8();
+            }
+            for stop in &self.stop {
+                for (i, _) in self.text[..end]
+                    .char_indices()
+                    .rev()
+                    .take(stop.chars().count())
+                {
+                    if stop.starts_with(&self.text[i..end]) {
+                        end = end.min(i);
+                    }
+                }
+            }
+        }
+        if end > self.streamed && self.text.is_char_boundary(end) {
+            sink(&self.text[self.streamed..end]);
+            self.streamed = end;
+        }
+    }
+
+    /// The result, once finished.
+    pub(crate) fn into_generation(self) -> Generation {
+        Generation {
+            token_ids: self.tokens[self.prompt_len..].to_vec(),
+            text: self.text,
+            prompt_tokens: self.prompt_len,
+            finish_reason: self.finish.unwrap_or(FinishReason::Length),
+        }
+    }
+}
+
+/// Tokenizes a prompt, rendering chats with the model's template.
+pub fn prompt_tokens(model: &TextModel, prompt: &Prompt) -> Result<Vec<u32>> {
+    match prompt {
+        Prompt::Tokens(ids) => Ok(ids.clone()),
+        Prompt::Text(text) => model.tokenizer.encode(text),
+        Prompt::Chat { system, user } => {
+            let mut messages = Vec::new();
+            if let Some(s) = system {
+                messages.push(ChatMessage::new("system", s.clone()));
+            }
+            messages.push(ChatMessage::new("user", user.clone()));
+            model.tokenizer.encode(&model.render_chat(&messages)?)
+        }
+        Prompt::Messages(messages) => model.tokenizer.encode(&model.render_chat(messages)?),
+    }
+}
+
+/// A validated spec with its tokenized fixed text, shared by the sequences that decode it.
+pub(crate) struct JsonPlan {
+    vocab: Arc<StructuredVocab>,
+    spec: Arc<JsonSchemaSpec>,
+    forced: Arc<Vec<Vec<u32>>>,
+}
+
+impl JsonPlan {
+    /// Validates `spec` and prepares what every sequence decoding it with `model` shares.
+    pub(crate) fn new(model: &TextModel, spec: &JsonSchemaSpec) -> Result<Self> {
+        spec.validate()?;
+        Ok(JsonPlan {
+            vocab: model.structured_vocab()?,
+            forced: Arc::new(JsonConstraint::forced_tokens(&model.tokenizer, spec)?),
+            spec: Arc::new(spec.clone()),
+        })
+    }
+
+    /// A sequence that decodes one object for `prompt`.
+    pub(crate) fn sequence<'a>(
+        &self,
+        model: &TextModel,
+        id: u64,
+        prompt: &Prompt,
+        sampling: &SamplingParams,
+        sink: Option<TextSink<'a>>,
+    ) -> Result<ActiveSequence<'a>> {
+        let constraint =
+            JsonConstraint::new(self.vocab.clone(), self.spec.clone(), self.forced.clone());
+        let request = GenerationRequest {
+            prompt: prompt.clone(),
+            max_new_tokens: constraint.max_tokens() + 1,
+            sampling: sampling.clone(),
+            stop: Vec::new(),
+        };
+        ActiveSequence::new(model, id, &request, Some(Box::new(constraint)), sink)
+    }
+}
