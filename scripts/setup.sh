@@ -131,8 +131,12 @@ if [ "$WITH_PYREF" = 1 ]; then
     log "installing the Python reference stack (torch, transformers, diffusers) into $PYREF"
     "$PYTHON" -m venv "$PYREF"
     "$PYREF/bin/pip" install --quiet "torch==$TORCH_VERSION" transformers diffusers gguf \
-      safetensors numpy accelerate
+      safetensors numpy accelerate sentencepiece protobuf
     touch "$PYREF/.complete"
+  fi
+  # Added later (SentencePiece tokenizer parity): install into an existing stack too.
+  if ! "$PYREF/bin/python" -c 'import sentencepiece, google.protobuf' 2>/dev/null; then
+    "$PYREF/bin/pip" install --quiet sentencepiece protobuf
   fi
 fi
 log "dependencies ready (libtorch: $LIBTORCH, models: $MODELS)"

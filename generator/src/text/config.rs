@@ -186,6 +186,16 @@ impl ModelConfig {
 
     /// Builds the configuration from GGUF metadata (`<arch>.block_count`, ...).
     pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
+        Self::from_gguf_shards(std::slice::from_ref(gguf))
+    }
+
+    /// Builds the configuration from a split GGUF: metadata from the first shard, tensors from
+    /// all of them.
+    pub fn from_gguf_shards(shards: &[GgufFile]) -> Result<Self> {
+        let gguf = shards
+            .first()
+            .ok_or_else(|| TextError::Config("no GGUF shards".into()))?;
+        let has = |name: &str| shards.iter().any(|s| s.tensors.contains_key(name));
         let arch_name = gguf
             .require("general.architecture")?
             .as_str()
@@ -258,10 +268,10 @@ impl ModelConfig {
             rope_theta: opt_f("rope.freq_base").unwrap_or(10_000.0),
             rope_scaling,
             max_position_embeddings: int("context_length").unwrap_or(4096),
-            tie_word_embeddings: !gguf.tensors.contains_key("output.weight"),
-            qkv_bias: gguf.tensors.contains_key("blk.0.attn_q.bias"),
-            o_bias: gguf.tensors.contains_key("blk.0.attn_output.bias"),
-            mlp_bias: gguf.tensors.contains_key("blk.0.ffn_up.bias"),
+            tie_word_embeddings: !has("output.weight"),
+            qkv_bias: has("blk.0.attn_q.bias"),
+            o_bias: has("blk.0.attn_output.bias"),
+            mlp_bias: has("blk.0.ffn_up.bias"),
             sliding_window: gguf
                 .get(&format!("{arch_name}.attention.sliding_window"))
                 .and_then(GgufValue::as_i64),

@@ -37,16 +37,25 @@
 //! let outs: Vec<Generation> = model.generate_batch(&[req.clone(), req.clone()])?;
 //!
 //! // Structured output: always valid JSON, every field within its grapheme limit.
-//! let spec = JsonSchemaSpec { fields: vec![
-//!     JsonField { name: "headline".into(), max_graphemes: 30, allowed_values: None },
-//!     JsonField { name: "cta".into(), max_graphemes: 12,
-//!                 allowed_values: Some(vec!["Buy now".into(), "Learn more".into()]) },
-//! ]};
+//! // Free fields end on a whole word, never on a dangling "and" / "et" / "und" (per language).
+//! let spec = JsonSchemaSpec::new(vec![
+//!     JsonField::free("headline", 30),
+//!     JsonField::one_of("cta", 12, vec!["Buy now".into(), "Learn more".into()]),
+//! ]).with_language("en");
 //! let obj: StructuredOutput = model.generate_json(&req.prompt, &spec, &SamplingParams::default())?;
+//! // Fluency: the model's mean log-probability of the tokens it chose.
+//! let fluency: f32 = obj.generation.mean_logprob;
 //!
 //! // Continuous batching for the server: a cloneable Send + Sync handle.
 //! let scheduler = TextScheduler::start(model, 16);
 //! let events = scheduler.submit(req)?; // Receiver<SchedulerEvent>: Text(..)*, then Done(..)
+//! // K candidates of one prompt share one prefill; a cancel token stops them between steps.
+//! let cancel = CancelToken::new();
+//! let jobs: Vec<(Prompt, SamplingParams)> = (0..6)
+//!     .map(|s| (obj_prompt(), SamplingParams { temperature: 0.8, seed: Some(s), ..Default::default() }))
+//!     .collect();
+//! let candidates = scheduler.generate_json_batch_cancellable(&jobs, &spec, &cancel)?;
+//! # fn obj_prompt() -> Prompt { Prompt::Text("An ad".into()) }
 //! # Ok(()) }
 //! ```
 
@@ -64,10 +73,12 @@ mod request;
 mod rope;
 mod sampling;
 mod scheduler;
+mod sentencepiece;
 mod sequence;
 mod structured;
 mod tokenizer;
 mod weights;
+mod words;
 
 pub use architecture::Architecture;
 pub use chat_template::{ChatMessage, ChatTemplate};
@@ -79,7 +90,7 @@ pub use models::gemma::GemmaConfig;
 pub use models::gpt2::Gpt2Config;
 pub use models::llama::LlamaConfig;
 pub use request::{
-    FinishReason, Generation, GenerationRequest, Prompt, StructuredOutput, TextSink,
+    CancelToken, FinishReason, Generation, GenerationRequest, Prompt, StructuredOutput, TextSink,
 };
 pub use rope::RopeScaling;
 pub use sampling::{argmax, Sampler, SamplingParams};

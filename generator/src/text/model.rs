@@ -15,8 +15,8 @@ use super::models::gpt2::Gpt2;
 use super::models::llama::Llama;
 use super::structured::StructuredVocab;
 use super::tokenizer::TextTokenizer;
-use super::weights::{ModelTensors, WeightSource};
-use crate::nn::{GgufFile, Weights};
+use super::weights::{open_gguf, ModelTensors, WeightSource};
+use crate::nn::Weights;
 
 /// File name of the default model inside `ADFORGE_MODELS_DIR`.
 pub const DEFAULT_MODEL_FILE: &str = "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -112,7 +112,8 @@ pub struct TextModel {
 }
 
 impl TextModel {
-    /// Loads a model: `"default"` (SmolLM2-135M-Instruct), a `.gguf` file, or a Hugging Face
+    /// Loads a model: `"default"` (SmolLM2-135M-Instruct), a `.gguf` file (any shard of a split
+    /// `-0000N-of-0000M.gguf` one), or a Hugging Face
     /// directory with `config.json`, safetensors weights and `tokenizer.json`.
     pub fn load(path_or_default: &str, device: Device, kind: Kind) -> Result<Self> {
         let path = resolve_model_path(path_or_default);
@@ -130,14 +131,15 @@ impl TextModel {
             let tokenizer = TextTokenizer::from_hf_dir(&path)?;
             (config, source, tokenizer)
         } else {
-            let gguf = GgufFile::open(&path)?;
-            let config = ModelConfig::from_gguf(&gguf)?;
+            let shards = open_gguf(&path)?;
+            let gguf = &shards[0];
+            let config = ModelConfig::from_gguf_shards(&shards)?;
             let tokenizer = if path.with_file_name("tokenizer.json").exists() {
                 TextTokenizer::from_hf_dir(path.parent().unwrap_or(Path::new(".")))?
             } else {
-                TextTokenizer::from_gguf(&gguf)?
+                TextTokenizer::from_gguf(gguf)?
             };
-            (config, WeightSource::Gguf(Box::new(gguf)), tokenizer)
+            (config, WeightSource::Gguf(shards), tokenizer)
         };
         let weights = Weights::new(ModelTensors {
             source,

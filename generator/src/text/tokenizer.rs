@@ -1,6 +1,7 @@
-//! Tokenizers: loaded from a Hugging Face `tokenizer.json`, or rebuilt from a GGUF file's
-//! `tokenizer.ggml.*` metadata (byte-level BPE vocabularies with merges) on the `tokenizers`
-//! crate.
+//! Tokenizers: loaded from a Hugging Face `tokenizer.json` (byte-level BPE, or SentencePiece
+//! Unigram / BPE with byte fallback), or rebuilt from a GGUF file's `tokenizer.ggml.*` metadata
+//! (byte-level BPE vocabularies with merges, or SentencePiece BPE vocabularies with scores) on
+//! the `tokenizers` crate.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,9 +12,12 @@ use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer};
+use tokenizers::{
+    AddedToken, ModelWrapper, PreTokenizerWrapper, SplitDelimiterBehavior, Tokenizer,
+};
 
 use super::error::{Result, TextError};
+use super::sentencepiece::{self, byte_piece, SPACE};
 use crate::nn::{GgufFile, GgufValue};
 
 /// Split pattern of Llama 3 style byte-level vocabularies.
@@ -38,6 +42,9 @@ pub struct TextTokenizer {
     pub bos_token: Option<String>,
     /// Text of the first EOS token (for chat templates).
     pub eos_token: Option<String>,
+    /// Whether tokens are SentencePiece pieces (`▁` for spaces, `<0xXX>` byte pieces) rather
+    /// than byte-level BPE.
+    sentencepiece: bool,
 }
 
 /// The GPT-2 byte-to-character table: printable bytes map to themselves, the rest to 256+n.
@@ -74,99 +81,144 @@ fn string_array(gguf: &GgufFile, key: &str) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Rebuilds a byte-level BPE vocabulary with merges (`tokenizer.ggml.model = gpt2`).
+fn byte_level_from_gguf(gguf: &GgufFile, tokens: &[String], types: &[i64]) -> Result<Tokenizer> {
+    let merges = string_array(gguf, "tokenizer.ggml.merges")?;
+    let alphabet = byte_alphabet();
+    let in_alphabet = |s: &str| s.chars().all(|c| alphabet.contains(&c));
+    let spell = |s: &str| -> String {
+        if in_alphabet(s) {
+            s.to_string()
+        } else {
+            s.bytes().map(|b| alphabet[b as usize]).collect()
+        }
+    };
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (spell(t), i as u32))
+        .collect();
+    let merges: Vec<(String, String)> = merges
+        .iter()
+        .filter_map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(tok_err)?;
+    let mut inner = Tokenizer::new(bpe);
+    let byte_level = ByteLevel::new(false, true, true);
+    let pre = gguf
+        .get("tokenizer.ggml.pre")
+        .and_then(GgufValue::as_str)
+        .unwrap_or("default");
+    let split = |pattern: &str| -> Result<PreTokenizerWrapper> {
+        let split = Split::new(
+            SplitPattern::Regex(pattern.to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(tok_err)?;
+        Ok(PreTokenizerWrapper::Sequence(Sequence::new(vec![
+            split.into(),
+            ByteLevel::new(false, true, false).into(),
+        ])))
+    };
+    let pre_tokenizer: PreTokenizerWrapper = match pre {
+        // SmolLM's tokenizer.json: digits one by one, then GPT-2 byte-level splitting.
+        "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
+            Digits::new(true).into(),
+            byte_level.into(),
+        ])),
+        "llama3" | "llama-v3" | "llama-bpe" | "smaug-bpe" | "dbrx" | "falcon3" => {
+            split(LLAMA3_SPLIT)?
+        }
+        "qwen2" | "deepseek-r1-qwen" => split(QWEN2_SPLIT)?,
+        _ => byte_level.into(),
+    };
+    inner.with_pre_tokenizer(Some(pre_tokenizer));
+    inner.with_decoder(Some(ByteLevelDecoder::default()));
+    add_typed_tokens(&mut inner, tokens, types, in_alphabet);
+    Ok(inner)
+}
+
+/// Registers control tokens (type 3, when `keep` accepts them) as special tokens and
+/// user-defined ones (type 4) as added tokens, so their text maps to their ids.
+fn add_typed_tokens(
+    inner: &mut Tokenizer,
+    tokens: &[String],
+    types: &[i64],
+    keep: impl Fn(&str) -> bool,
+) {
+    let control: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types)
+        .filter(|(t, &ty)| ty == 3 && keep(t))
+        .map(|(t, _)| AddedToken::from(t.clone(), true).normalized(false))
+        .collect();
+    inner.add_special_tokens(&control);
+    let user: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types)
+        .filter(|(_, &ty)| ty == 4)
+        .map(|(t, _)| AddedToken::from(t.clone(), false).normalized(false))
+        .collect();
+    inner.add_tokens(&user);
+}
+
 impl TextTokenizer {
-    /// Rebuilds the tokenizer stored in GGUF metadata. Supports `tokenizer.ggml.model = gpt2`
-    /// (byte-level BPE with merges), the format of Llama 3, Qwen2, SmolLM and GPT-2 files.
+    /// Rebuilds the tokenizer stored in GGUF metadata: `tokenizer.ggml.model = gpt2` (byte-level
+    /// BPE with merges: Llama 3, Qwen2, SmolLM, GPT-2 files) or `llama` (SentencePiece BPE with
+    /// scores and byte fallback: Llama 2, Mistral, Phi-3 files).
     pub fn from_gguf(gguf: &GgufFile) -> Result<Self> {
         let model = gguf
             .require("tokenizer.ggml.model")?
             .as_str()
             .unwrap_or_default();
-        if model != "gpt2" {
-            return Err(TextError::Tokenizer(format!(
-                "GGUF tokenizer model {model:?} is not supported; use a directory with tokenizer.json"
-            )));
-        }
         let tokens = string_array(gguf, "tokenizer.ggml.tokens")?;
-        let merges = string_array(gguf, "tokenizer.ggml.merges")?;
         let types: Vec<i64> = gguf
             .get("tokenizer.ggml.token_type")
             .and_then(GgufValue::as_array)
             .map(|a| a.iter().map(|v| v.as_i64().unwrap_or(1)).collect())
             .unwrap_or_default();
-        let alphabet = byte_alphabet();
-        let in_alphabet = |s: &str| s.chars().all(|c| alphabet.contains(&c));
-        let spell = |s: &str| -> String {
-            if in_alphabet(s) {
-                s.to_string()
-            } else {
-                s.bytes().map(|b| alphabet[b as usize]).collect()
-            }
-        };
-        let vocab: tokenizers::models::bpe::Vocab = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (spell(t), i as u32))
-            .collect();
-        let merges: Vec<(String, String)> = merges
-            .iter()
-            .filter_map(|m| {
-                m.split_once(' ')
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-            })
-            .collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(tok_err)?;
-        let mut inner = Tokenizer::new(bpe);
-        let byte_level = ByteLevel::new(false, true, true);
-        let pre = gguf
-            .get("tokenizer.ggml.pre")
-            .and_then(GgufValue::as_str)
-            .unwrap_or("default");
-        let split = |pattern: &str| -> Result<PreTokenizerWrapper> {
-            let split = Split::new(
-                SplitPattern::Regex(pattern.to_string()),
-                SplitDelimiterBehavior::Isolated,
-                false,
-            )
-            .map_err(tok_err)?;
-            Ok(PreTokenizerWrapper::Sequence(Sequence::new(vec![
-                split.into(),
-                ByteLevel::new(false, true, false).into(),
-            ])))
-        };
-        let pre_tokenizer: PreTokenizerWrapper = match pre {
-            // SmolLM's tokenizer.json: digits one by one, then GPT-2 byte-level splitting.
-            "smollm" => PreTokenizerWrapper::Sequence(Sequence::new(vec![
-                Digits::new(true).into(),
-                byte_level.into(),
-            ])),
-            "llama3" | "llama-v3" | "llama-bpe" | "smaug-bpe" | "dbrx" | "falcon3" => {
-                split(LLAMA3_SPLIT)?
-            }
-            "qwen2" | "deepseek-r1-qwen" => split(QWEN2_SPLIT)?,
-            _ => byte_level.into(),
-        };
-        inner.with_pre_tokenizer(Some(pre_tokenizer));
-        inner.with_decoder(Some(ByteLevelDecoder::default()));
-        let control: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(t, &ty)| ty == 3 && in_alphabet(t))
-            .map(|(t, _)| AddedToken::from(t.clone(), true).normalized(false))
-            .collect();
-        inner.add_special_tokens(&control);
-        let user: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, &ty)| ty == 4)
-            .map(|(t, _)| AddedToken::from(t.clone(), false).normalized(false))
-            .collect();
-        inner.add_tokens(&user);
-
         let id = |key: &str| gguf.get(key).and_then(GgufValue::as_u64).map(|v| v as u32);
+        let token_text = |id: Option<u32>| id.and_then(|i| tokens.get(i as usize).cloned());
+        let (inner, sentencepiece) = match model {
+            "gpt2" => (byte_level_from_gguf(gguf, &tokens, &types)?, false),
+            "llama" => {
+                let scores: Vec<f32> = gguf
+                    .get("tokenizer.ggml.scores")
+                    .and_then(GgufValue::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .map(|v| v.as_f64().unwrap_or(0.0) as f32)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let unk = token_text(id("tokenizer.ggml.unknown_token_id"));
+                let add_space_prefix = gguf
+                    .get("tokenizer.ggml.add_space_prefix")
+                    .and_then(GgufValue::as_bool)
+                    .unwrap_or(true);
+                let mut inner = sentencepiece::bpe_tokenizer(
+                    &tokens,
+                    &scores,
+                    &types,
+                    unk.as_deref(),
+                    add_space_prefix,
+                )?;
+                add_typed_tokens(&mut inner, &tokens, &types, |_| true);
+                (inner, true)
+            }
+            other => {
+                return Err(TextError::Tokenizer(format!(
+                    "GGUF tokenizer model {other:?} is not supported; use a directory with tokenizer.json"
+                )))
+            }
+        };
         let bos_id = id("tokenizer.ggml.bos_token_id");
         let eos_id = id("tokenizer.ggml.eos_token_id");
         let mut eos_ids: Vec<u32> = eos_id.into_iter().collect();
@@ -175,7 +227,6 @@ impl TextTokenizer {
                 eos_ids.push(eot);
             }
         }
-        let token_text = |id: Option<u32>| id.and_then(|i| tokens.get(i as usize).cloned());
         Ok(Self {
             eos_ids,
             bos_id,
@@ -193,6 +244,7 @@ impl TextTokenizer {
             bos_token: token_text(bos_id),
             eos_token: token_text(eos_id),
             inner,
+            sentencepiece,
         })
     }
 
@@ -200,6 +252,11 @@ impl TextTokenizer {
     /// `config.json` for special tokens and the chat template) from a Hugging Face directory.
     pub fn from_hf_dir(dir: &Path) -> Result<Self> {
         let inner = Tokenizer::from_file(dir.join("tokenizer.json")).map_err(tok_err)?;
+        let sentencepiece = match inner.get_model() {
+            ModelWrapper::Unigram(_) => true,
+            ModelWrapper::BPE(bpe) => bpe.byte_fallback,
+            _ => false,
+        };
         let read_json = |name: &str| -> serde_json::Value {
             std::fs::read_to_string(dir.join(name))
                 .ok()
@@ -258,6 +315,7 @@ impl TextTokenizer {
             chat_template,
             bos_token,
             eos_token,
+            sentencepiece,
         })
     }
 
@@ -286,8 +344,9 @@ impl TextTokenizer {
         self.inner.decode(ids, true).map_err(tok_err)
     }
 
-    /// The raw bytes every token id stands for (byte-level vocabularies); tokens outside the
-    /// byte alphabet and special tokens fall back to their decoded text.
+    /// The raw bytes every token id stands for: byte-level vocabularies through the GPT-2 byte
+    /// alphabet, SentencePiece ones with `▁` as a space and `<0xXX>` pieces as their byte. Special
+    /// tokens, and tokens outside the byte alphabet, fall back to their decoded text.
     pub fn vocab_bytes(&self) -> Vec<Vec<u8>> {
         let alphabet = byte_alphabet();
         let reverse: HashMap<char, u8> = alphabet
@@ -298,11 +357,20 @@ impl TextTokenizer {
         (0..self.vocab_size() as u32)
             .map(|id| {
                 let token = self.inner.id_to_token(id).unwrap_or_default();
+                if self.is_special(id) {
+                    return self.decode(&[id]).unwrap_or_default().into_bytes();
+                }
+                if self.sentencepiece {
+                    return match byte_piece(&token) {
+                        Some(b) => vec![b],
+                        None => token.replace(SPACE, " ").into_bytes(),
+                    };
+                }
                 let bytes: Option<Vec<u8>> =
                     token.chars().map(|c| reverse.get(&c).copied()).collect();
                 match bytes {
-                    Some(b) if !self.is_special(id) => b,
-                    _ => self.decode(&[id]).unwrap_or_default().into_bytes(),
+                    Some(b) => b,
+                    None => self.decode(&[id]).unwrap_or_default().into_bytes(),
                 }
             })
             .collect()

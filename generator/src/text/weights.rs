@@ -15,8 +15,8 @@ use crate::nn::{safetensors, GgufFile, NnError, Result, TensorSource};
 pub enum WeightSource {
     /// Tensors read from safetensors files, on the CPU in their stored dtype.
     SafeTensors(HashMap<String, Tensor>),
-    /// A GGUF file, read lazily.
-    Gguf(Box<GgufFile>),
+    /// A GGUF file, or every shard of a split one (`-00001-of-00003.gguf`), read lazily.
+    Gguf(Vec<GgufFile>),
 }
 
 impl WeightSource {
@@ -35,7 +35,8 @@ impl WeightSource {
     pub fn contains(&self, name: &str) -> bool {
         match self {
             Self::SafeTensors(map) => resolve_hf_name(map, name).is_some(),
-            Self::Gguf(gguf) => gguf_name(name).is_some_and(|(n, _)| gguf.tensors.contains_key(&n)),
+            Self::Gguf(shards) => gguf_name(name)
+                .is_some_and(|(n, _)| shards.iter().any(|s| s.tensors.contains_key(&n))),
         }
     }
 
@@ -54,9 +55,13 @@ impl WeightSource {
                     .ok_or_else(|| NnError::MissingTensor(name.to_string()))?;
                 Ok(map[key].to_device(device).to_kind(kind).contiguous())
             }
-            Self::Gguf(gguf) => {
+            Self::Gguf(shards) => {
                 let (gname, role) =
                     gguf_name(name).ok_or_else(|| NnError::MissingTensor(name.to_string()))?;
+                let gguf = shards
+                    .iter()
+                    .find(|s| s.tensors.contains_key(&gname))
+                    .ok_or_else(|| NnError::MissingTensor(gname.clone()))?;
                 // Dequantize in f32 so permutations are exact, then cast.
                 let t = gguf.tensor(&gname, Kind::Float, Device::Cpu)?;
                 let t = match (config, role) {
@@ -84,6 +89,48 @@ impl WeightSource {
             }
         }
     }
+}
+
+/// The shard paths of a split GGUF named like `model-00002-of-00003.gguf` (any shard may be
+/// given), in order; `None` for a file not named that way.
+pub fn gguf_shard_paths(path: &Path) -> Option<Vec<std::path::PathBuf>> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".gguf")?;
+    let (head, count) = stem.rsplit_once("-of-")?;
+    let (base, index) = head.rsplit_once('-')?;
+    let digits = |s: &str| s.len() == 5 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(count) || !digits(index) {
+        return None;
+    }
+    let count: u32 = count.parse().ok()?;
+    Some(
+        (1..=count)
+            .map(|i| path.with_file_name(format!("{base}-{i:05}-of-{count:05}.gguf")))
+            .collect(),
+    )
+}
+
+/// Opens a GGUF file, or all shards of a split one (the first holds the metadata); checks the
+/// shard count the first shard's `split.count` declares.
+pub fn open_gguf(path: &Path) -> Result<Vec<GgufFile>> {
+    let Some(paths) = gguf_shard_paths(path) else {
+        return Ok(vec![GgufFile::open(path)?]);
+    };
+    let shards = paths
+        .iter()
+        .map(GgufFile::open)
+        .collect::<Result<Vec<_>>>()?;
+    let declared = shards[0].get("split.count").and_then(|v| v.as_u64());
+    if let Some(declared) = declared.filter(|&d| d != shards.len() as u64) {
+        return Err(NnError::Gguf {
+            path: paths[0].clone(),
+            message: format!(
+                "split.count is {declared} but the file name says {}",
+                shards.len()
+            ),
+        });
+    }
+    Ok(shards)
 }
 
 /// A [`WeightSource`] prepared for one model: tensors come out in the model's dtype on its
@@ -167,6 +214,11 @@ fn gguf_name(hf: &str) -> Option<(String, Role)> {
         "self_attn.k_proj" => ("attn_k", Role::Key),
         "self_attn.v_proj" => ("attn_v", Role::Plain),
         "self_attn.o_proj" => ("attn_output", Role::Plain),
+        "self_attn.q_norm" => ("attn_q_norm", Role::Plain),
+        "self_attn.k_norm" => ("attn_k_norm", Role::Plain),
+        // Phi-3: fused projections (llama.cpp keeps them fused, gate rows first).
+        "self_attn.qkv_proj" => ("attn_qkv", Role::Plain),
+        "mlp.gate_up_proj" => ("ffn_up", Role::Plain),
         "mlp.gate_proj" => ("ffn_gate", Role::Plain),
         "mlp.up_proj" => ("ffn_up", Role::Plain),
         "mlp.down_proj" => ("ffn_down", Role::Plain),
@@ -211,11 +263,25 @@ mod tests {
     }
 
     #[test]
+    fn finds_every_shard_of_a_split_gguf() {
+        let paths = gguf_shard_paths(Path::new("/m/qwen-q4-00002-of-00003.gguf")).unwrap();
+        assert_eq!(paths.len(), 3);
+        assert_eq!(paths[0], Path::new("/m/qwen-q4-00001-of-00003.gguf"));
+        assert_eq!(paths[2], Path::new("/m/qwen-q4-00003-of-00003.gguf"));
+        assert!(gguf_shard_paths(Path::new("/m/model.Q4_1.gguf")).is_none());
+        assert!(gguf_shard_paths(Path::new("/m/a-1-of-2.gguf")).is_none());
+    }
+
+    #[test]
     fn maps_hf_names_to_gguf() {
         let (n, _) = gguf_name("model.layers.12.self_attn.k_proj.weight").unwrap();
         assert_eq!(n, "blk.12.attn_k.weight");
         let (n, _) = gguf_name("h.3.mlp.c_fc.bias").unwrap();
         assert_eq!(n, "blk.3.ffn_up.bias");
         assert!(gguf_name("model.layers.1.unknown.weight").is_none());
+        let (n, _) = gguf_name("model.layers.0.self_attn.q_norm.weight").unwrap();
+        assert_eq!(n, "blk.0.attn_q_norm.weight");
+        let (n, _) = gguf_name("model.layers.2.mlp.gate_up_proj.weight").unwrap();
+        assert_eq!(n, "blk.2.ffn_up.weight");
     }
 }
