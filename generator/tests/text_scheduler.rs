@@ -37,6 +37,7 @@ fn request(prompt: Vec<u32>, max_new_tokens: usize) -> GenerationRequest {
         max_new_tokens,
         sampling: SamplingParams::greedy(),
         stop: vec![],
+        cancel: None,
     }
 }
 

@@ -110,6 +110,7 @@ fn smollm2_gguf_matches_transformers() {
             max_new_tokens: 32,
             sampling: SamplingParams::greedy(),
             stop: vec![],
+            cancel: None,
         };
         let out = model.generate(&request).unwrap();
         assert_eq!(
@@ -200,6 +201,7 @@ fn smollm2_structured_output_always_within_limits() {
                 ]),
             },
         ],
+        language: None,
     };
     let prompt = Prompt::Chat {
         system: Some(spec.instruction()),
@@ -225,8 +227,61 @@ fn smollm2_structured_output_always_within_limits() {
     for out in outputs.iter().take(3) {
         eprintln!("structured sample: {}", out.generation.text);
     }
+    // Whole words as the tokenizer spells them after a space, to judge endings independently.
+    let words: std::collections::HashSet<String> = model
+        .tokenizer
+        .vocab_bytes()
+        .iter()
+        .filter_map(|b| {
+            std::str::from_utf8(b)
+                .ok()?
+                .strip_prefix(' ')
+                .map(str::to_lowercase)
+        })
+        .filter(|w| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic))
+        .collect();
+    let dangling = [
+        "a", "an", "the", "and", "or", "with", "for", "to", "of", "in", "on", "at", "by", "from",
+        "your", "our",
+    ];
+    let (mut mid_word, mut dangles, mut markup) = (Vec::new(), Vec::new(), Vec::new());
     let mut distinct = std::collections::HashSet::new();
     for out in &outputs {
+        assert!(
+            out.generation.mean_logprob < 0.0 && out.generation.mean_logprob.is_finite(),
+            "fluency {}",
+            out.generation.mean_logprob
+        );
+        assert!(out.generation.scored_tokens >= 3);
+        for name in ["headline", "body"] {
+            let v = out.values[name].as_str().unwrap_or_default();
+            let core = v.trim_end_matches(['.', '!', '?', '…', ')', '%']);
+            let last: String = core
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphanumeric())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            let lower = last.to_lowercase();
+            let stem_ok = core.len() > last.len()
+                && core[..core.len() - last.len()].ends_with(['\'', '’'])
+                && ["s", "t", "re", "ve", "ll", "d", "m"].contains(&lower.as_str());
+            let whole = last.chars().all(|c| c.is_ascii_digit())
+                || last == "I"
+                || words.contains(&lower)
+                || stem_ok;
+            if last.is_empty() || !whole {
+                mid_word.push(v.to_string());
+            }
+            if dangling.contains(&lower.as_str()) {
+                dangles.push(v.to_string());
+            }
+            if v.contains(['*', '[', ']', '{', '}', '#', '<', '>', '\n']) || v.trim() != v {
+                markup.push(v.to_string());
+            }
+        }
         let parsed: serde_json::Value =
             serde_json::from_str(&out.generation.text).expect("valid JSON");
         let obj = parsed.as_object().expect("an object");
@@ -245,6 +300,9 @@ fn smollm2_structured_output_always_within_limits() {
         }
         distinct.insert(out.generation.text.clone());
     }
+    assert!(mid_word.is_empty(), "mid-word endings: {mid_word:?}");
+    assert!(dangles.is_empty(), "dangling endings: {dangles:?}");
+    assert!(markup.is_empty(), "markup or stray spaces: {markup:?}");
     // Seeds change the samples (the constraint does not collapse them to one output).
     assert!(
         distinct.len() > 20,
@@ -284,6 +342,7 @@ fn smollm2_structured_requests_from_threads_share_one_batch() {
                 allowed_values: None,
             },
         ],
+        language: None,
     };
     let prompt = |product: &str| Prompt::Chat {
         system: Some(spec.instruction()),
@@ -323,6 +382,6 @@ fn smollm2_structured_requests_from_threads_share_one_batch() {
         scheduler.peak_batch()
     );
     assert!(scheduler
-        .generate_json_batch(&[], &JsonSchemaSpec { fields: vec![] })
+        .generate_json_batch(&[], &JsonSchemaSpec::new(vec![]))
         .is_err());
 }

@@ -55,18 +55,35 @@ impl<'a> Batch<'a> {
         }
         let _guard = tch::no_grad_guard();
         let device = model.device();
-        let lens: Vec<i64> = ready.iter().map(|s| s.tokens().len() as i64).collect();
+        // Rows with the same prompt (candidates of one request) share one prefill: only the
+        // distinct prompts run, and their cache rows and logits are then repeated.
+        let mut distinct: Vec<&[u32]> = Vec::new();
+        let row_of: Vec<i64> = ready
+            .iter()
+            .map(|s| {
+                let tokens = s.tokens();
+                let at = distinct
+                    .iter()
+                    .position(|d| *d == tokens)
+                    .unwrap_or_else(|| {
+                        distinct.push(tokens);
+                        distinct.len() - 1
+                    });
+                at as i64
+            })
+            .collect();
+        let lens: Vec<i64> = distinct.iter().map(|s| s.len() as i64).collect();
         let t = *lens.iter().max().unwrap_or(&1);
-        let n = ready.len() as i64;
+        let n = distinct.len() as i64;
         let pads: Vec<i64> = lens.iter().map(|l| t - l).collect();
         let mut ids = Vec::with_capacity((n * t) as usize);
         let mut positions = Vec::with_capacity((n * t) as usize);
-        for (s, &pad) in ready.iter().zip(&pads) {
+        for (s, &pad) in distinct.iter().zip(&pads) {
             ids.extend(std::iter::repeat_n(
                 model.tokenizer.pad_id as i64,
                 pad as usize,
             ));
-            ids.extend(s.tokens().iter().map(|&x| x as i64));
+            ids.extend(s.iter().map(|&x| x as i64));
             positions.extend(std::iter::repeat_n(0i64, pad as usize));
             positions.extend(0..t - pad);
         }
@@ -82,11 +99,17 @@ impl<'a> Batch<'a> {
         let hidden = model
             .network
             .forward(&ids, &positions, mask.as_ref(), &mut cache);
-        let logits = model.network.logits(&hidden.select(1, t - 1));
+        let mut logits = model.network.logits(&hidden.select(1, t - 1));
+        let mut pads = pads;
+        if distinct.len() < ready.len() {
+            let index = Tensor::from_slice(&row_of).to_device(device);
+            cache.select_rows(&index);
+            logits = logits.index_select(0, &index);
+            pads = row_of.iter().map(|&r| pads[r as usize]).collect();
+        }
 
         // Align the new rows with the running ones on the shared sequence axis.
         let current = self.cache.seq_len();
-        let mut pads = pads;
         if !self.rows.is_empty() {
             if current < t {
                 self.cache.pad_front(t - current);
@@ -124,6 +147,10 @@ impl<'a> Batch<'a> {
             };
         let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(self.rows.len());
         for (row, chunk) in self.rows.iter_mut().zip(host.chunks_exact(vocab)) {
+            if row.check_cancelled() {
+                outcomes.push(Some(Ok(())));
+                continue;
+            }
             let mut row_logits = chunk.to_vec();
             match row.advance(model, &mut row_logits) {
                 Ok(()) if !row.is_finished() => outcomes.push(None),

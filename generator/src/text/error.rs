@@ -39,6 +39,9 @@ pub enum TextError {
     /// The device or dtype setting is unusable.
     #[error(transparent)]
     Device(#[from] crate::device::DeviceError),
+    /// The request was cancelled through its [`CancelToken`](super::CancelToken).
+    #[error("generation was cancelled")]
+    Cancelled,
     /// The batching scheduler's worker thread has stopped.
     #[error("the text scheduler has shut down")]
     SchedulerClosed,

@@ -61,7 +61,9 @@ impl TextModel {
         let seqs = jobs
             .iter()
             .enumerate()
-            .map(|(i, (prompt, sampling))| plan.sequence(self, i as u64, prompt, sampling, None))
+            .map(|(i, (prompt, sampling))| {
+                plan.sequence(self, i as u64, prompt, sampling, None, None)
+            })
             .collect::<Result<Vec<_>>>()?;
         run_batch(self, seqs)
             .into_iter()

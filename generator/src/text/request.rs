@@ -1,6 +1,9 @@
 //! What a caller asks the text engine for and what it gets back: prompts, generation
 //! requests, finished generations and structured (JSON) results.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::chat_template::ChatMessage;
@@ -26,6 +29,35 @@ pub enum Prompt {
     Tokens(Vec<u32>),
 }
 
+/// A shared flag that stops generation: the decoder checks it before every step, and a
+/// sequence whose token is cancelled ends with [`FinishReason::Cancelled`]. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels every request carrying this token (or a clone of it).
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::cancel`] has been called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Tokens are equal when they are the same flag.
+impl PartialEq for CancelToken {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// One generation request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
@@ -37,6 +69,9 @@ pub struct GenerationRequest {
     pub sampling: SamplingParams,
     /// Generation stops when the text contains one of these; the text is cut before it.
     pub stop: Vec<String>,
+    /// Stops generation between decode steps when cancelled.
+    #[serde(skip)]
+    pub cancel: Option<CancelToken>,
 }
 
 impl GenerationRequest {
@@ -50,6 +85,7 @@ impl GenerationRequest {
             max_new_tokens,
             sampling: SamplingParams::greedy(),
             stop: Vec::new(),
+            cancel: None,
         }
     }
 }
@@ -64,6 +100,8 @@ pub enum FinishReason {
     Stop,
     /// `max_new_tokens` or the context length was reached.
     Length,
+    /// The request's [`CancelToken`] was cancelled.
+    Cancelled,
 }
 
 /// The result of one request.
@@ -77,6 +115,14 @@ pub struct Generation {
     pub prompt_tokens: usize,
     /// Why it ended.
     pub finish_reason: FinishReason,
+    /// Fluency: the mean natural-log probability the model gave the tokens it chose, under its
+    /// own next-token distribution (raw logits, before repetition penalty, temperature and any
+    /// output constraint), over the generated tokens a constraint did not force (for
+    /// structured output: the values' text and closing quotes, not the keys and punctuation).
+    /// 0 when no token counts.
+    pub mean_logprob: f32,
+    /// How many tokens `mean_logprob` averages.
+    pub scored_tokens: usize,
 }
 
 /// Receives text as it is generated.
@@ -92,8 +138,11 @@ pub struct StructuredOutput {
 }
 
 impl StructuredOutput {
-    /// Parses a finished structured generation.
+    /// Parses a finished structured generation ([`TextError::Cancelled`] when it was cancelled).
     pub(crate) fn from_generation(generation: Generation) -> Result<StructuredOutput> {
+        if generation.finish_reason == FinishReason::Cancelled {
+            return Err(TextError::Cancelled);
+        }
         match serde_json::from_str::<serde_json::Value>(&generation.text) {
             Ok(serde_json::Value::Object(values)) => Ok(StructuredOutput { values, generation }),
             _ => Err(TextError::Structured(format!(

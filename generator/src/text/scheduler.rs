@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use super::batch::Batch;
 use super::error::{Result, TextError};
 use super::model::TextModel;
-use super::request::{Generation, GenerationRequest, Prompt, StructuredOutput};
+use super::request::{CancelToken, Generation, GenerationRequest, Prompt, StructuredOutput};
 use super::sampling::SamplingParams;
 use super::sequence::{ActiveSequence, JsonPlan};
 use super::structured::JsonSchemaSpec;
@@ -103,12 +103,25 @@ impl TextScheduler {
         sampling: SamplingParams,
         spec: Arc<JsonSchemaSpec>,
     ) -> Result<Receiver<SchedulerEvent>> {
+        self.submit_json_cancellable(prompt, sampling, spec, None)
+    }
+
+    /// [`Self::submit_json`] with a token that stops the request between decode steps (its
+    /// generation then ends with [`FinishReason::Cancelled`](super::FinishReason::Cancelled)).
+    pub fn submit_json_cancellable(
+        &self,
+        prompt: Prompt,
+        sampling: SamplingParams,
+        spec: Arc<JsonSchemaSpec>,
+        cancel: Option<CancelToken>,
+    ) -> Result<Receiver<SchedulerEvent>> {
         let (tx, rx) = mpsc::channel();
         let request = GenerationRequest {
             prompt,
             max_new_tokens: 0,
             sampling,
             stop: Vec::new(),
+            cancel,
         };
         self.enqueue(request, Some(spec), move |e| {
             let _ = tx.send(e);
@@ -124,17 +137,39 @@ impl TextScheduler {
         jobs: &[(Prompt, SamplingParams)],
         spec: &JsonSchemaSpec,
     ) -> Result<Vec<StructuredOutput>> {
+        self.generate_json_batch_cancellable(jobs, spec, &CancelToken::new())
+    }
+
+    /// [`Self::generate_json_batch`] that `cancel` stops: every job carries the token, the
+    /// worker checks it before each decode step, and the call then returns
+    /// [`TextError::Cancelled`]. Jobs with the same prompt share one prefill when they are
+    /// admitted together, so K candidates of one request cost one prompt pass.
+    pub fn generate_json_batch_cancellable(
+        &self,
+        jobs: &[(Prompt, SamplingParams)],
+        spec: &JsonSchemaSpec,
+        cancel: &CancelToken,
+    ) -> Result<Vec<StructuredOutput>> {
         spec.validate()?;
         let spec = Arc::new(spec.clone());
         let receivers = jobs
             .iter()
             .map(|(prompt, sampling)| {
-                self.submit_json(prompt.clone(), sampling.clone(), spec.clone())
+                self.submit_json_cancellable(
+                    prompt.clone(),
+                    sampling.clone(),
+                    spec.clone(),
+                    Some(cancel.clone()),
+                )
             })
             .collect::<Result<Vec<_>>>()?;
-        receivers
+        let results: Vec<Result<Generation>> = receivers.iter().map(wait).collect();
+        if cancel.is_cancelled() {
+            return Err(TextError::Cancelled);
+        }
+        results
             .into_iter()
-            .map(|rx| StructuredOutput::from_generation(wait(&rx)?))
+            .map(|g| StructuredOutput::from_generation(g?))
             .collect()
     }
 
@@ -189,6 +224,7 @@ fn sequence(model: &TextModel, id: u64, job: &Job) -> Result<ActiveSequence<'sta
             id,
             &job.request.prompt,
             &job.request.sampling,
+            job.request.cancel.clone(),
             Some(on_text),
         ),
     }

@@ -7,7 +7,7 @@ use super::chat_template::ChatMessage;
 use super::constraint::TokenConstraint;
 use super::error::{Result, TextError};
 use super::model::TextModel;
-use super::request::{FinishReason, Generation, GenerationRequest, Prompt, TextSink};
+use super::request::{CancelToken, FinishReason, Generation, GenerationRequest, Prompt, TextSink};
 use super::sampling::{Sampler, SamplingParams};
 use super::structured::{JsonConstraint, JsonSchemaSpec, StructuredVocab};
 
@@ -24,6 +24,10 @@ pub(crate) struct ActiveSequence<'a> {
     streamed: usize,
     sink: Option<TextSink<'a>>,
     finish: Option<FinishReason>,
+    cancel: Option<CancelToken>,
+    /// Sum of the model's log-probabilities of the chosen, unforced tokens, and their count.
+    logprob_sum: f64,
+    scored: usize,
 }
 
 impl<'a> ActiveSequence<'a> {
@@ -63,11 +67,20 @@ impl<'a> ActiveSequence<'a> {
             text: String::new(),
             streamed: 0,
             sink,
-            finish: if request.max_new_tokens == 0 {
+            finish: if request
+                .cancel
+                .as_ref()
+                .is_some_and(CancelToken::is_cancelled)
+            {
+                Some(FinishReason::Cancelled)
+            } else if request.max_new_tokens == 0 {
                 Some(FinishReason::Length)
             } else {
                 None
             },
+            cancel: request.cancel.clone(),
+            logprob_sum: 0.0,
+            scored: 0,
         })
     }
 
@@ -85,10 +98,22 @@ impl<'a> ActiveSequence<'a> {
         &self.tokens[self.prompt_len..]
     }
 
+    /// Ends the sequence with [`FinishReason::Cancelled`] if its token was cancelled; returns
+    /// whether it did.
+    pub(crate) fn check_cancelled(&mut self) -> bool {
+        if self.finish.is_none() && self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+            self.finish = Some(FinishReason::Cancelled);
+            self.stream();
+        }
+        self.finish == Some(FinishReason::Cancelled)
+    }
+
     /// Chooses and appends the next token from this row's logits.
     pub(crate) fn advance(&mut self, model: &TextModel, logits: &mut [f32]) -> Result<()> {
+        let scored = !self.constraint.as_ref().is_some_and(|c| c.is_forced());
+        let raw = scored.then(|| (log_sum_exp(logits), logits.to_vec()));
         self.sampler.penalize(logits, &self.tokens);
-        if let Some(c) = &self.constraint {
+        if let Some(c) = &mut self.constraint {
             c.mask(logits);
         }
         let token = loop {
@@ -102,6 +127,12 @@ impl<'a> ActiveSequence<'a> {
                 _ => break t,
             }
         };
+        if let Some((lse, raw)) = raw {
+            if let Some(&l) = raw.get(token as usize).filter(|l| l.is_finite()) {
+                self.logprob_sum += f64::from(l) - lse;
+                self.scored += 1;
+            }
+        }
         self.tokens.push(token);
         let eos = model.tokenizer.eos_ids.contains(&token);
         if let Some(c) = &mut self.constraint {
@@ -170,8 +201,32 @@ impl<'a> ActiveSequence<'a> {
             text: self.text,
             prompt_tokens: self.prompt_len,
             finish_reason: self.finish.unwrap_or(FinishReason::Length),
+            mean_logprob: if self.scored == 0 {
+                0.0
+            } else {
+                (self.logprob_sum / self.scored as f64) as f32
+            },
+            scored_tokens: self.scored,
         }
     }
+}
+
+/// `ln(sum(exp(x)))` over the finite values of `logits` (-inf when there are none).
+fn log_sum_exp(logits: &[f32]) -> f64 {
+    let max = logits
+        .iter()
+        .copied()
+        .filter(|l| l.is_finite())
+        .fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return f64::NEG_INFINITY;
+    }
+    let sum: f64 = logits
+        .iter()
+        .filter(|l| l.is_finite())
+        .map(|&l| f64::from(l - max).exp())
+        .sum();
+    f64::from(max) + sum.ln()
 }
 
 /// Tokenizes a prompt, rendering chats with the model's template.
@@ -202,8 +257,21 @@ impl JsonPlan {
     /// Validates `spec` and prepares what every sequence decoding it with `model` shares.
     pub(crate) fn new(model: &TextModel, spec: &JsonSchemaSpec) -> Result<Self> {
         spec.validate()?;
+        let vocab = model.structured_vocab()?;
+        let least = vocab.min_free_graphemes();
+        if let Some(f) = spec
+            .fields
+            .iter()
+            .find(|f| f.allowed_values.is_none() && f.max_graphemes < least)
+        {
+            return Err(TextError::Structured(format!(
+                "field {:?} allows {} graphemes; a free field needs at least {least} to end on a \
+                 whole word",
+                f.name, f.max_graphemes
+            )));
+        }
         Ok(JsonPlan {
-            vocab: model.structured_vocab()?,
+            vocab,
             forced: Arc::new(JsonConstraint::forced_tokens(&model.tokenizer, spec)?),
             spec: Arc::new(spec.clone()),
         })
@@ -216,6 +284,7 @@ impl JsonPlan {
         id: u64,
         prompt: &Prompt,
         sampling: &SamplingParams,
+        cancel: Option<CancelToken>,
         sink: Option<TextSink<'a>>,
     ) -> Result<ActiveSequence<'a>> {
         let constraint =
@@ -225,6 +294,7 @@ impl JsonPlan {
             max_new_tokens: constraint.max_tokens() + 1,
             sampling: sampling.clone(),
             stop: Vec::new(),
+            cancel,
         };
         ActiveSequence::new(model, id, &request, Some(Box::new(constraint)), sink)
     }

@@ -6,7 +6,7 @@
 //! allowed value) can be chosen, and the closing quote is a token of its own choosing. The
 //! result is therefore always a parseable object within every limit; nothing is cut afterwards.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,9 @@ use unicode_segmentation::UnicodeSegmentation;
 use super::constraint::TokenConstraint;
 use super::error::{Result, TextError};
 use super::tokenizer::TextTokenizer;
+use super::words::{
+    dangles_anywhere, dangling_words, ends_cleanly, is_plain_piece, vocabulary_words,
+};
 
 /// One string field of the object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +36,47 @@ pub struct JsonField {
 pub struct JsonSchemaSpec {
     /// The fields.
     pub fields: Vec<JsonField>,
+    /// Language of the copy (ISO 639-1: "en", "fr", "es", "de"), which chooses the
+    /// conjunctions, articles and prepositions a free field may not end with. English when
+    /// unset or unknown.
+    #[serde(default)]
+    pub language: Option<String>,
+}
+
+impl JsonField {
+    /// A free-text field of at most `max_graphemes` grapheme clusters.
+    pub fn free(name: &str, max_graphemes: usize) -> Self {
+        Self {
+            name: name.to_string(),
+            max_graphemes,
+            allowed_values: None,
+        }
+    }
+
+    /// A field whose value is one of `values`.
+    pub fn one_of(name: &str, max_graphemes: usize, values: Vec<String>) -> Self {
+        Self {
+            name: name.to_string(),
+            max_graphemes,
+            allowed_values: Some(values),
+        }
+    }
+}
+
+impl JsonSchemaSpec {
+    /// A spec for English copy with these fields.
+    pub fn new(fields: Vec<JsonField>) -> Self {
+        Self {
+            fields,
+            language: None,
+        }
+    }
+
+    /// The same spec for copy in `language` (ISO 639-1).
+    pub fn with_language(mut self, language: &str) -> Self {
+        self.language = Some(language.to_string());
+        self
+    }
 }
 
 impl JsonSchemaSpec {
@@ -99,6 +143,14 @@ pub struct StructuredVocab {
     content_graphemes: Vec<usize>,
     /// For tokens that are some content followed by the closing quote: that content.
     close: Vec<Option<String>>,
+    /// Whether each content token can be part of free copy (no markup, breaks, trailing space).
+    plain: Vec<bool>,
+    /// Whether each token goes on with the word before it (starts with a letter or digit).
+    continues_word: Vec<bool>,
+    /// Lowercase whole words of the vocabulary.
+    words: HashSet<String>,
+    /// Graphemes always enough to end a free value cleanly from any state (one whole word).
+    exit_len: usize,
 }
 
 impl StructuredVocab {
@@ -128,11 +180,69 @@ impl StructuredVocab {
                 "the vocabulary has no token for a lone '\"'".into(),
             ));
         }
+        let plain = content
+            .iter()
+            .map(|c| c.as_deref().is_some_and(is_plain_piece))
+            .collect();
+        let continues_word = content
+            .iter()
+            .map(|c| {
+                c.as_deref()
+                    .and_then(|t| t.chars().next())
+                    .is_some_and(char::is_alphanumeric)
+            })
+            .collect();
+        let words = vocabulary_words(content.iter().flatten().map(String::as_str));
+        // The shortest whole word that ends a value cleanly, after a word (" go") and at the
+        // start of a value ("Go"); the longer of the two bounds every exit.
+        let shortest = |spaced: bool| {
+            content
+                .iter()
+                .flatten()
+                .filter_map(|t| {
+                    let w = if spaced {
+                        t.strip_prefix(' ')?
+                    } else {
+                        t.as_str()
+                    };
+                    let lower = w.to_lowercase();
+                    (w.chars().count() >= 2
+                        && w.chars().all(char::is_alphabetic)
+                        && words.contains(&lower)
+                        && !dangles_anywhere(&lower))
+                    .then(|| t.graphemes(true).count())
+                })
+                .min()
+        };
+        let exit_len = match (shortest(true), shortest(false)) {
+            (Some(a), Some(b)) => a.max(b),
+            _ => {
+                return Err(TextError::Structured(
+                    "the vocabulary has no whole-word tokens to end a value with".into(),
+                ))
+            }
+        };
         Ok(Self {
             content,
             content_graphemes,
             close,
+            plain,
+            continues_word,
+            words,
+            exit_len,
         })
+    }
+
+    /// The fewest graphemes a free field must allow so that it can always end cleanly.
+    pub fn min_free_graphemes(&self) -> usize {
+        self.exit_len
+    }
+
+    /// Whether a free value may end after `text` in `language`: after a complete word of this
+    /// vocabulary (or a number), never on a partial word, dangling punctuation or a
+    /// conjunction, article or preposition.
+    pub fn ends_cleanly(&self, text: &str, language: Option<&str>) -> bool {
+        ends_cleanly(text, &self.words, dangling_words(language))
     }
 }
 
@@ -142,6 +252,10 @@ enum State {
     Complete,
 }
 
+/// Model probability at or above which the word being written is taken to go on, so the value
+/// may not close there (unless the budget leaves no room for anything else).
+const WORD_GOES_ON: f64 = 0.5;
+
 /// Decoding-time state machine for one object.
 pub(crate) struct JsonConstraint {
     vocab: Arc<StructuredVocab>,
@@ -150,6 +264,10 @@ pub(crate) struct JsonConstraint {
     forced: Arc<Vec<Vec<u32>>>,
     state: State,
     next_field: usize,
+    /// Words a free value may not end with.
+    dangling: &'static [&'static str],
+    /// Whether the model's next-token distribution lets the current word end (set by `mask`).
+    word_may_end: bool,
 }
 
 /// Graphemes in `text + piece`.
@@ -167,12 +285,15 @@ impl JsonConstraint {
         forced: Arc<Vec<Vec<u32>>>,
     ) -> Self {
         let first = forced[0].iter().copied().collect();
+        let dangling = dangling_words(spec.language.as_deref());
         Self {
             vocab,
             spec,
             forced,
             state: State::Forced(first),
             next_field: 0,
+            dangling,
+            word_may_end: true,
         }
     }
 
@@ -217,12 +338,83 @@ impl JsonConstraint {
             .sum();
         forced + values
     }
+
+    /// Whether content token `i` (`piece`) may follow `text` in the free field `f`: plain
+    /// copy, within the limit, and either ending cleanly or leaving room for a whole word.
+    fn free_piece_ok(&self, f: &JsonField, text: &str, i: usize, piece: &str) -> bool {
+        if !self.vocab.plain[i] || (text.is_empty() && piece.starts_with(char::is_whitespace)) {
+            return false;
+        }
+        let joined = format!("{text}{piece}");
+        let after = joined.graphemes(true).count();
+        if after <= text.graphemes(true).count() || after > f.max_graphemes {
+            return false;
+        }
+        f.max_graphemes - after >= self.vocab.exit_len
+            || ends_cleanly(&joined, &self.vocab.words, self.dangling)
+    }
+
+    /// Whether the free field `f` may close after `text` with the close token's `rest`.
+    fn free_close_ok(&self, f: &JsonField, text: &str, rest: &str) -> bool {
+        if !rest.is_empty()
+            && (!is_plain_piece(rest)
+                || rest.starts_with(char::is_alphanumeric)
+                || rest.starts_with(char::is_whitespace))
+        {
+            return false;
+        }
+        let value = format!("{text}{rest}");
+        self.word_may_end
+            && value.graphemes(true).count() <= f.max_graphemes
+            && ends_cleanly(&value, &self.vocab.words, self.dangling)
+    }
+
+    /// Sets `word_may_end` from the model's logits: the word may end unless the model puts at
+    /// least [`WORD_GOES_ON`] of its probability on going on with it, or too little room is left
+    /// for anything but ending.
+    fn judge_word_end(&mut self, logits: &[f32]) {
+        let State::Value { field, text } = &self.state else {
+            return;
+        };
+        let f = &self.spec.fields[*field];
+        let left = f.max_graphemes.saturating_sub(text.graphemes(true).count());
+        if f.allowed_values.is_some()
+            || left < self.vocab.exit_len
+            || !text.ends_with(char::is_alphanumeric)
+        {
+            self.word_may_end = true;
+            return;
+        }
+        let max = logits
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            self.word_may_end = true;
+            return;
+        }
+        let (mut all, mut goes_on) = (0f64, 0f64);
+        for (i, &l) in logits.iter().enumerate() {
+            if l.is_finite() {
+                let p = ((l - max) as f64).exp();
+                all += p;
+                if self.vocab.continues_word.get(i).copied().unwrap_or(false) {
+                    goes_on += p;
+                }
+            }
+        }
+        self.word_may_end = goes_on / all < WORD_GOES_ON;
+    }
 }
 
 impl TokenConstraint for JsonConstraint {
     /// Forced text keeps only its next token; inside a value, tokens that overrun the limit or
-    /// leave every allowed value are masked.
-    fn mask(&self, logits: &mut [f32]) {
+    /// leave every allowed value are masked; in a free value, tokens that are not plain copy or
+    /// would leave no room to end on a whole word, and the closing quote where the value would
+    /// end mid-word or dangling.
+    fn mask(&mut self, logits: &mut [f32]) {
+        self.judge_word_end(logits);
         match &self.state {
             State::Forced(queue) => {
                 let keep = queue.front().copied().unwrap_or(0) as usize;
@@ -236,23 +428,30 @@ impl TokenConstraint for JsonConstraint {
                 let f = &self.spec.fields[*field];
                 let used = text.graphemes(true).count();
                 let budget = f.max_graphemes.saturating_sub(used);
+                let roomy = budget.saturating_sub(self.vocab.exit_len);
                 for (i, l) in logits.iter_mut().enumerate() {
-                    let ok = match (&self.vocab.content[i], &self.vocab.close[i]) {
-                        (Some(piece), _) if self.vocab.content_graphemes[i] <= budget => {
-                            match &f.allowed_values {
-                                Some(values) => values.iter().any(|v| {
-                                    v.strip_prefix(text.as_str())
-                                        .is_some_and(|r| r.starts_with(piece.as_str()))
-                                }),
-                                None => true,
+                    let content = self.vocab.content.get(i).and_then(Option::as_ref);
+                    let close = self.vocab.close.get(i).and_then(Option::as_ref);
+                    let graphemes = self.vocab.content_graphemes.get(i).copied().unwrap_or(0);
+                    let ok = match (content, close, &f.allowed_values) {
+                        (Some(piece), _, Some(values)) if graphemes <= budget => {
+                            values.iter().any(|v| {
+                                v.strip_prefix(text.as_str())
+                                    .is_some_and(|r| r.starts_with(piece.as_str()))
+                            })
+                        }
+                        (Some(piece), _, None) if graphemes <= budget => {
+                            if graphemes <= roomy {
+                                self.vocab.plain[i]
+                                    && !(text.is_empty() && piece.starts_with(char::is_whitespace))
+                            } else {
+                                self.free_piece_ok(f, text, i, piece)
                             }
                         }
-                        (_, Some(rest)) => match &f.allowed_values {
-                            Some(values) => values
-                                .iter()
-                                .any(|v| v.strip_prefix(text.as_str()) == Some(rest.as_str())),
-                            None => rest.graphemes(true).count() <= budget,
-                        },
+                        (_, Some(rest), Some(values)) => values
+                            .iter()
+                            .any(|v| v.strip_prefix(text.as_str()) == Some(rest.as_str())),
+                        (_, Some(rest), None) => self.free_close_ok(f, text, rest),
                         _ => false,
                     };
                     if !ok {
@@ -272,21 +471,20 @@ impl TokenConstraint for JsonConstraint {
             State::Value { field, text } => {
                 let f = &self.spec.fields[*field];
                 if let Some(piece) = self.vocab.content.get(i).and_then(Option::as_ref) {
+                    let Some(values) = &f.allowed_values else {
+                        return self.free_piece_ok(f, text, i, piece);
+                    };
                     let joined = joined_graphemes(text, piece);
                     let grows = joined > text.graphemes(true).count();
-                    let fits = match &f.allowed_values {
-                        Some(values) => values
+                    return grows
+                        && values
                             .iter()
-                            .any(|v| v.starts_with(&format!("{text}{piece}"))),
-                        None => joined <= f.max_graphemes,
-                    };
-                    return grows && fits;
+                            .any(|v| v.starts_with(&format!("{text}{piece}")));
                 }
                 if let Some(rest) = self.vocab.close.get(i).and_then(Option::as_ref) {
-                    let value = format!("{text}{rest}");
                     return match &f.allowed_values {
-                        Some(values) => values.contains(&value),
-                        None => value.graphemes(true).count() <= f.max_graphemes,
+                        Some(values) => values.contains(&format!("{text}{rest}")),
+                        None => self.free_close_ok(f, text, rest),
                     };
                 }
                 false
@@ -297,6 +495,7 @@ impl TokenConstraint for JsonConstraint {
 
     fn advance(&mut self, token: u32) {
         let i = token as usize;
+        self.word_may_end = true;
         let state = std::mem::replace(&mut self.state, State::Complete);
         self.state = match state {
             State::Forced(mut queue) => {
@@ -330,6 +529,11 @@ impl TokenConstraint for JsonConstraint {
     fn is_complete(&self) -> bool {
         matches!(self.state, State::Complete)
     }
+
+    /// The object's punctuation and keys are forced; values are chosen.
+    fn is_forced(&self) -> bool {
+        matches!(self.state, State::Forced(_))
+    }
 }
 
 #[cfg(test)]
@@ -338,22 +542,10 @@ mod tests {
 
     #[test]
     fn spec_validation_rejects_impossible_values() {
-        let spec = JsonSchemaSpec {
-            fields: vec![JsonField {
-                name: "cta".into(),
-                max_graphemes: 3,
-                allowed_values: Some(vec!["Buy now".into()]),
-            }],
-        };
+        let spec = JsonSchemaSpec::new(vec![JsonField::one_of("cta", 3, vec!["Buy now".into()])]);
         assert!(spec.validate().is_err());
-        assert!(JsonSchemaSpec { fields: vec![] }.validate().is_err());
-        let ok = JsonSchemaSpec {
-            fields: vec![JsonField {
-                name: "headline".into(),
-                max_graphemes: 30,
-                allowed_values: None,
-            }],
-        };
+        assert!(JsonSchemaSpec::new(vec![]).validate().is_err());
+        let ok = JsonSchemaSpec::new(vec![JsonField::free("headline", 30)]);
         assert!(ok.validate().is_ok());
         assert!(ok
             .instruction()
@@ -362,3 +554,7 @@ mod tests {
         assert!(is_plain_content("Été 🇫🇷"));
     }
 }
+
+#[cfg(test)]
+#[path = "structured_tests.rs"]
+mod word_tests;

@@ -1,0 +1,188 @@
+//! Word-level rules for free-text fields of structured output: where a value may end (after a
+//! complete word, never on dangling punctuation or a conjunction, article or preposition), and
+//! which token texts are plain copy (no markup, no line breaks).
+
+use std::collections::HashSet;
+
+/// Characters that never belong in ad copy: Markdown, brackets of templates and JSON.
+const MARKUP: &[char] = &[
+    '*', '[', ']', '{', '}', '<', '>', '#', '|', '`', '_', '~', '^', '=', '\\',
+];
+
+/// Punctuation a value may end with (after a complete word).
+const FINAL_PUNCT: &[char] = &['.', '!', '?', '…', ')', '%'];
+
+/// Contraction suffixes after an apostrophe ("brand's", "don't").
+const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "ll", "d", "m"];
+
+const EN: &[&str] = &[
+    "a", "an", "the", "and", "or", "but", "nor", "with", "for", "to", "of", "in", "on", "at", "by",
+    "from", "into", "onto", "as", "than", "via", "per", "your", "our", "my", "their", "its", "his",
+    "her", "this", "that", "these", "those", "so", "if", "is", "are",
+];
+const FR: &[&str] = &[
+    "et", "ou", "avec", "pour", "le", "la", "les", "de", "des", "du", "un", "une", "au", "aux",
+    "à", "en", "sur", "par", "dans", "sans", "votre", "vos", "notre", "nos", "mon", "ma", "mes",
+    "son", "sa", "ses", "ce", "cette", "ces", "que", "qui", "mais", "est",
+];
+const ES: &[&str] = &[
+    "y", "e", "o", "u", "con", "para", "el", "la", "los", "las", "un", "una", "unos", "unas", "de",
+    "del", "al", "a", "en", "por", "sin", "su", "sus", "tu", "tus", "nuestro", "nuestra", "que",
+    "pero", "es",
+];
+const DE: &[&str] = &[
+    "und", "oder", "mit", "für", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen",
+    "einem", "einer", "zu", "zum", "zur", "von", "vom", "im", "in", "an", "am", "auf", "aus",
+    "bei", "nach", "ohne", "um", "ihr", "ihre", "dein", "deine", "unser", "unsere", "sein",
+    "seine", "aber", "ist",
+];
+
+/// The words a value may not end with in `language` (ISO 639-1; English when unknown).
+pub(crate) fn dangling_words(language: Option<&str>) -> &'static [&'static str] {
+    let code = language
+        .map(|l| l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase())
+        .unwrap_or_default();
+    match code.as_str() {
+        "fr" => FR,
+        "es" => ES,
+        "de" => DE,
+        _ => EN,
+    }
+}
+
+/// Whether `word` (lowercase) dangles in any supported language.
+pub(crate) fn dangles_anywhere(word: &str) -> bool {
+    [EN, FR, ES, DE].iter().any(|l| l.contains(&word))
+}
+
+/// Whether a token's text can be part of free ad copy: no markup or control characters, no
+/// line break, no doubled or trailing whitespace (so a value never ends in a space).
+pub(crate) fn is_plain_piece(piece: &str) -> bool {
+    !piece.is_empty()
+        && !piece.contains("  ")
+        && !piece.ends_with(char::is_whitespace)
+        && piece
+            .chars()
+            .all(|c| !c.is_control() && !MARKUP.contains(&c) && c != '"')
+}
+
+/// The last word of `text` (ending at its last character, which must be alphanumeric), with a
+/// contraction suffix ("'s", "'t") removed so the stem is judged.
+pub(crate) fn last_word(text: &str) -> Option<&str> {
+    let end = text.len();
+    let start = text
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphanumeric())
+        .last()
+        .map(|(i, _)| i)?;
+    let word = &text[start..end];
+    let before = &text[..start];
+    if let Some(stem_end) = before.strip_suffix(['\'', '’']) {
+        if CONTRACTIONS.contains(&word.to_lowercase().as_str()) {
+            let stem = last_word(stem_end)?;
+            return Some(stem);
+        }
+    }
+    Some(word)
+}
+
+/// Whether a value may end after `text`: it ends in a complete word (one the vocabulary has as
+/// a whole word, a number, or "I"), optionally followed by closing punctuation, and that word is
+/// not one of `dangling`.
+pub(crate) fn ends_cleanly(text: &str, words: &HashSet<String>, dangling: &[&str]) -> bool {
+    let core = text.trim_end_matches(FINAL_PUNCT);
+    let Some(last) = core.chars().last() else {
+        return false;
+    };
+    if !last.is_alphanumeric() {
+        return false;
+    }
+    let Some(word) = last_word(core) else {
+        return false;
+    };
+    if word.chars().all(|c| c.is_ascii_digit()) {
+        return true;
+    }
+    if word == "I" {
+        return true;
+    }
+    let lower = word.to_lowercase();
+    if word.chars().count() < 2 || dangling.contains(&lower.as_str()) {
+        return false;
+    }
+    words.contains(&lower)
+}
+
+/// The whole words of a vocabulary: lowercase texts of tokens that are a space followed by
+/// letters only (how byte-level BPE vocabularies spell a word that starts after a space).
+pub(crate) fn vocabulary_words<'a>(pieces: impl Iterator<Item = &'a str>) -> HashSet<String> {
+    pieces
+        .filter_map(|p| p.strip_prefix(' '))
+        .filter(|w| !w.is_empty() && w.chars().all(char::is_alphabetic))
+        .map(str::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words() -> HashSet<String> {
+        vocabulary_words(
+            [
+                " coffee", " Now", " brew", " world", " the", " and", " café", "fee", " s",
+            ]
+            .into_iter(),
+        )
+    }
+
+    #[test]
+    fn ends_only_after_complete_non_dangling_words() {
+        let w = words();
+        let en = dangling_words(None);
+        assert!(ends_cleanly("Cold brew coffee", &w, en));
+        assert!(ends_cleanly("Shop now!", &w, en));
+        assert!(ends_cleanly("Save 20%", &w, en));
+        assert!(ends_cleanly("The world's", &w, en));
+        assert!(!ends_cleanly("Welcome to a world s", &w, en));
+        assert!(!ends_cleanly("This awesome cof", &w, en));
+        assert!(!ends_cleanly("Coffee and", &w, en));
+        assert!(!ends_cleanly("Coffee, the", &w, en));
+        assert!(!ends_cleanly("Coffee,", &w, en));
+        assert!(!ends_cleanly("Coffee -", &w, en));
+        assert!(!ends_cleanly("Coffee (", &w, en));
+        assert!(!ends_cleanly("Coffee &", &w, en));
+        assert!(!ends_cleanly("", &w, en));
+        assert!(!ends_cleanly("Coffee$", &w, en));
+        assert!(!ends_cleanly("Coffee”", &w, en));
+        assert!(ends_cleanly("Un café", &w, dangling_words(Some("fr"))));
+        assert!(!ends_cleanly(
+            "Café et",
+            &words(),
+            dangling_words(Some("fr-FR"))
+        ));
+        assert!(!ends_cleanly(
+            "Kaffee und",
+            &words(),
+            dangling_words(Some("de"))
+        ));
+        assert!(!ends_cleanly(
+            "Café con",
+            &words(),
+            dangling_words(Some("es"))
+        ));
+    }
+
+    #[test]
+    fn plain_pieces_hold_no_markup_or_breaks() {
+        assert!(is_plain_piece(" coffee"));
+        assert!(is_plain_piece("!"));
+        assert!(!is_plain_piece("**"));
+        assert!(!is_plain_piece(" ["));
+        assert!(!is_plain_piece("'}"));
+        assert!(!is_plain_piece("\n"));
+        assert!(!is_plain_piece("word "));
+        assert!(!is_plain_piece(""));
+    }
+}
