@@ -1,5 +1,5 @@
 //! The server-side subcommands of `adforge`: `serve`, `worker`, `migrate` and
-//! `advertiser create`.
+//! `advertiser create` / `advertiser keys`.
 
 use std::net::TcpListener;
 use std::sync::atomic::AtomicBool;
@@ -69,6 +69,61 @@ pub fn create_advertiser(settings: &Settings, name: &str) -> anyhow::Result<()> 
     let created = advertisers::create_advertiser(&mut store.conn()?, name)?;
     println!("advertiser {} created", created.id);
     println!("API key (shown once, store it now): {}", created.api_key);
+    Ok(())
+}
+
+/// What `adforge advertiser keys` does.
+#[derive(Debug, Clone)]
+pub enum KeysAction {
+    /// Adds a key and prints it, once.
+    Create,
+    /// Lists the keys (id, prefix, created, revoked), never a secret.
+    List,
+    /// Revokes the key with this id; it is refused from the next request on.
+    Revoke(String),
+}
+
+/// `adforge advertiser keys create|list|revoke ADVERTISER_ID [KEY_ID]`: manages an
+/// advertiser's API keys. The operator may revoke an advertiser's last key (locking it out);
+/// the API does not let an advertiser do that to itself.
+pub fn advertiser_keys(
+    settings: &Settings,
+    advertiser_id: &str,
+    action: KeysAction,
+) -> anyhow::Result<()> {
+    let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
+    let mut conn = store.conn()?;
+    anyhow::ensure!(
+        advertisers::advertiser_exists(&mut conn, advertiser_id)?,
+        "no advertiser {advertiser_id}"
+    );
+    match action {
+        KeysAction::Create => {
+            let created = advertisers::add_api_key(&mut conn, advertiser_id)?;
+            println!("key {} created", created.key_info.id);
+            println!("API key (shown once, store it now): {}", created.key);
+        }
+        KeysAction::List => {
+            println!("{:<36}  {:<12}  {:<24}  revoked", "id", "prefix", "created");
+            for key in advertisers::list_api_keys(&mut conn, advertiser_id)? {
+                println!(
+                    "{:<36}  {:<12}  {:<24}  {}",
+                    key.id,
+                    key.prefix,
+                    key.created_at,
+                    key.revoked_at.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        KeysAction::Revoke(id) => {
+            let key = advertisers::revoke_api_key(&mut conn, advertiser_id, &id, false)?;
+            println!(
+                "key {} revoked at {}",
+                key.id,
+                key.revoked_at.as_deref().unwrap_or("-")
+            );
+        }
+    }
     Ok(())
 }
 

@@ -82,6 +82,14 @@ fn default_languages() -> Vec<String> {
     vec!["en".into()]
 }
 
+impl CampaignInput {
+    /// The input as stored: the landing URL in its normalised form (see [`landing_url`]).
+    pub fn normalized(mut self) -> Result<Self, FieldError> {
+        self.landing_url = landing_url(&self.landing_url)?;
+        Ok(self)
+    }
+}
+
 impl Validate for CampaignInput {
     fn validate(&self) -> Result<(), FieldError> {
         Text::required(200).check("name", &self.name)?;
@@ -94,14 +102,7 @@ impl Validate for CampaignInput {
         if let Some(tone) = &self.tone {
             Text::optional(200).check("tone", tone)?;
         }
-        let url = url::Url::parse(&self.landing_url)
-            .map_err(|e| FieldError::new("landing_url", format!("not a URL: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(FieldError::new(
-                "landing_url",
-                "must be an http or https URL with a host",
-            ));
-        }
+        landing_url(&self.landing_url)?;
         if self.languages.is_empty() {
             return Err(FieldError::new(
                 "languages",
@@ -118,6 +119,27 @@ impl Validate for CampaignInput {
         }
         Ok(())
     }
+}
+
+/// Checks a landing URL and returns its normalised form (the `url` crate's serialisation, which
+/// is what is stored and where clicks redirect): an absolute http or https URL with a host, with
+/// no white space or control characters (a CR or LF would end up in the `Location` header).
+pub fn landing_url(text: &str) -> Result<String, FieldError> {
+    let field = |message: &str| FieldError::new("landing_url", message);
+    if let Some(c) = text.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(field(&format!(
+            "must not contain white space or control characters (found U+{:04X})",
+            c as u32
+        )));
+    }
+    let url = url::Url::parse(text).map_err(|e| field(&format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(field("must be an http or https URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(field("must not hold a user name or password"));
+    }
+    Ok(url.to_string())
 }
 
 /// Whether `tag` looks like a BCP 47 language tag (`fr`, `pt-BR`, `zh-Hant`).

@@ -141,3 +141,136 @@ pub struct CreativeFilter {
     /// Items to skip (default 0).
     pub offset: Option<i64>,
 }
+
+/// The rules a creative's copy is checked against: the same brand and policy checks generation
+/// runs ([`adforge_targeting::PolicyChecker`] with the language's rule pack, the campaign's
+/// claims setting, its brand kit's word rules and the placement's length limits).
+#[derive(Clone, Copy, Debug)]
+pub struct CopyRules<'a> {
+    /// The campaign the creative belongs to.
+    pub campaign: &'a super::CampaignInput,
+    /// The campaign's brand kit, if it has one.
+    pub brand_kit: Option<&'a super::BrandKitInput>,
+    /// The placement the copy is shown in, if any (its name and text limits).
+    pub placement: Option<(&'a str, super::TextLimits)>,
+    /// Language tag of the copy (the segment's, else the campaign's first language).
+    pub language: &'a str,
+}
+
+impl CopyRules<'_> {
+    /// Every rule `headline`, `body` and `cta` break, in the form creatives store them. The
+    /// brand's disclaimer is not asked of the copy: it is drawn on every image and served beside
+    /// the copy.
+    pub fn check(&self, headline: &str, body: &str, cta: &str) -> Vec<Violation> {
+        use adforge_targeting as targeting;
+        let language =
+            targeting::Language::from_tag(self.language).unwrap_or(targeting::Language::En);
+        let kit = self.brand_kit;
+        let brand = targeting::BrandKit {
+            name: self.campaign.brand.clone(),
+            voice: self.campaign.tone.clone().unwrap_or_default(),
+            colors: kit.map(|k| k.colors.clone()).unwrap_or_default(),
+            visual_style: String::new(),
+            banned_phrases: kit.map(|k| k.banned_words.clone()).unwrap_or_default(),
+            required_phrases: kit.map(|k| k.required_phrases.clone()).unwrap_or_default(),
+            disclaimer: None,
+        };
+        let (name, limits) = self.placement.unwrap_or((
+            "none",
+            super::TextLimits {
+                headline: u32::MAX,
+                body: u32::MAX,
+                cta: u32::MAX,
+            },
+        ));
+        let spec = targeting::PlacementSpec {
+            name: name.to_string(),
+            width: 0,
+            height: 0,
+            headline_max: limits.headline as usize,
+            body_max: limits.body as usize,
+            cta_max: limits.cta as usize,
+        };
+        let pack = targeting::RulePack::builtin(language);
+        let checker =
+            targeting::PolicyChecker::new(pack, &brand, &spec, self.campaign.allow_claims);
+        let copy = targeting::AdCopy {
+            headline: headline.to_string(),
+            body: body.to_string(),
+            call_to_action: cta.to_string(),
+        };
+        checker
+            .check(&copy)
+            .into_iter()
+            .map(Violation::from_policy)
+            .collect()
+    }
+}
+
+impl Violation {
+    /// The stored form of a violation found by [`adforge_targeting::PolicyChecker`].
+    pub fn from_policy(v: adforge_targeting::Violation) -> Violation {
+        use adforge_targeting::CopyField;
+        let (field, span) = match &v.span {
+            Some(span) => {
+                let field = match span.field {
+                    CopyField::Headline => "headline",
+                    CopyField::Body => "body",
+                    CopyField::CallToAction => "cta",
+                };
+                (field.to_string(), (span.range.start, span.range.end))
+            }
+            None => ("copy".to_string(), (0, 0)),
+        };
+        Violation {
+            rule: v.rule,
+            field,
+            span,
+            message: v.message,
+        }
+    }
+
+    /// Whether this is a rule on the copy (not a layout problem of a rendered image).
+    pub fn is_copy_rule(&self) -> bool {
+        matches!(self.field.as_str(), "headline" | "body" | "cta" | "copy")
+    }
+}
+
+/// Refuses an approved creative whose copy breaks a rule: the error names the first broken
+/// field and rule.
+pub fn check_approvable(
+    status: CreativeStatus,
+    violations: &[Violation],
+) -> Result<(), FieldError> {
+    if status != CreativeStatus::Approved {
+        return Ok(());
+    }
+    match violations.iter().find(|v| v.is_copy_rule()) {
+        None => Ok(()),
+        Some(v) => Err(FieldError::new(
+            v.field.clone(),
+            format!(
+                "breaks rule {}: {}; copy that breaks a rule cannot be approved",
+                v.rule, v.message
+            ),
+        )),
+    }
+}
+
+/// The stored input a merge patch applies to: a patch that changes the copy of an approved
+/// creative without setting `status` sends it back to draft (and so out of serving) until it is
+/// reviewed again.
+pub fn edit_base(mut stored: CreativeInput, patch: &serde_json::Value) -> CreativeInput {
+    let changes = |name: &str, current: &str| {
+        patch
+            .get(name)
+            .is_some_and(|value| value.as_str() != Some(current))
+    };
+    let copy_changed = changes("headline", &stored.headline)
+        || changes("body", &stored.body)
+        || changes("cta", &stored.cta);
+    if copy_changed && stored.status == CreativeStatus::Approved && patch.get("status").is_none() {
+        stored.status = CreativeStatus::Draft;
+    }
+    stored
+}

@@ -3,6 +3,7 @@
 //! database: validation fails with a [`FieldError`] naming the field's JSON path, which the
 //! HTTP layer turns into a problem answer and the batch jobs into a row error.
 
+pub mod api_keys;
 pub mod brand_kits;
 pub mod campaigns;
 pub mod creatives;

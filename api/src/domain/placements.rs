@@ -81,6 +81,16 @@ fn size_texts<S: serde::Serializer>(sizes: &&'static [AdSize], out: S) -> Result
 /// catalogue's parser allows more).
 pub const MAX_IMAGE_SIDE: u32 = 4096;
 
+/// Most image sizes one placement may have. The largest preset (`iab_display`, the IAB New Ad
+/// Portfolio) has 14.
+pub const MAX_IMAGE_SIZES: usize = 16;
+
+/// The largest copy limits a placement may set, in grapheme clusters: the highest maximum any
+/// platform in `shared/reference/ad-specs.md` publishes for the field (LinkedIn single image:
+/// headline 200 max, intro text 600 max; Meta description and Google business name 25 to 30
+/// for the short third field, which the call to action fills).
+pub const MAX_TEXT_LIMITS: TextLimits = limits(200, 600, 30);
+
 /// Parses a placement image size: `WIDTHxHEIGHT` as the ad-size catalogue reads it, with both
 /// sides at most [`MAX_IMAGE_SIDE`] pixels.
 pub fn parse_size(text: &str) -> Option<AdSize> {
@@ -272,20 +282,30 @@ impl Validate for PlacementInput {
             Text::required(50).check("format", format)?;
         }
         if let Some(limits) = &self.text_limits {
-            for (field, value) in [
-                ("headline", limits.headline),
-                ("body", limits.body),
-                ("cta", limits.cta),
+            let max = MAX_TEXT_LIMITS;
+            for (field, value, most) in [
+                ("headline", limits.headline, max.headline),
+                ("body", limits.body, max.body),
+                ("cta", limits.cta, max.cta),
             ] {
-                if !(1..=5000).contains(&value) {
+                if !(1..=most).contains(&value) {
                     return Err(FieldError::new(
                         format!("text_limits.{field}"),
-                        "must be between 1 and 5000",
+                        format!("must be between 1 and {most}, the most any ad format allows"),
                     ));
                 }
             }
         }
         if let Some(sizes) = &self.image_sizes {
+            if sizes.len() > MAX_IMAGE_SIZES {
+                return Err(FieldError::new(
+                    "image_sizes",
+                    format!(
+                        "{} sizes; a placement may have at most {MAX_IMAGE_SIZES}",
+                        sizes.len()
+                    ),
+                ));
+            }
             for (i, size) in sizes.iter().enumerate() {
                 if parse_size(size).is_none() {
                     return Err(FieldError::new(
@@ -373,5 +393,51 @@ mod tests {
             image_sizes: None,
         };
         assert!(input.validate().is_err());
+    }
+
+    fn custom(limits: TextLimits, sizes: Vec<String>) -> PlacementInput {
+        PlacementInput {
+            campaign_id: "c".into(),
+            name: "n".into(),
+            preset: "custom".into(),
+            platform: Some("web".into()),
+            format: Some("banner".into()),
+            text_limits: Some(limits),
+            image_sizes: Some(sizes),
+        }
+    }
+
+    #[test]
+    fn sizes_and_text_limits_are_bounded() {
+        let ok = custom(MAX_TEXT_LIMITS, vec!["16x16".into(), "4096x4096".into()]);
+        assert!(ok.validate().is_ok());
+        let path = |input: PlacementInput| input.validate().unwrap_err().path;
+        let many = vec!["300x250".to_string(); MAX_IMAGE_SIZES + 1];
+        assert_eq!(path(custom(MAX_TEXT_LIMITS, many)), "image_sizes");
+        assert_eq!(
+            path(custom(MAX_TEXT_LIMITS, vec!["8x8".into()])),
+            "image_sizes[0]"
+        );
+        assert_eq!(
+            path(custom(MAX_TEXT_LIMITS, vec!["300x4097".into()])),
+            "image_sizes[0]"
+        );
+        for (limits, field) in [
+            (limits(201, 600, 30), "text_limits.headline"),
+            (limits(200, 5000, 30), "text_limits.body"),
+            (limits(200, 600, 31), "text_limits.cta"),
+        ] {
+            assert_eq!(path(custom(limits, vec!["300x250".into()])), field);
+        }
+        for preset in PRESETS {
+            assert!(
+                preset.image_sizes.len() <= MAX_IMAGE_SIZES,
+                "{}",
+                preset.key
+            );
+            let l = preset.text_limits;
+            assert!(l.headline <= MAX_TEXT_LIMITS.headline && l.body <= MAX_TEXT_LIMITS.body);
+            assert!(l.cta <= MAX_TEXT_LIMITS.cta, "{}", preset.key);
+        }
     }
 }

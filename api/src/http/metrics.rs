@@ -65,8 +65,27 @@ pub async fn render(metrics: web::Data<Metrics>) -> HttpResponse {
     }
 }
 
+/// The label of a request's method: the standard methods by name, anything else `other`, so
+/// made-up methods cannot grow the metrics without bound.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Middleware recording every request. Routes are labelled by their pattern
-/// (`/v1/campaigns/{id}`), never by the raw path, to keep label cardinality bounded.
+/// (`/v1/campaigns/{id}`), never by the raw path, and methods by [`method_label`], to keep
+/// label cardinality bounded.
 pub struct Middleware(pub Metrics);
 
 impl<S, B> Transform<S, ServiceRequest> for Middleware
@@ -107,7 +126,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let started = Instant::now();
-        let method = req.method().to_string();
+        let method = method_label(req.method());
         let metrics = self.metrics.clone();
         let future = self.service.call(req);
         Box::pin(async move {
@@ -119,11 +138,11 @@ where
             let status = response.status().as_u16().to_string();
             metrics
                 .requests
-                .with_label_values(&[&route, &method, &status])
+                .with_label_values(&[&route, method, &status])
                 .inc();
             metrics
                 .latency
-                .with_label_values(&[&route, &method])
+                .with_label_values(&[&route, method])
                 .observe(started.elapsed().as_secs_f64());
             Ok(response)
         })

@@ -44,6 +44,9 @@ pub enum ApiError {
         /// What the endpoint accepts.
         expected: &'static str,
     },
+    /// The caller holds too many of something at once (e.g. open event streams).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A failure on our side; details are logged, not shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType { .. } => "unsupported-media-type",
+            ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -154,6 +158,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,7 +1,8 @@
 //! Content-addressed storage for binary assets (logos, generated images) in a local folder.
 //!
 //! An asset's name is the SHA-256 of its bytes plus an extension, so storing the same bytes
-//! twice keeps one file and a name can never point at changed content.
+//! twice keeps one file and a name can never point at changed content. The folder is created
+//! with mode 0700 and files with 0600.
 
 use std::path::{Path, PathBuf};
 
@@ -35,11 +36,9 @@ impl AssetStore {
         let name = format!("{}.{extension}", hex::encode(Sha256::digest(bytes)));
         let path = self.root.join(&name);
         if !path.exists() {
-            std::fs::create_dir_all(&self.root)?;
-            // Write then rename, so a reader never sees a half-written file.
-            let partial = self.root.join(format!(".{name}.{}", uuid::Uuid::new_v4()));
-            std::fs::write(&partial, bytes)?;
-            std::fs::rename(&partial, &path)?;
+            // Whole files only (written beside, then renamed), readable by the server's user
+            // only: 0600 in a 0700 folder.
+            super::files::write_private_atomic(&path, bytes)?;
         }
         Ok(name)
     }
@@ -98,5 +97,18 @@ mod tests {
         assert_eq!(store.read(&a).unwrap(), b"logo");
         assert!(store.path("../etc/passwd").is_err());
         assert!(store.path(&format!("{}.png/..", "a".repeat(64))).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn assets_are_private_to_the_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = AssetStore::new(dir.path().join("assets"));
+        let name = store.put(b"logo", "png").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&store.path(&name).unwrap()), 0o600);
+        assert_eq!(mode(store.root()), 0o700);
+        assert_eq!(std::fs::read_dir(store.root()).unwrap().count(), 1);
     }
 }

@@ -4,8 +4,14 @@
 //! payload, per-(creative, segment) impression and click counts for the bandit, and
 //! frequency-cap counters. Durable facts (events) live in the database, so losing the cache
 //! loses nothing acknowledged.
+//!
+//! Keys written with an expiry (frequency caps: one per viewer) are dropped once expired: in
+//! Redis by Redis, in the in-process cache by a sweep that every such write runs over at most
+//! [`SWEEP_BATCH`] of the earliest expiries, so memory follows the viewers of the last window
+//! instead of every viewer ever seen.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,8 +26,70 @@ impl From<redis::RedisError> for CacheError {
     }
 }
 
-/// Integers with their optional expiry, by key.
-type Integers = HashMap<String, (i64, Option<Instant>)>;
+/// Most expired keys one write to the in-process cache removes.
+pub const SWEEP_BATCH: usize = 32;
+
+/// Integers with their optional expiry, by key, and the expiries in time order.
+#[derive(Default)]
+struct Integers {
+    values: HashMap<String, (i64, Option<Instant>)>,
+    /// Every expiry set, earliest first; an entry whose key was since reset or removed is
+    /// skipped when it comes up.
+    expiries: BinaryHeap<Reverse<(Instant, String)>>,
+}
+
+impl Integers {
+    /// Adds `by` to `key` (absent or expired counts as 0, created with `ttl`), then sweeps.
+    fn incr(&mut self, key: &str, by: i64, ttl: Option<Duration>) -> i64 {
+        let now = Instant::now();
+        let fresh = (0, ttl.map(|t| now + t));
+        let value = match self.values.get_mut(key) {
+            Some(entry) if entry.1.is_none_or(|e| e > now) => {
+                entry.0 += by;
+                entry.0
+            }
+            Some(entry) => {
+                *entry = (by, fresh.1);
+                if let Some(expiry) = fresh.1 {
+                    self.expiries.push(Reverse((expiry, key.to_string())));
+                }
+                by
+            }
+            None => {
+                self.values.insert(key.to_string(), (by, fresh.1));
+                if let Some(expiry) = fresh.1 {
+                    self.expiries.push(Reverse((expiry, key.to_string())));
+                }
+                by
+            }
+        };
+        if ttl.is_some() {
+            self.sweep(now, SWEEP_BATCH);
+        }
+        value
+    }
+
+    /// Removes up to `batch` keys whose expiry has passed, earliest first.
+    fn sweep(&mut self, now: Instant, batch: usize) {
+        for _ in 0..batch {
+            match self.expiries.peek() {
+                Some(Reverse((expiry, _))) if *expiry <= now => {}
+                _ => return,
+            }
+            let Some(Reverse((expiry, key))) = self.expiries.pop() else {
+                return;
+            };
+            // Only when the key still carries this expiry: it may have been reset since.
+            if self
+                .values
+                .get(&key)
+                .is_some_and(|(_, current)| *current == Some(expiry))
+            {
+                self.values.remove(&key);
+            }
+        }
+    }
+}
 
 /// The in-process store: integers with optional expiry, and texts.
 #[derive(Default)]
@@ -39,6 +107,11 @@ impl MemoryCache {
 
     fn texts(&self) -> Result<MutexGuard<'_, HashMap<String, Arc<str>>>, CacheError> {
         self.texts.lock().map_err(|_| CacheError("poisoned".into()))
+    }
+
+    /// How many integer keys it holds, expired ones not yet swept included.
+    pub fn integer_keys(&self) -> usize {
+        self.integers().map(|map| map.values.len()).unwrap_or(0)
     }
 }
 
@@ -122,12 +195,7 @@ impl Cache {
     /// value.
     pub fn incr_blocking(&self, key: &str) -> Result<i64, CacheError> {
         match self {
-            Cache::Memory(memory) => {
-                let mut map = memory.integers()?;
-                let entry = map.entry(key.to_string()).or_insert((0, None));
-                entry.0 += 1;
-                Ok(entry.0)
-            }
+            Cache::Memory(memory) => Ok(memory.integers()?.incr(key, 1, None)),
             Cache::Redis(redis) => redis_incr_blocking(&redis.client, key),
         }
     }
@@ -144,7 +212,8 @@ impl Cache {
                 Ok(keys
                     .iter()
                     .map(|k| {
-                        map.get(k)
+                        map.values
+                            .get(k)
                             .filter(|(_, exp)| exp.is_none_or(|e| e > now))
                             .map(|(v, _)| *v)
                     })
@@ -163,10 +232,15 @@ impl Cache {
     pub async fn set_if_absent(&self, key: &str, value: i64) -> Result<(), CacheError> {
         match self {
             Cache::Memory(memory) => {
-                memory
-                    .integers()?
-                    .entry(key.to_string())
-                    .or_insert((value, None));
+                let mut map = memory.integers()?;
+                let now = Instant::now();
+                let live = map
+                    .values
+                    .get(key)
+                    .is_some_and(|(_, expiry)| expiry.is_none_or(|e| e > now));
+                if !live {
+                    map.values.insert(key.to_string(), (value, None));
+                }
                 Ok(())
             }
             Cache::Redis(redis) => {
@@ -186,7 +260,10 @@ impl Cache {
     pub async fn set(&self, key: &str, value: i64) -> Result<(), CacheError> {
         match self {
             Cache::Memory(memory) => {
-                memory.integers()?.insert(key.to_string(), (value, None));
+                memory
+                    .integers()?
+                    .values
+                    .insert(key.to_string(), (value, None));
                 Ok(())
             }
             Cache::Redis(redis) => {
@@ -205,12 +282,9 @@ impl Cache {
     /// trip, and returns the new values.
     pub async fn incr_many(&self, keys: &[String], ttl: Duration) -> Result<Vec<i64>, CacheError> {
         match self {
-            Cache::Memory(_) => {
-                let mut values = Vec::with_capacity(keys.len());
-                for key in keys {
-                    values.push(self.incr(key, 1, Some(ttl)).await?);
-                }
-                Ok(values)
+            Cache::Memory(memory) => {
+                let mut map = memory.integers()?;
+                Ok(keys.iter().map(|key| map.incr(key, 1, Some(ttl))).collect())
             }
             Cache::Redis(redis) => {
                 let mut conn = redis.connection.clone();
@@ -236,18 +310,7 @@ impl Cache {
     /// when the key is created.
     pub async fn incr(&self, key: &str, by: i64, ttl: Option<Duration>) -> Result<i64, CacheError> {
         match self {
-            Cache::Memory(memory) => {
-                let mut map = memory.integers()?;
-                let now = Instant::now();
-                let entry = map
-                    .entry(key.to_string())
-                    .or_insert((0, ttl.map(|t| now + t)));
-                if entry.1.is_some_and(|e| e <= now) {
-                    *entry = (0, ttl.map(|t| now + t));
-                }
-                entry.0 += by;
-                Ok(entry.0)
-            }
+            Cache::Memory(memory) => Ok(memory.integers()?.incr(key, by, ttl)),
             Cache::Redis(redis) => {
                 let mut conn = redis.connection.clone();
                 let value: i64 = redis::cmd("INCRBY")
@@ -305,6 +368,46 @@ mod tests {
         assert_eq!(
             cache.get_text(&key("t")).await.unwrap().as_deref(),
             Some("payload é")
+        );
+    }
+
+    #[actix_web::test]
+    async fn expired_keys_are_swept_by_later_writes() {
+        let memory = Arc::new(MemoryCache::default());
+        let cache = Cache::Memory(memory.clone());
+        let short = Duration::from_millis(20);
+        let viewers: Vec<String> = (0..1000).map(|i| format!("fc:viewer{i}")).collect();
+        cache.incr_many(&viewers, short).await.unwrap();
+        cache.set("arm:kept", 5).await.unwrap();
+        assert_eq!(memory.integer_keys(), 1001);
+        std::thread::sleep(Duration::from_millis(40));
+        // Each new viewer's write removes up to SWEEP_BATCH expired ones.
+        let calls = 1000 / SWEEP_BATCH + 1;
+        for i in 0..calls {
+            cache
+                .incr(&format!("fc:new{i}"), 1, Some(Duration::from_secs(60)))
+                .await
+                .unwrap();
+        }
+        assert_eq!(memory.integer_keys(), calls + 1, "only live keys remain");
+        assert_eq!(
+            cache.get_many(&["arm:kept".into()]).await.unwrap(),
+            vec![Some(5)]
+        );
+        // A key reset after expiring keeps its new expiry: the old heap entry skips it.
+        cache.incr("fc:again", 1, Some(short)).await.unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        cache
+            .incr("fc:again", 1, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        cache
+            .incr("fc:other", 1, Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.get_many(&["fc:again".into()]).await.unwrap(),
+            vec![Some(1)]
         );
     }
 

@@ -69,7 +69,8 @@ pub struct Api;
 #[derive(ToSchema)]
 pub struct BatchUpload {
     /// The batch CSV file (UTF-8, comma or semicolon separated, header first; see the batch
-    /// module documentation for its columns). Other form fields are ignored.
+    /// module documentation for its columns). Other form fields are ignored, but count
+    /// toward the upload limit.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
@@ -124,24 +125,37 @@ async fn create(
     Ok(HttpResponse::Accepted().json(batch))
 }
 
-/// Streams the multipart field `file` into `path`, failing with 413 past `limit` bytes.
-/// Returns the uploaded file's name.
+/// Streams the multipart field `file` into `path`, failing with 413 once the fields read,
+/// `file` and every other one together, pass `limit` bytes (other fields are read and
+/// dropped). Returns the uploaded file's name.
 async fn receive_file(
     payload: &mut Multipart,
     dir: &Path,
     path: &Path,
     limit: u64,
 ) -> Result<String, ApiError> {
-    std::fs::create_dir_all(dir).map_err(ApiError::internal)?;
+    crate::infra::files::create_private_dir(dir).map_err(ApiError::internal)?;
     let mut file_name = None;
+    let mut received = 0u64;
+    let mut count = |bytes: usize| {
+        received += bytes as u64;
+        if received > limit {
+            Err(ApiError::PayloadTooLarge {
+                limit: limit as usize,
+            })
+        } else {
+            Ok(())
+        }
+    };
     while let Some(field) = payload.next().await {
         let mut field = field
             .map_err(|e| ApiError::bad_request(None, format!("reading the multipart body: {e}")))?;
         if field.name() != Some("file") {
             while let Some(chunk) = field.next().await {
-                chunk.map_err(|e| {
+                let chunk = chunk.map_err(|e| {
                     ApiError::bad_request(None, format!("reading the multipart body: {e}"))
                 })?;
+                count(chunk.len())?;
             }
             continue;
         }
@@ -150,19 +164,17 @@ async fn receive_file(
             .and_then(|d| d.get_filename())
             .map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect())
             .unwrap_or_else(|| "batch.csv".to_string());
-        let mut out =
-            std::io::BufWriter::new(std::fs::File::create(path).map_err(ApiError::internal)?);
-        let mut written = 0u64;
+        // Readable by the server's user only (0600), like everything it stores.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = std::io::BufWriter::new(options.open(path).map_err(ApiError::internal)?);
         while let Some(chunk) = field.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::bad_request(Some("file".into()), format!("reading the upload: {e}"))
             })?;
-            written += chunk.len() as u64;
-            if written > limit {
-                return Err(ApiError::PayloadTooLarge {
-                    limit: limit as usize,
-                });
-            }
+            count(chunk.len())?;
             out.write_all(&chunk).map_err(ApiError::internal)?;
         }
         out.flush().map_err(ApiError::internal)?;

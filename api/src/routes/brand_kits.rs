@@ -78,8 +78,14 @@ async fn upload_logo(
         .await?;
 
     let bytes = read_limited(&mut payload, limit.0).await?;
-    check_logo(&bytes, format, extension)?;
-    let name = assets.put(&bytes, extension).map_err(ApiError::internal)?;
+    // Decoding a large image takes a CPU for a while, and so does hashing and writing it: on
+    // the blocking pool, so that the server's event loops keep answering other requests.
+    let name = web::block(move || {
+        check_logo(&bytes, format, extension)?;
+        assets.put(&bytes, extension).map_err(ApiError::internal)
+    })
+    .await
+    .map_err(ApiError::internal)??;
 
     let advertiser_id = tenant.advertiser_id.clone();
     let kit = store

@@ -20,6 +20,11 @@ impl CrudResource for Creatives {
             offset: filter.offset,
         }
     }
+
+    /// New copy for an approved creative sends it back to review unless the patch sets a status.
+    fn patch_base(stored: CreativeInput, patch: &serde_json::Value) -> CreativeInput {
+        crate::domain::creatives::edit_base(stored, patch)
+    }
 }
 
 crud_handlers! {

@@ -97,15 +97,23 @@ pub async fn update<T: CrudResource>(
     patch: JsonPatch,
 ) -> Result<HttpResponse, ApiError> {
     let (id, advertiser_id) = (id.into_inner(), tenant.advertiser_id.clone());
-    let item = store
+    let (item, edited) = store
         .run(move |conn| {
-            crud::update::<T, ApiError>(conn, &advertiser_id, &id, |stored| {
+            let mut edited = true;
+            let item = crud::update::<T, ApiError>(conn, &advertiser_id, &id, |stored| {
+                let before = serde_json::to_value(T::input_of(stored)).ok();
                 let base = T::patch_base(T::input_of(stored), &patch.0);
-                apply_patch(&base, patch.0)
-            })
+                let input = apply_patch(&base, patch.0)?;
+                edited = before.is_none() || before != serde_json::to_value(&input).ok();
+                Ok(input)
+            })?;
+            Ok::<_, ApiError>((item, edited))
         })
         .await?;
-    changed::<T>(&changes, &tenant).await;
+    // A patch that changed nothing (`{}`, or the values already stored) tells nobody.
+    if edited {
+        changed::<T>(&changes, &tenant).await;
+    }
     Ok(HttpResponse::Ok().json(item))
 }
 

@@ -110,11 +110,11 @@ impl Serving {
         };
         let campaign_capped = caps
             .first()
-            .is_some_and(|n| n.unwrap_or(0) >= i64::from(self.caps.1));
+            .is_some_and(|n| n.unwrap_or(0) >= i64::from(self.caps.per_campaign));
         let (mut candidates, mut cached) = (Vec::new(), Vec::new());
         for (i, &candidate) in plan.candidates.iter().enumerate() {
             let seen = caps.get(1 + i).copied().flatten().unwrap_or(0);
-            if !campaign_capped && seen < i64::from(self.caps.0) {
+            if !campaign_capped && seen < i64::from(self.caps.per_creative) {
                 candidates.push(candidate);
                 cached.extend_from_slice(&arm_values[2 * i..2 * i + 2]);
             }
@@ -163,7 +163,7 @@ impl Serving {
                         creative_cap_key(user, &creative.id),
                         campaign_cap_key(user, &compiled.campaign_id),
                     ],
-                    DAY,
+                    self.caps.window,
                 )
                 .await;
             if let Err(error) = counted {

@@ -1,13 +1,22 @@
-//! Impressions and clicks: an event URL's token is verified, the event is recorded once per
-//! nonce in the database, then the bandit's cached count follows.
+//! Impressions and clicks. Both event URLs of one served answer carry the same serve id (the
+//! token's nonce): an impression is recorded once per serve, and a click only when the
+//! impression of that same serve was recorded, once per serve. A refused click still leads to
+//! the landing page but counts nothing, and is counted by reason in
+//! `adforge_clicks_rejected_total`. Each event is written to the database first, then the
+//! bandit's cached count follows. Recording an event also deletes up to [`PRUNE_BATCH`] serve
+//! ids whose tokens have expired, so `event_nonces` holds about one day of serves.
 
 use diesel::prelude::*;
 
 use super::choice::{arm_key, counts_from_db};
+use super::metrics::ClickRejection;
 use super::{ServeError, Serving};
 use crate::infra::signing::EventClaim;
 use crate::store::schema::{campaigns, creatives, event_counters, event_nonces};
 use crate::store::{now_millis, Conn};
+
+/// Most expired serve ids one recorded event deletes.
+pub const PRUNE_BATCH: i64 = 64;
 
 /// What an event URL leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,17 +30,42 @@ pub enum EventOutcome {
     },
 }
 
-/// Records one event durably; returns false for a replay (nothing recorded).
-fn record_event(conn: &mut Conn, claim: &EventClaim) -> Result<bool, diesel::result::Error> {
+/// What recording one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recorded {
+    /// Written and counted.
+    Counted,
+    /// Not counted, for this reason.
+    Refused(Refusal),
+}
+
+/// Why an event was not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// This serve's event of this kind was recorded already (a replayed URL).
+    Replay,
+    /// A click whose serve's impression was never recorded.
+    NoImpression,
+}
+
+/// Records one event durably, once per serve id and kind; a click only after its serve's
+/// impression.
+fn record_event(conn: &mut Conn, claim: &EventClaim) -> Result<Recorded, diesel::result::Error> {
     conn.transaction(|conn| {
+        let recorded = |conn: &mut Conn, kind: &str| {
+            event_nonces::table
+                .filter(event_nonces::nonce.eq(&claim.nonce))
+                .filter(event_nonces::kind.eq(kind))
+                .count()
+                .get_result::<i64>(conn)
+                .map(|n| n > 0)
+        };
         let kind = claim.kind.to_string();
-        let seen: i64 = event_nonces::table
-            .filter(event_nonces::nonce.eq(&claim.nonce))
-            .filter(event_nonces::kind.eq(&kind))
-            .count()
-            .get_result(conn)?;
-        if seen > 0 {
-            return Ok(false);
+        if recorded(conn, &kind)? {
+            return Ok(Recorded::Refused(Refusal::Replay));
+        }
+        if claim.kind == 'c' && !recorded(conn, "i")? {
+            return Ok(Recorded::Refused(Refusal::NoImpression));
         }
         diesel::insert_into(event_nonces::table)
             .values((
@@ -66,13 +100,32 @@ fn record_event(conn: &mut Conn, claim: &EventClaim) -> Result<bool, diesel::res
                 ))
                 .execute(conn)?;
         }
-        Ok(true)
+        Ok(Recorded::Counted)
     })
 }
 
+/// Deletes up to [`PRUNE_BATCH`] serve ids whose tokens expired before `now` (Unix
+/// milliseconds); returns how many rows went.
+pub fn prune_expired(conn: &mut Conn, now: i64) -> Result<usize, diesel::result::Error> {
+    let expired: Vec<String> = event_nonces::table
+        .filter(event_nonces::expires_at.lt(now))
+        .select(event_nonces::nonce)
+        .limit(PRUNE_BATCH)
+        .load(conn)?;
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(
+        event_nonces::table
+            .filter(event_nonces::nonce.eq_any(&expired))
+            .filter(event_nonces::expires_at.lt(now)),
+    )
+    .execute(conn)
+}
+
 impl Serving {
-    /// Records the event of an event URL's `token` (once per nonce and kind) and says where
-    /// it leads.
+    /// Records the event of an event URL's `token` (see the module docs for what counts) and
+    /// says where it leads.
     pub async fn record_event(&self, token: &str) -> Result<EventOutcome, ServeError> {
         let claim = self
             .signer
@@ -88,9 +141,14 @@ impl Serving {
                     Err(diesel::result::Error::DatabaseError(
                         diesel::result::DatabaseErrorKind::UniqueViolation,
                         _,
-                    )) => false,
+                    )) => Recorded::Refused(Refusal::Replay),
                     Err(error) => return Err(ServeError::from(error)),
                 };
+                if recorded == Recorded::Counted {
+                    if let Err(error) = prune_expired(conn, now_millis()) {
+                        tracing::warn!(%error, "could not prune expired event nonces");
+                    }
+                }
                 let landing: Option<String> = if recorded_claim.kind == 'c' {
                     creatives::table
                         .inner_join(campaigns::table.on(campaigns::id.eq(creatives::campaign_id)))
@@ -104,26 +162,37 @@ impl Serving {
                 Ok::<_, ServeError>((recorded, landing))
             })
             .await?;
-        if recorded {
-            // The database has the event; bring the bandit's cached count along. A missing key
-            // (cache flushed) is re-seeded from the database on the next request that needs it.
-            let key = arm_key(claim.kind, &claim.creative, &claim.segment);
-            if let Ok(1) = self.cache.incr(&key, 1, None).await {
-                let arm = vec![(claim.creative.clone(), claim.segment.clone())];
-                if let Ok(counts) = self.store.run(move |conn| counts_from_db(conn, &arm)).await {
-                    let value = if claim.kind == 'i' {
-                        counts[0].0
-                    } else {
-                        counts[0].1
-                    };
-                    let _ = self.cache.set(&key, value).await;
-                }
+        match (claim.kind, recorded) {
+            (_, Recorded::Counted) => self.follow_in_cache(&claim).await,
+            ('c', Recorded::Refused(Refusal::Replay)) => {
+                self.metrics.click_rejected(ClickRejection::Duplicate)
             }
+            ('c', Recorded::Refused(Refusal::NoImpression)) => {
+                self.metrics.click_rejected(ClickRejection::NoImpression)
+            }
+            _ => {}
         }
         match (claim.kind, landing) {
             ('c', Some(landing_url)) => Ok(EventOutcome::Click { landing_url }),
             ('c', None) => Err(ServeError::NotFound("creative")),
             _ => Ok(EventOutcome::Impression),
+        }
+    }
+
+    /// The database has the event; brings the bandit's cached count along. A missing key
+    /// (cache flushed) is re-seeded from the database.
+    async fn follow_in_cache(&self, claim: &EventClaim) {
+        let key = arm_key(claim.kind, &claim.creative, &claim.segment);
+        if let Ok(1) = self.cache.incr(&key, 1, None).await {
+            let arm = vec![(claim.creative.clone(), claim.segment.clone())];
+            if let Ok(counts) = self.store.run(move |conn| counts_from_db(conn, &arm)).await {
+                let value = if claim.kind == 'i' {
+                    counts[0].0
+                } else {
+                    counts[0].1
+                };
+                let _ = self.cache.set(&key, value).await;
+            }
         }
     }
 }

@@ -5,13 +5,14 @@
 //!
 //! What a placement may serve (its live campaign's segment rules and approved creatives) is
 //! precomputed into a payload stored in the cache under the placement's serving key, tagged
-//! with the cache's serving version ([`payload`]). Every change committed through the API
-//! reaches [`Serving`] as a [`ChangeListener`]: it bumps the version and recomputes the
-//! changing advertiser's payloads. Generation workers bump the version when they auto-approve
-//! creatives ([`crate::infra::changes::ChangeSignal`]); a server rebuilds every payload at
-//! start. A request compares the version (one cache read) with the payload this replica
-//! compiled last and, when it is out of date, reads the payload from the cache, or rebuilds it
-//! from the database when the cache lost it (Redis flushed or restarted).
+//! with the cache's serving version and its advertiser's version ([`payload`]). Every change
+//! committed through the API reaches [`Serving`] as a [`ChangeListener`]: when it can change
+//! what is served, it bumps that advertiser's version and recomputes that advertiser's
+//! payloads, and no one else's. Generation workers bump the global version when they
+//! auto-approve creatives ([`crate::infra::changes::ChangeSignal`]); a server rebuilds every
+//! payload at start. A request compares both versions (one cache read) with the payload this
+//! replica compiled last and, when it is out of date, reads the payload from the cache, or
+//! rebuilds it from the database when the cache lost it (Redis flushed or restarted).
 //!
 //! Events are written to the database first, then to the cache's bandit counts, so flushing
 //! Redis loses no acknowledged event ([`events`]).
@@ -21,11 +22,13 @@
 //! - [`choice`]: candidates, frequency caps, the bandit's choice and the signed answer.
 //! - [`openrtb`]: OpenRTB Native 1.2 markup.
 //! - [`events`]: verifying and recording impression and click tokens.
+//! - [`metrics`]: refused clicks, compiled placements and payload builds, for `/metrics`.
 //! - [`stats`]: a campaign's impressions and clicks.
 //! - [`serve_keys`]: rotating and revoking placements' serving keys.
 
 pub mod choice;
 pub mod events;
+pub mod metrics;
 pub mod openrtb;
 pub mod payload;
 pub mod request;
@@ -42,6 +45,7 @@ use crate::infra::signing::Signer;
 use crate::store::{Store, StoreError};
 
 pub use events::EventOutcome;
+pub use metrics::ServingMetrics;
 pub use request::{ServeRequest, ServeResponse, ServedImage};
 pub use stats::{CampaignStats, StatsLine};
 
@@ -51,8 +55,21 @@ pub const SNAPSHOT_TTL: Duration = Duration::from_secs(5);
 /// Oldest a payload may be, even with an unchanged version: a safety net for changes nobody
 /// signalled (workers without a shared cache).
 pub const PAYLOAD_MAX_AGE: Duration = Duration::from_secs(60);
-/// How long event tokens and frequency-cap counts last.
+/// How long event tokens last.
 const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Frequency caps: the most impressions one viewer (by hashed user key) gets of one creative
+/// and of one campaign within a window. A viewer's counts expire with the window, in Redis and
+/// in the in-process cache alike, so they take memory only while they matter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrequencyCaps {
+    /// Impressions per viewer and creative.
+    pub per_creative: u32,
+    /// Impressions per viewer and campaign.
+    pub per_campaign: u32,
+    /// How long a viewer's counts last.
+    pub window: Duration,
+}
 
 /// Why a serving call failed. `routes::serving` answers each as a problem+json response.
 #[derive(Debug, thiserror::Error)]
@@ -99,21 +116,23 @@ pub struct Serving {
     salt: Vec<u8>,
     /// The server's public URL, the base of event and image URLs.
     public_url: String,
-    /// Frequency caps: impressions per viewer and creative, then per viewer and campaign.
-    caps: (u32, u32),
+    /// Frequency caps.
+    caps: FrequencyCaps,
     /// This replica's compiled placements, by serving key.
     compiled: RwLock<HashMap<String, Arc<payload::Compiled>>>,
+    /// Serving's counters.
+    metrics: ServingMetrics,
 }
 
 impl Serving {
-    /// Serving from `store` over `cache`, signing event URLs with `secret`; `caps` are the
-    /// frequency caps per creative and per campaign.
+    /// Serving from `store` over `cache`, signing event URLs with `secret`, with these
+    /// frequency caps.
     pub fn new(
         store: Store,
         cache: Cache,
         secret: &[u8],
         public_url: String,
-        caps: (u32, u32),
+        caps: FrequencyCaps,
     ) -> Self {
         Serving {
             store,
@@ -123,6 +142,7 @@ impl Serving {
             public_url,
             caps,
             compiled: RwLock::default(),
+            metrics: ServingMetrics::new(),
         }
     }
 
@@ -130,12 +150,17 @@ impl Serving {
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
+
+    /// Serving's counters (the app registers them for `/metrics`).
+    pub fn metrics(&self) -> &ServingMetrics {
+        &self.metrics
+    }
 }
 
 /// A committed change may change what is served: bump the version on every replica and
 /// recompute the advertiser's payloads before the writer answers.
 impl ChangeListener for Serving {
     fn changed<'a>(&'a self, change: &'a Change) -> ListenerFuture<'a> {
-        Box::pin(self.invalidate(&change.advertiser_id))
+        Box::pin(self.invalidate(&change.advertiser_id, change.kind))
     }
 }

@@ -1,6 +1,14 @@
 //! Payloads and versions: what a placement may serve, precomputed from the database into the
-//! cache under its serving key and tagged with the serving version, and this replica's compiled
+//! cache under its serving key and tagged with two versions, and this replica's compiled
 //! copies of them.
+//!
+//! The global serving version is bumped by generation workers ([`ChangeSignal`]); each
+//! advertiser has its own version, bumped by a change committed through the API to that
+//! advertiser's data. A payload or a compiled copy is current while both versions it was built
+//! at hold, so one tenant's writes rebuild that tenant's placements only, and a write that
+//! changed nothing serving reads (a job, a batch, an empty PATCH) rebuilds nothing.
+//!
+//! [`ChangeSignal`]: crate::infra::changes::ChangeSignal
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::choice::RequestPlan;
 use super::{ServeError, Serving, PAYLOAD_MAX_AGE, SNAPSHOT_TTL};
 use crate::domain::ImageAsset;
-use crate::infra::changes::SERVING_VERSION_KEY;
+use crate::infra::changes::{ChangeKind, SERVING_VERSION_KEY};
 use crate::store::schema::{brand_kits, campaigns, creatives, placements, segments};
 use crate::store::{now_millis, Conn};
 
@@ -21,6 +29,12 @@ use crate::store::{now_millis, Conn};
 pub(super) struct Payload {
     /// The serving version it was built at.
     version: i64,
+    /// The placement's advertiser.
+    #[serde(default)]
+    advertiser_id: String,
+    /// The advertiser's version it was built at.
+    #[serde(default = "unknown_version")]
+    advertiser_version: i64,
     /// When it was read from the database (Unix milliseconds).
     built_at: i64,
     campaign_id: String,
@@ -36,6 +50,8 @@ pub(super) struct Payload {
 /// A placement's payload, compiled for fast requests.
 pub(super) struct Compiled {
     version: i64,
+    advertiser_id: String,
+    advertiser_version: i64,
     built_at: i64,
     /// When this replica compiled it.
     compiled: Instant,
@@ -48,9 +64,10 @@ pub(super) struct Compiled {
 }
 
 impl Compiled {
-    /// Whether it still reflects what may be served at `version`.
-    fn current(&self, version: i64) -> bool {
-        current_at(self.version, self.built_at, version)
+    /// Whether it still reflects what may be served at these versions.
+    fn current(&self, version: i64, advertiser_version: i64) -> bool {
+        self.advertiser_version == advertiser_version
+            && current_at(self.version, self.built_at, version)
     }
 }
 
@@ -76,9 +93,27 @@ fn payload_key(serve_key: &str) -> String {
     format!("adforge:serving:placement:{serve_key}")
 }
 
+/// The cache key of an advertiser's serving version.
+fn advertiser_version_key(advertiser: &str) -> String {
+    format!("{SERVING_VERSION_KEY}:advertiser:{advertiser}")
+}
+
+/// The advertiser version of payloads stored before advertisers had one: never current.
+fn unknown_version() -> i64 {
+    -2
+}
+
+/// Whether a change of this kind can change what is served. Jobs and batches change nothing
+/// served when they are created or cancelled; the creatives they make reach serving through
+/// [`crate::infra::changes::ChangeSignal`].
+fn affects_serving(kind: ChangeKind) -> bool {
+    !matches!(kind, ChangeKind::GenerationJob | ChangeKind::Batch)
+}
+
 impl Payload {
-    fn fresh(&self, version: i64) -> bool {
-        current_at(self.version, self.built_at, version)
+    fn fresh(&self, version: i64, advertiser_version: i64) -> bool {
+        self.advertiser_version == advertiser_version
+            && current_at(self.version, self.built_at, version)
     }
 
     fn compile(self) -> Compiled {
@@ -98,6 +133,8 @@ impl Payload {
         }
         Compiled {
             version: self.version,
+            advertiser_id: self.advertiser_id,
+            advertiser_version: self.advertiser_version,
             built_at: self.built_at,
             compiled: Instant::now(),
             campaign_id: self.campaign_id,
@@ -110,27 +147,33 @@ impl Payload {
 }
 
 impl Serving {
-    /// Something that may change what is served happened to `advertiser`'s data: bumps the
-    /// version on every replica and recomputes that advertiser's payloads.
-    pub async fn invalidate(&self, advertiser: &str) {
-        let version = match self.cache.incr(SERVING_VERSION_KEY, 1, None).await {
+    /// A change of `kind` was committed to `advertiser`'s data: when it can change what is
+    /// served, bumps that advertiser's version (every replica's copies of its placements go out
+    /// of date, nobody else's) and recomputes its payloads.
+    pub async fn invalidate(&self, advertiser: &str, kind: ChangeKind) {
+        if !affects_serving(kind) {
+            return;
+        }
+        let key = advertiser_version_key(advertiser);
+        let advertiser_version = match self.cache.incr(&key, 1, None).await {
             // The key was gone (cache flushed): restart from the clock, not from 1, so no
             // replica's older copy can carry the same version.
             Ok(1) => {
                 let version = now_millis();
-                let _ = self.cache.set(SERVING_VERSION_KEY, version).await;
+                let _ = self.cache.set(&key, version).await;
                 version
             }
             Ok(version) => version,
             Err(error) => {
-                tracing::warn!(%error, "could not bump the serving version");
+                tracing::warn!(%error, "could not bump the advertiser's serving version");
                 -1
             }
         };
         if let Ok(mut compiled) = self.compiled.write() {
-            compiled.clear();
+            compiled.retain(|_, c| c.advertiser_id != advertiser);
         }
-        if version >= 0 {
+        let version = self.version().await;
+        if version >= 0 && advertiser_version >= 0 {
             self.precompute(Some(advertiser.to_string()), version).await;
         }
     }
@@ -143,22 +186,48 @@ impl Serving {
         }
     }
 
-    /// Builds and stores the payloads of every served placement (of one advertiser, or all).
+    /// Builds and stores the payloads of every served placement (of one advertiser, or all)
+    /// at the global `version` and each advertiser's current version.
     async fn precompute(&self, advertiser: Option<String>, version: i64) {
-        let built = self
+        let keys = self
             .store
             .run(move |conn| {
                 let mut query = placements::table
                     .filter(placements::serve_key.is_not_null())
-                    .select(placements::serve_key)
+                    .select((placements::serve_key, placements::advertiser_id))
                     .into_boxed();
                 if let Some(advertiser) = &advertiser {
                     query = query.filter(placements::advertiser_id.eq(advertiser));
                 }
-                let keys: Vec<Option<String>> = query.load(conn)?;
+                Ok::<_, ServeError>(query.load::<(Option<String>, String)>(conn)?)
+            })
+            .await;
+        let keys = match keys {
+            Ok(keys) => keys,
+            Err(error) => {
+                tracing::warn!(%error, "could not list placements to precompute");
+                return;
+            }
+        };
+        let mut versions = std::collections::HashMap::new();
+        let mut wanted = Vec::new();
+        for (key, owner) in keys {
+            let Some(key) = key else { continue };
+            if !versions.contains_key(&owner) {
+                let owner_version = self.advertiser_version(&owner).await;
+                versions.insert(owner.clone(), owner_version);
+            }
+            match versions.get(&owner) {
+                Some(&owner_version) if owner_version >= 0 => wanted.push((key, owner_version)),
+                _ => {}
+            }
+        }
+        let built = self
+            .store
+            .run(move |conn| {
                 let mut built = Vec::new();
-                for key in keys.into_iter().flatten() {
-                    if let Some(payload) = build_payload(conn, &key, version)? {
+                for (key, owner_version) in wanted {
+                    if let Some(payload) = build_payload(conn, &key, version, owner_version)? {
                         built.push((key, payload));
                     }
                 }
@@ -173,6 +242,7 @@ impl Serving {
             }
         };
         for (key, payload) in built {
+            self.metrics.payload_built();
             self.store_payload(&key, &payload).await;
         }
     }
@@ -193,15 +263,21 @@ impl Serving {
     /// The serving version; -1 when the cache cannot be read. A lost version (cache flushed)
     /// restarts from the current time, so it never repeats one a replica still holds.
     async fn version(&self) -> i64 {
-        let key = [SERVING_VERSION_KEY.to_string()];
+        self.read_version(SERVING_VERSION_KEY).await
+    }
+
+    /// An advertiser's serving version, like [`Serving::version`].
+    async fn advertiser_version(&self, advertiser: &str) -> i64 {
+        self.read_version(&advertiser_version_key(advertiser)).await
+    }
+
+    async fn read_version(&self, key: &str) -> i64 {
+        let key = [key.to_string()];
         match self.cache.get_many(&key).await {
             Ok(values) => match values.first().copied().flatten() {
                 Some(version) => version,
                 None => {
-                    let _ = self
-                        .cache
-                        .set_if_absent(SERVING_VERSION_KEY, now_millis())
-                        .await;
+                    let _ = self.cache.set_if_absent(&key[0], now_millis()).await;
                     match self.cache.get_many(&key).await {
                         Ok(values) => values.first().copied().flatten().unwrap_or(-1),
                         Err(_) => -1,
@@ -232,15 +308,17 @@ impl Serving {
         let local = self.local(serve_key);
         let local_plan = local.as_deref().map(&plan);
         let mut keys = vec![SERVING_VERSION_KEY.to_string()];
-        if let Some(p) = &local_plan {
+        if let (Some(entry), Some(p)) = (&local, &local_plan) {
+            keys.push(advertiser_version_key(&entry.advertiser_id));
             keys.extend(p.keys.iter().cloned());
         }
         let version = match self.cache.get_many(&keys).await {
             Ok(mut values) => match values.first().copied().flatten() {
                 Some(version) => {
                     if let (Some(entry), Some(p)) = (&local, local_plan) {
-                        if entry.current(version) {
-                            values.remove(0);
+                        let advertiser_version = values.get(1).copied().flatten();
+                        if advertiser_version.is_some_and(|v| entry.current(version, v)) {
+                            values.drain(..2);
                             return Ok(Some((entry.clone(), p, values)));
                         }
                     }
@@ -274,31 +352,59 @@ impl Serving {
         serve_key: &str,
         version: i64,
     ) -> Result<Option<Arc<Compiled>>, ServeError> {
-        let mut payload = None;
+        let mut stored = None;
         if version >= 0 {
             if let Ok(Some(text)) = self.cache.get_text(&payload_key(serve_key)).await {
-                payload = serde_json::from_str::<Payload>(&text)
-                    .ok()
-                    .filter(|p| p.fresh(version));
+                stored = serde_json::from_str::<Payload>(&text).ok();
             }
         }
-        let payload = match payload {
+        // The advertiser's version, read before the database so a change committed meanwhile
+        // leaves the payload out of date rather than looking current.
+        let owner = match &stored {
+            Some(payload) if !payload.advertiser_id.is_empty() => {
+                Some(payload.advertiser_id.clone())
+            }
+            _ => {
+                let key = serve_key.to_string();
+                self.store
+                    .run(move |conn| {
+                        Ok::<_, ServeError>(
+                            placements::table
+                                .filter(placements::serve_key.eq(&key))
+                                .select(placements::advertiser_id)
+                                .first::<String>(conn)
+                                .optional()?,
+                        )
+                    })
+                    .await?
+            }
+        };
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        let advertiser_version = match version {
+            -1 => -1,
+            _ => self.advertiser_version(&owner).await,
+        };
+        let payload = match stored.filter(|p| p.fresh(version, advertiser_version)) {
             Some(payload) => payload,
             None => {
                 let key = serve_key.to_string();
                 let Some(built) = self
                     .store
-                    .run(move |conn| build_payload(conn, &key, version))
+                    .run(move |conn| build_payload(conn, &key, version, advertiser_version))
                     .await?
                 else {
                     return Ok(None);
                 };
-                if version >= 0 {
+                self.metrics.payload_built();
+                if version >= 0 && advertiser_version >= 0 {
                     self.store_payload(serve_key, &built).await;
                 }
                 built
             }
         };
+        self.metrics.compiled();
         let entry = Arc::new(payload.compile());
         if let Ok(mut compiled) = self.compiled.write() {
             compiled.insert(serve_key.to_string(), entry.clone());
@@ -307,16 +413,22 @@ impl Serving {
     }
 }
 
-/// Reads a placement's payload from the database; `None` when no placement has this key.
+/// Reads a placement's payload from the database, tagged with the versions it is built at;
+/// `None` when no placement has this key.
 fn build_payload(
     conn: &mut Conn,
     serve_key: &str,
     version: i64,
+    advertiser_version: i64,
 ) -> Result<Option<Payload>, ServeError> {
-    let Some((placement_id, campaign_id)) = placements::table
+    let Some((placement_id, campaign_id, advertiser_id)) = placements::table
         .filter(placements::serve_key.eq(serve_key))
-        .select((placements::id, placements::campaign_id))
-        .first::<(String, String)>(conn)
+        .select((
+            placements::id,
+            placements::campaign_id,
+            placements::advertiser_id,
+        ))
+        .first::<(String, String, String)>(conn)
         .optional()?
     else {
         return Ok(None);
@@ -337,6 +449,8 @@ fn build_payload(
     };
     let mut payload = Payload {
         version,
+        advertiser_id,
+        advertiser_version,
         built_at: now_millis(),
         campaign_id: campaign_id.clone(),
         disclaimer,

@@ -111,6 +111,7 @@ impl EditableTable for Campaigns {
         previous: Option<CampaignRow>,
     ) -> Result<CampaignRow, StoreError> {
         let now = now_millis();
+        let input = input.normalized()?;
         Ok(CampaignRow {
             id,
             advertiser_id,

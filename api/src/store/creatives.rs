@@ -3,14 +3,16 @@
 
 use diesel::prelude::*;
 
-use super::campaigns::check_owned;
+use super::campaigns::{self, check_owned};
 use super::columns::{enum_from_text, enum_text, json_from_text, json_text};
 use super::crud::{self, tenant_queries, Db, EditableTable, TenantTable};
 use super::placements::{self, Placements};
 use super::schema::creatives;
-use super::segments::Segments;
-use super::{now_millis, Conn, StoreError};
-use crate::domain::creatives::{Creative, CreativeFilter, CreativeInput, CreativeStatus};
+use super::segments::{self, Segments};
+use super::{brand_kits, now_millis, Conn, StoreError};
+use crate::domain::creatives::{
+    check_approvable, CopyRules, Creative, CreativeFilter, CreativeInput, CreativeStatus, Violation,
+};
 use crate::domain::iso_time;
 
 /// The creatives table, for [`crud`].
@@ -200,6 +202,57 @@ impl EditableTable for Creatives {
             ..base
         })
     }
+
+    /// Checks the copy with the brand and policy rules generation uses and stores what it
+    /// breaks; an approved creative must break none.
+    fn finish_row(
+        conn: &mut Conn,
+        advertiser_id: &str,
+        row: &mut CreativeRow,
+    ) -> Result<(), StoreError> {
+        check_copy(conn, advertiser_id, row)
+    }
+}
+
+/// Re-checks a row's copy against the current rules of its campaign, brand kit, segment and
+/// placement: replaces its copy violations (layout problems of its images stay) and refuses
+/// the row when it is approved and breaks a rule.
+fn check_copy(
+    conn: &mut Conn,
+    advertiser_id: &str,
+    row: &mut CreativeRow,
+) -> Result<(), StoreError> {
+    let campaign = campaigns::find(conn, advertiser_id, &row.campaign_id)?.input;
+    let kit = match &campaign.brand_kit_id {
+        Some(id) => match brand_kits::find(conn, advertiser_id, id) {
+            Ok(kit) => Some(kit.input),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(error) => return Err(error),
+        },
+        None => None,
+    };
+    let placement = match &row.placement_id {
+        Some(id) => Some(placements::find(conn, advertiser_id, id)?),
+        None => None,
+    };
+    let language = match &row.segment_id {
+        Some(id) => segments::find(conn, advertiser_id, id)?.input.language,
+        None => campaign.languages.first().cloned().unwrap_or_default(),
+    };
+    let rules = CopyRules {
+        campaign: &campaign,
+        brand_kit: kit.as_ref(),
+        placement: placement
+            .as_ref()
+            .map(|p| (p.input.name.as_str(), p.text_limits())),
+        language: &language,
+    };
+    let mut violations = rules.check(&row.headline, &row.body, &row.cta);
+    let stored: Vec<Violation> = json_from_text(&row.violations)?;
+    violations.extend(stored.into_iter().filter(|v| !v.is_copy_rule()));
+    check_approvable(enum_from_text(&row.status)?, &violations)?;
+    row.violations = json_text(&violations);
+    Ok(())
 }
 
 /// Loads one of the tenant's creatives, or [`StoreError::NotFound`].
@@ -207,28 +260,20 @@ pub fn find(conn: &mut Conn, advertiser_id: &str, id: &str) -> Result<Creative, 
     crud::get::<Creatives>(conn, advertiser_id, id)
 }
 
-/// Sets the review status of one of the tenant's creatives and returns it.
+/// Sets the review status of one of the tenant's creatives and returns it. Approving re-checks
+/// the copy against the current rules and refuses copy that breaks one.
 pub fn set_status(
     conn: &mut Conn,
     advertiser_id: &str,
     id: &str,
     status: CreativeStatus,
 ) -> Result<Creative, StoreError> {
-    let updated = diesel::update(
-        creatives::table
-            .filter(creatives::advertiser_id.eq(advertiser_id))
-            .filter(creatives::id.eq(id)),
-    )
-    .set((
-        creatives::status.eq(enum_text(&status)),
-        creatives::updated_at.eq(now_millis()),
-    ))
-    .execute(conn)?;
-    if updated == 0 {
-        return Err(StoreError::NotFound {
-            what: Creatives::WHAT,
-            id: id.to_string(),
-        });
-    }
-    find(conn, advertiser_id, id)
+    conn.transaction(|conn| {
+        let mut row = crud::find::<Creatives>(conn, advertiser_id, id)?;
+        row.status = enum_text(&status);
+        row.updated_at = now_millis();
+        check_copy(conn, advertiser_id, &mut row)?;
+        Creatives::update_row(conn, &row)?;
+        row.into_item()
+    })
 }

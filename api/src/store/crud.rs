@@ -64,6 +64,15 @@ pub trait EditableTable: TenantTable {
         input: Self::Input,
         previous: Option<Self::Row>,
     ) -> Result<Self::Row, StoreError>;
+    /// Completes a built row with what depends on other stored rows (a creative's rule
+    /// violations), or refuses it; called before every insert and update. Nothing by default.
+    fn finish_row(
+        _conn: &mut Conn,
+        _advertiser_id: &str,
+        _row: &mut Self::Row,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Inserts a new row.
     fn insert_row(conn: &mut Conn, row: &Self::Row) -> QueryResult<usize>;
     /// Overwrites the stored row with the same id.
@@ -215,7 +224,8 @@ pub fn create<T: EditableTable>(
     input: T::Input,
 ) -> Result<T::Item, StoreError> {
     T::check_references(conn, advertiser_id, &input)?;
-    let row = T::new_row(super::new_id(), advertiser_id.to_string(), input, None)?;
+    let mut row = T::new_row(super::new_id(), advertiser_id.to_string(), input, None)?;
+    T::finish_row(conn, advertiser_id, &mut row)?;
     T::insert_row(conn, &row)?;
     T::into_item(row)
 }
@@ -236,12 +246,13 @@ where
         let current = find::<T>(conn, advertiser_id, id)?;
         let input = edit(&T::into_item(current.clone())?)?;
         T::check_references(conn, advertiser_id, &input)?;
-        let row = T::new_row(
+        let mut row = T::new_row(
             id.to_string(),
             advertiser_id.to_string(),
             input,
             Some(current),
         )?;
+        T::finish_row(conn, advertiser_id, &mut row)?;
         T::update_row(conn, &row)?;
         Ok(T::into_item(row)?)
     })

@@ -126,8 +126,14 @@ macro_rules! held_by {
     };
 }
 
-/// Takes the oldest claimable item of `queue` for which `runnable(id)` holds, recording
-/// `owner` as its runner for `lease`. Returns its id, or `None` when there is none.
+/// Takes the next claimable item of `queue` for which `runnable(id)` holds, recording `owner`
+/// as its runner for `lease`. Returns its id, or `None` when there is none.
+///
+/// Claims are shared fairly between advertisers (round-robin): the item comes from the
+/// advertiser with the fewest items running now and, among those, from the one whose last
+/// claim is the oldest (one never served comes first); within an advertiser, the oldest item
+/// goes first. So a tenant that floods the queue gets every other free runner at most, and
+/// another tenant's item starts as soon as a runner is free.
 pub fn claim_next(
     conn: &mut Conn,
     queue: Queue,
@@ -136,10 +142,66 @@ pub fn claim_next(
     runnable: impl Fn(&str) -> bool,
 ) -> QueryResult<Option<String>> {
     let now = now_millis();
+    // Each advertiser with claimable work, and when its oldest claimable item was queued.
+    let waiting: Vec<(String, Option<i64>)> = with_table!(queue, t => t::table
+        .filter(claimable!(t, now))
+        .group_by(t::advertiser_id)
+        .select((t::advertiser_id, diesel::dsl::min(t::created_at)))
+        .load(conn))?;
+    if waiting.is_empty() {
+        return Ok(None);
+    }
+    let running: Vec<(String, i64)> = with_table!(queue, t => t::table
+        .filter(t::status.eq(LeaseStatus::Running.as_str()))
+        .filter(t::lease_expires_at.ge(now))
+        .filter(t::advertiser_id.eq_any(waiting.iter().map(|(a, _)| a)))
+        .group_by(t::advertiser_id)
+        .select((t::advertiser_id, diesel::dsl::count_star()))
+        .load(conn))?;
+    let last_claims: Vec<(String, Option<i64>)> = with_table!(queue, t => t::table
+        .filter(t::advertiser_id.eq_any(waiting.iter().map(|(a, _)| a)))
+        .group_by(t::advertiser_id)
+        .select((t::advertiser_id, diesel::dsl::max(t::claimed_at)))
+        .load(conn))?;
+    let mut order: Vec<(i64, i64, Option<i64>, String)> = waiting
+        .into_iter()
+        .map(|(advertiser, oldest)| {
+            let busy = running
+                .iter()
+                .find(|(a, _)| *a == advertiser)
+                .map_or(0, |(_, n)| *n);
+            let last = last_claims
+                .iter()
+                .find(|(a, _)| *a == advertiser)
+                .and_then(|(_, at)| *at)
+                .unwrap_or(i64::MIN);
+            (busy, last, oldest, advertiser)
+        })
+        .collect();
+    order.sort();
+    for (_, _, _, advertiser) in order {
+        if let Some(id) = claim_oldest(conn, queue, owner, lease, now, &advertiser, &runnable)? {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
+}
+
+/// Takes `advertiser`'s oldest claimable item for which `runnable(id)` holds.
+fn claim_oldest(
+    conn: &mut Conn,
+    queue: Queue,
+    owner: &str,
+    lease: Duration,
+    now: i64,
+    advertiser: &str,
+    runnable: &impl Fn(&str) -> bool,
+) -> QueryResult<Option<String>> {
     let mut seen = 0;
     loop {
         let candidates: Vec<String> = with_table!(queue, t => t::table
             .filter(claimable!(t, now))
+            .filter(t::advertiser_id.eq(advertiser))
             .order((t::created_at.asc(), t::id.asc()))
             .offset(seen)
             .limit(CANDIDATES_PAGE)
@@ -158,6 +220,7 @@ pub fn claim_next(
                 t::status.eq(LeaseStatus::Running.as_str()),
                 t::lease_owner.eq(owner),
                 t::lease_expires_at.eq(expires),
+                t::claimed_at.eq(now),
                 t::updated_at.eq(now),
             ))
             .execute(conn))?;
@@ -182,6 +245,12 @@ pub fn renew(
         .set(t::lease_expires_at.eq(expires))
         .execute(conn))?;
     Ok(renewed == 1)
+}
+
+/// Whether `owner` still holds item `id` (a read: nothing changes).
+pub fn holds(conn: &mut Conn, queue: Queue, id: &str, owner: &str) -> QueryResult<bool> {
+    let held: i64 = with_table!(queue, t => held_by!(t, id, owner).count().get_result(conn))?;
+    Ok(held == 1)
 }
 
 /// Confirms that `owner` still holds item `id`, touching its `updated_at`; false when it does
@@ -233,10 +302,15 @@ pub fn cancel(conn: &mut Conn, queue: Queue, id: &str) -> QueryResult<bool> {
     Ok(cancelled == 1)
 }
 
+/// How often a [`Heartbeat`] reads whether its item was cancelled or taken over.
+pub const HOLD_CHECK: Duration = Duration::from_secs(1);
+
 /// A thread that keeps a runner's lease alive while it works.
 ///
-/// Every third of the lease it renews it; when the renewal finds the item no longer held (it
-/// was cancelled, or another runner took it over) it sets the `lost` flag the runner watches.
+/// Every third of the lease it renews it, and every [`HOLD_CHECK`] in between it reads whether
+/// the item is still held; when it is not (it was cancelled, or another runner took it over)
+/// it sets the `lost` flag the runner watches, so a cancel reaches the runner within about a
+/// second.
 /// It also sets `lost` as soon as `give_up()` answers true (e.g. the server is stopping).
 pub struct Heartbeat {
     finished: Arc<AtomicBool>,
@@ -272,29 +346,38 @@ impl Heartbeat {
             .spawn(move || {
                 let beat = leased.lease / 3;
                 let tick = Duration::from_millis(100);
-                let mut waited = Duration::ZERO;
+                let (mut since_renewal, mut since_check) = (Duration::ZERO, Duration::ZERO);
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
                     if give_up() {
                         lost.store(true, Ordering::Relaxed);
                     }
-                    waited += tick;
-                    if waited < beat {
-                        continue;
-                    }
-                    waited = Duration::ZERO;
+                    since_renewal += tick;
+                    since_check += tick;
                     let Leased {
                         queue,
                         id,
                         owner,
                         lease,
                     } = &leased;
-                    let renewed = store
-                        .conn()
-                        .ok()
-                        .and_then(|mut conn| renew(&mut conn, *queue, id, owner, *lease).ok());
-                    if renewed == Some(false) && !lost.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(item = %id, ?queue, "lease lost; stopping");
+                    let still_held = if since_renewal >= beat {
+                        since_renewal = Duration::ZERO;
+                        since_check = Duration::ZERO;
+                        store
+                            .conn()
+                            .ok()
+                            .and_then(|mut conn| renew(&mut conn, *queue, id, owner, *lease).ok())
+                    } else if since_check >= HOLD_CHECK {
+                        since_check = Duration::ZERO;
+                        store
+                            .conn()
+                            .ok()
+                            .and_then(|mut conn| holds(&mut conn, *queue, id, owner).ok())
+                    } else {
+                        None
+                    };
+                    if still_held == Some(false) && !lost.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(item = %id, ?queue, "lease lost or cancelled; stopping");
                     }
                 }
             });

@@ -127,19 +127,20 @@ impl Store {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 (url.to_string(), Backend::Postgres)
             }
-            Some(url) => (
-                url.strip_prefix("sqlite://").unwrap_or(url).to_string(),
-                Backend::Sqlite,
-            ),
+            Some(url) => {
+                let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
+                make_private_database(Path::new(&path))?;
+                (path, Backend::Sqlite)
+            }
             None => {
-                std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+                let data_dir_error = |source| StoreError::DataDir {
                     path: data_dir.display().to_string(),
                     source,
-                })?;
-                (
-                    data_dir.join("adforge.sqlite3").display().to_string(),
-                    Backend::Sqlite,
-                )
+                };
+                create_private_dir(data_dir).map_err(data_dir_error)?;
+                let path = data_dir.join("adforge.sqlite3");
+                make_private_database(&path)?;
+                (path.display().to_string(), Backend::Sqlite)
             }
         };
         let manager = ConnectionManager::<DbConnection>::new(url);
@@ -200,6 +201,46 @@ impl Store {
         })
         .await
     }
+}
+
+/// Creates `dir` and its missing parents with mode 0700 (on Unix); an existing directory keeps
+/// the mode its operator gave it.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Makes the SQLite file at `path` readable by the server's user only: creates it empty with
+/// mode 0600 when missing (SQLite gives its `-wal` and `-shm` files the database file's mode),
+/// and narrows an existing file that others could read. URIs and `:memory:` are left alone.
+fn make_private_database(path: &Path) -> Result<(), StoreError> {
+    let text = path.to_string_lossy();
+    if text.is_empty() || text.starts_with(':') || text.starts_with("file:") {
+        return Ok(());
+    }
+    let error = |source| StoreError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(error)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata().map_err(error)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(error)?;
+        }
+    }
+    drop(file);
+    Ok(())
 }
 
 /// The current time in Unix milliseconds, the unit of every time column.

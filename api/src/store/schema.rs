@@ -115,6 +115,7 @@ diesel::table! {
         error -> Nullable<Text>,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
+        claimed_at -> Nullable<BigInt>,
         created_at -> BigInt,
         updated_at -> BigInt,
     }
@@ -190,5 +191,6 @@ diesel::table! {
         updated_at -> BigInt,
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
+        claimed_at -> Nullable<BigInt>,
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -109,7 +109,7 @@ impl ResultsFile {
                     .ok_or_else(|| bad("a row number is missing".into()))?;
                 finished.insert(row);
                 if record.get(5) == Some("error") {
-                    let message = record.get(12).unwrap_or_default().to_string();
+                    let message = restore_cell(record.get(12).unwrap_or_default()).to_string();
                     failed.insert(row, message);
                 }
             }
@@ -122,12 +122,21 @@ impl ResultsFile {
         })
     }
 
-    /// Appends one input row's records in one write.
+    /// Appends one input row's records in one write, with every text cell neutralised for
+    /// spreadsheets ([`neutralise_cell`]).
     pub(super) fn append(&mut self, records: &[Vec<String>]) -> Result<(), BatchError> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         for record in records {
+            let cells = record.iter().enumerate().map(|(column, cell)| {
+                let cell = if NUMBER_COLUMNS.contains(&column) {
+                    std::borrow::Cow::Borrowed(cell.as_str())
+                } else {
+                    neutralise_cell(cell)
+                };
+                cell.into_owned().into_bytes()
+            });
             writer
-                .write_record(record)
+                .write_record(cells)
                 .map_err(|e| BatchError::Csv(e.to_string()))?;
         }
         let bytes = writer
@@ -140,31 +149,64 @@ impl ResultsFile {
     }
 }
 
-/// Cuts the file back to its last newline, dropping a record an interruption left half
-/// written. (A quoted newline inside the last record is not a risk: records are written whole,
-/// so a file that ends in a newline ends in a whole record.)
+/// Columns of [`RESULT_COLUMNS`] that hold numbers written by adforge (`row`, `variant`,
+/// `score`): a negative score stays a number. Every other cell is text and is neutralised.
+const NUMBER_COLUMNS: [usize; 3] = [0, 4, 11];
+
+/// The first characters that make a spreadsheet read a cell as a formula (OWASP, "CSV
+/// Injection"), and the quote that marks a neutralised cell.
+const FORMULA_STARTS: [char; 7] = ['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// A text cell as written to `results.csv`: one that starts with `=`, `+`, `-`, `@`, tab or
+/// carriage return gets a leading single quote, as OWASP recommends, so a spreadsheet shows it
+/// as text instead of running it. A cell that starts with a single quote gets one too, so that
+/// [`restore_cell`] gives every cell back exactly. The JSON API keeps the real text.
+pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// The text of a cell [`neutralise_cell`] wrote.
+pub fn restore_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
+/// Cuts the file back to the end of its last whole record, dropping one an interruption left
+/// half written, even one cut inside a quoted field that holds a newline. A record ends at a
+/// newline outside quotes: the CSV writer doubles quotes inside quoted fields, so that is a
+/// newline with an even number of `"` before it in the file.
 fn truncate_partial_record(file: &mut File) -> std::io::Result<()> {
     let length = file.metadata()?.len();
-    if length == 0 {
-        return Ok(());
-    }
-    let mut end = length;
-    let mut buffer = vec![0u8; 4096];
-    while end > 0 {
-        let start = end.saturating_sub(buffer.len() as u64);
-        let chunk = &mut buffer[..(end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(chunk)?;
-        if let Some(index) = chunk.iter().rposition(|&b| b == b'\n') {
-            let keep = start + index as u64 + 1;
-            if keep < length {
-                file.set_len(keep)?;
-            }
-            return Ok(());
+    file.seek(SeekFrom::Start(0))?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, &mut *file);
+    let (mut offset, mut in_quotes, mut keep) = (0u64, false, 0u64);
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            break;
         }
-        end = start;
+        for (index, &byte) in buffer.iter().enumerate() {
+            match byte {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' if !in_quotes => keep = offset + index as u64 + 1,
+                _ => {}
+            }
+        }
+        let read = buffer.len();
+        offset += read as u64;
+        reader.consume(read);
     }
-    file.set_len(0)
+    drop(reader);
+    if keep < length {
+        file.set_len(keep)?;
+    }
+    Ok(())
 }
 
 pub(super) fn error_record(row: u64, spec: Option<&RowSpec>, error: &RowError) -> Vec<String> {
@@ -322,6 +364,54 @@ mod tests {
         assert_eq!(results.finished, HashSet::from([2]));
         assert_eq!(results.failed, BTreeMap::from([(2, "bad".to_string())]));
         assert!(std::fs::read_to_string(&path).unwrap().ends_with("bad\n"));
+    }
+
+    #[test]
+    fn a_record_torn_inside_a_quoted_newline_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        let header = RESULT_COLUMNS.join(",");
+        let whole = format!("{header}\n2,A,B,C,,error,,,,,,,\"bad\nrow\"\n");
+        // Cut just after the newline inside the quoted headline of row 3.
+        std::fs::write(&path, format!("{whole}3,A,B,C,0,ok,\"Head\n")).unwrap();
+        let results = ResultsFile::open(&path).unwrap();
+        assert_eq!(results.finished, HashSet::from([2]));
+        assert_eq!(
+            results.failed,
+            BTreeMap::from([(2, "bad\nrow".to_string())])
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), whole);
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(RESULTS_FILE);
+        let mut results = ResultsFile::open(&path).unwrap();
+        let attack = "=HYPERLINK(\"http://evil.example\",\"x\")";
+        let mut record: Vec<String> = RESULT_COLUMNS.iter().map(|_| String::new()).collect();
+        record[0] = "2".into();
+        record[1] = "+cmd".into();
+        record[2] = "@SUM(A1)".into();
+        record[3] = "-1+1".into();
+        record[5] = "error".into();
+        record[6] = "\tTab".into();
+        record[7] = "\rReturn".into();
+        record[8] = "Shop now".into();
+        record[11] = "-0.1250".into();
+        record[12] = attack.into();
+        results.append(&[record]).unwrap();
+        drop(results);
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let written = reader.records().next().unwrap().unwrap();
+        let cells: Vec<&str> = written.iter().collect();
+        assert_eq!(&cells[1..4], ["'+cmd", "'@SUM(A1)", "'-1+1"]);
+        assert_eq!(&cells[6..9], ["'\tTab", "'\rReturn", "Shop now"]);
+        assert_eq!(cells[11], "-0.1250", "numbers stay numbers");
+        assert_eq!(cells[12], format!("'{attack}"));
+        let reopened = ResultsFile::open(&path).unwrap();
+        assert_eq!(reopened.failed, BTreeMap::from([(2, attack.to_string())]));
+        assert_eq!(restore_cell(&neutralise_cell("'quoted")), "'quoted");
     }
 
     #[test]

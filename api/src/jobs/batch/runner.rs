@@ -13,7 +13,7 @@ use super::rows::{self, RowSpec, StoredResources};
 use super::{BatchError, Limits, RowError};
 use crate::config::Settings;
 use crate::infra::assets::AssetStore;
-use crate::jobs::generation::pipeline::{GroupInput, Pipeline, Variant};
+use crate::jobs::generation::pipeline::{CopySettings, GroupInput, Pipeline, Variant};
 
 /// How a batch runs.
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +69,7 @@ pub struct PipelineGenerator {
     models_dir: PathBuf,
     device: String,
     assets: AssetStore,
+    copy: CopySettings,
     pipeline: Option<Pipeline>,
 }
 
@@ -80,6 +81,7 @@ impl PipelineGenerator {
             models_dir: settings.models_dir.clone(),
             device: settings.device.clone(),
             assets,
+            copy: CopySettings::from_settings(settings),
             pipeline: None,
         }
     }
@@ -94,7 +96,8 @@ impl Generate for PipelineGenerator {
                 &self.device,
                 self.assets.clone(),
             )
-            .map_err(|e| GenerateError::Fatal(e.to_string()))?;
+            .map_err(|e| GenerateError::Fatal(e.to_string()))?
+            .with_copy_settings(self.copy.clone());
             self.pipeline = Some(loaded);
         }
         let Some(pipeline) = self.pipeline.as_ref() else {

@@ -1,0 +1,1 @@
+DROP INDEX event_nonces_expires_at;
