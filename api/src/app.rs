@@ -19,7 +19,7 @@ use crate::infra::cache::Cache;
 use crate::infra::changes::{ChangeListener, ChangeNotifier};
 use crate::jobs::batch::service::BatchService;
 use crate::routes;
-use crate::serving::Serving;
+use crate::serving::{FrequencyCaps, Serving};
 use crate::store::Store;
 
 /// Everything handlers share.
@@ -39,12 +39,18 @@ pub struct AppState {
     pub settings: Settings,
     /// Runs uploaded CSV batches.
     pub batches: Arc<BatchService>,
+    /// The open job event streams, per tenant.
+    pub job_streams: Arc<routes::generation::JobStreams>,
 }
 
 impl AppState {
     /// Opens the database, asset store, cache and serving named by `settings`, and starts the
     /// batch runner.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        // The data folder holds the signing key, the SQLite file and uploads: owner only.
+        crate::infra::files::create_private_dir(&settings.data_dir).map_err(|error| {
+            anyhow::anyhow!("creating {}: {error}", settings.data_dir.display())
+        })?;
         let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
         let assets = AssetStore::new(settings.data_dir.join("assets"));
         let cache = Cache::connect(settings.redis_url.as_deref()).await?;
@@ -54,10 +60,11 @@ impl AppState {
             cache,
             &secret,
             settings.public_base_url(),
-            (
-                settings.frequency_cap_creative,
-                settings.frequency_cap_campaign,
-            ),
+            FrequencyCaps {
+                per_creative: settings.frequency_cap_creative,
+                per_campaign: settings.frequency_cap_campaign,
+                window: std::time::Duration::from_secs(settings.frequency_cap_window_seconds),
+            },
         );
         // Whatever the cache held may be gone or stale (Redis restarted, data changed while
         // no server ran): precompute every placement's payload from the database.
@@ -65,11 +72,15 @@ impl AppState {
         let serving = Arc::new(serving);
         let changes = ChangeNotifier::new(vec![serving.clone() as Arc<dyn ChangeListener>]);
         let batches = BatchService::start(store.clone(), settings.clone());
+        let metrics = Metrics::new()?;
+        serving.metrics().register(metrics.registry())?;
+        let job_streams = Arc::new(routes::generation::JobStreams::new(metrics.registry())?);
         Ok(AppState {
+            job_streams,
             batches,
             store,
             assets,
-            metrics: Metrics::new()?,
+            metrics,
             serving,
             changes,
             settings,
@@ -109,6 +120,7 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
             .app_data(web::Data::new(state.changes.clone()))
             .app_data(web::Data::new(JsonLimit(state.settings.max_json_bytes)))
             .app_data(web::Data::new(UploadLimit(state.settings.max_upload_bytes)))
+            .app_data(web::Data::new(state.settings.text_model_info()))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .configure(routes::health::routes)
@@ -119,7 +131,8 @@ pub fn configure(state: AppState) -> impl Fn(&mut web::ServiceConfig) + Clone {
                 web::scope("/v1")
                     .route("/openapi.json", web::get().to(openapi))
                     .configure(routes::resources)
-                    .configure(routes::generation::routes)
+                    .configure(routes::generation::routes(state.job_streams.clone()))
+                    .configure(routes::models::routes)
                     .configure(routes::serving::routes)
                     .configure(routes::batches::routes(
                         state.settings.clone(),
@@ -154,7 +167,9 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
         routes::segments::Api::openapi(),
         routes::placements::Api::openapi(),
         routes::creatives::Api::openapi(),
+        routes::keys::Api::openapi(),
         routes::generation::Api::openapi(),
+        routes::models::Api::openapi(),
         routes::serving::Api::openapi(),
         routes::batches::Api::openapi(),
     ] {

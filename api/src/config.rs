@@ -36,6 +36,14 @@ pub struct Settings {
     pub models_dir: PathBuf,
     /// Text model: `default` (SmolLM2-135M-Instruct) or a path to a GGUF file or HF folder.
     pub text_model: String,
+    /// ISO 639-1 codes of the languages the text model writes, e.g. `["en", "fr"]`. Default:
+    /// English only (the default model writes no other language; a model named here without a
+    /// list is assumed to write English only too). Segments in other languages get no copy and
+    /// an error that says how to configure a model that writes theirs.
+    pub text_model_languages: Option<Vec<String>>,
+    /// Candidates decoded per wanted variant; the best pass the checks and are kept. 1 to 8.
+    /// Default 3.
+    pub copy_candidates_per_variant: u32,
     /// Optional diffusers-layout checkpoint folder for ad images; without one the compositor
     /// designs backgrounds from the brand kit.
     pub image_model: Option<PathBuf>,
@@ -60,6 +68,8 @@ pub struct Settings {
     pub frequency_cap_creative: u32,
     /// Most impressions one user gets of one campaign per day. Default 10.
     pub frequency_cap_campaign: u32,
+    /// Seconds a user's frequency-cap counts last (the "per day" of the caps). Default 86400.
+    pub frequency_cap_window_seconds: u64,
     /// Secret that signs impression and click URLs; replicas behind one load balancer must share
     /// it. Default: a random secret kept in `<data_dir>/signing.key`.
     pub signing_secret: Option<String>,
@@ -79,6 +89,8 @@ impl Default for Settings {
             max_upload_bytes: 10 << 20,
             models_dir: default_models_dir(),
             text_model: "default".into(),
+            text_model_languages: None,
+            copy_candidates_per_variant: DEFAULT_COPY_CANDIDATES,
             image_model: None,
             image_steps: 25,
             image_guidance: 7.5,
@@ -88,10 +100,64 @@ impl Default for Settings {
             job_lease_seconds: 30,
             frequency_cap_creative: 3,
             frequency_cap_campaign: 10,
+            frequency_cap_window_seconds: 24 * 3600,
             signing_secret: None,
             log: "info".into(),
         }
     }
+}
+
+/// Default of `copy_candidates_per_variant`.
+pub const DEFAULT_COPY_CANDIDATES: u32 = 3;
+
+/// The text model and the languages it writes, as `GET /v1/models/text` reports them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TextModelInfo {
+    /// The `text_model` setting: `default` or a path.
+    pub name: String,
+    /// What the model is, when known (e.g. `SmolLM2-135M-Instruct`).
+    pub model: Option<String>,
+    /// ISO 639-1 codes of the languages it writes.
+    pub languages: Vec<String>,
+}
+
+/// The languages a text model writes when `text_model_languages` is not set: English only,
+/// for the default model and for any other.
+pub fn default_text_model_languages(_text_model: &str) -> Vec<String> {
+    vec!["en".to_string()]
+}
+
+/// The error of a segment in `language` (a BCP 47 tag) that the text model does not write.
+pub fn unwritten_language_message(
+    text_model: &str,
+    languages: &[String],
+    language: &str,
+) -> String {
+    let model = if text_model == "default" {
+        "'default' (SmolLM2-135M)".to_string()
+    } else {
+        format!("'{text_model}'")
+    };
+    let primary = language
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut wanted: Vec<String> = languages.to_vec();
+    if !primary.is_empty() && !wanted.contains(&primary) {
+        wanted.push(primary);
+    }
+    let list = wanted
+        .iter()
+        .map(|l| format!("\"{l}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        "the segment's language '{language}' is not written by the text model {model}, which writes only {}; \
+         set text_model to a multilingual model such as Qwen2.5 and text_model_languages = [{list}] \
+         (adforge writes copy in en, fr, es and de)",
+        languages.join(", ")
+    )
 }
 
 /// The names of all settings, as they appear in the TOML file.
@@ -130,6 +196,23 @@ impl Settings {
             .map_err(Box::new)
     }
 
+    /// The text model and the languages it writes.
+    pub fn text_model_info(&self) -> TextModelInfo {
+        let languages = match &self.text_model_languages {
+            Some(list) if !list.is_empty() => list
+                .iter()
+                .map(|l| l.trim().to_ascii_lowercase())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            _ => default_text_model_languages(&self.text_model),
+        };
+        TextModelInfo {
+            name: self.text_model.clone(),
+            model: (self.text_model == "default").then(|| "SmolLM2-135M-Instruct".to_string()),
+            languages,
+        }
+    }
+
     /// The base URL used in links this server hands out.
     pub fn public_base_url(&self) -> String {
         match &self.public_url {
@@ -161,6 +244,26 @@ mod tests {
             assert_eq!(settings.text_model, "default");
             Ok(())
         });
+    }
+
+    #[test]
+    fn text_model_languages_default_to_english() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.text_model_info().languages, vec!["en"]);
+        assert_eq!(settings.copy_candidates_per_variant, 3);
+        settings.text_model = "/models/qwen".into();
+        assert_eq!(settings.text_model_info().languages, vec!["en"]);
+        settings.text_model_languages = Some(vec!["EN".into(), " fr ".into()]);
+        assert_eq!(settings.text_model_info().languages, vec!["en", "fr"]);
+        let message = unwritten_language_message("default", &["en".into()], "fr-CA");
+        assert!(
+            message.contains("'fr-CA'") && message.contains("SmolLM2-135M"),
+            "{message}"
+        );
+        assert!(
+            message.contains("text_model_languages = [\"en\",\"fr\"]"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -47,6 +47,11 @@ enum Command {
     Compose(cli::compose::ComposeArgs),
     /// Generates one creative group per row of a CSV file.
     Batch(cli::batch::BatchArgs),
+    /// Measures what the generators write (`eval copy`: copy quality over a brief set).
+    Eval {
+        #[command(subcommand)]
+        command: cli::eval::EvalCommand,
+    },
     /// Manages advertisers (tenants).
     Advertiser {
         #[command(subcommand)]
@@ -60,6 +65,32 @@ enum AdvertiserCommand {
     Create {
         /// The advertiser's name.
         name: String,
+    },
+    /// Manages an advertiser's API keys (rotation: create, switch clients, revoke the old).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Adds an API key and prints it, once.
+    Create {
+        /// The advertiser's id.
+        advertiser_id: String,
+    },
+    /// Lists the advertiser's keys (never their secrets).
+    List {
+        /// The advertiser's id.
+        advertiser_id: String,
+    },
+    /// Revokes a key: it is refused from the next request on.
+    Revoke {
+        /// The advertiser's id.
+        advertiser_id: String,
+        /// The key's id, as `keys list` shows it.
+        key_id: String,
     },
 }
 
@@ -79,9 +110,24 @@ fn main() -> anyhow::Result<()> {
         Command::Advertiser {
             command: AdvertiserCommand::Create { name },
         } => cli::server::create_advertiser(&settings, &name),
+        Command::Advertiser {
+            command: AdvertiserCommand::Keys { command },
+        } => {
+            use cli::server::KeysAction;
+            let (advertiser_id, action) = match command {
+                KeysCommand::Create { advertiser_id } => (advertiser_id, KeysAction::Create),
+                KeysCommand::List { advertiser_id } => (advertiser_id, KeysAction::List),
+                KeysCommand::Revoke {
+                    advertiser_id,
+                    key_id,
+                } => (advertiser_id, KeysAction::Revoke(key_id)),
+            };
+            cli::server::advertiser_keys(&settings, &advertiser_id, action)
+        }
         Command::Text(args) => cli::text::run(args),
         Command::Image(args) => cli::image::run(args),
         Command::Compose(args) => cli::compose::run(args),
         Command::Batch(args) => cli::batch::run(args, &settings),
+        Command::Eval { command } => cli::eval::run(command, &settings),
     }
 }

@@ -679,11 +679,22 @@
 
   async function renderGenerate(view, campaign, panel) {
     const cid = encodeURIComponent(campaign.id);
-    const [segments, placements] = await Promise.all([
+    const [segments, placements, textModel] = await Promise.all([
       listAll(`/v1/segments?campaign_id=${cid}`),
       listAll(`/v1/placements?campaign_id=${cid}`),
+      api('GET', '/v1/models/text', { signal: view.signal }).catch(() => null),
     ]);
     const box = problemBox();
+    // Segments whose language the text model does not write get an error instead of copy:
+    // say so before generating, with how to configure a model that writes them.
+    const written = new Set(((textModel && textModel.languages) || []).map((l) => String(l).toLowerCase()));
+    const primary = (tag) => String(tag || '').split(/[-_]/)[0].toLowerCase();
+    const unwritten = textModel ? segments.filter((s) => !written.has(primary(s.language))) : [];
+    const languageNotice = unwritten.length === 0 ? null : h('div', { class: 'card notice', id: 'language-notice', role: 'note' },
+      h('p', {}, `The text model (${textModel.model || textModel.name}) writes only ${[...written].join(', ') || 'no language'}. `
+        + `These segments will get no creatives: ${unwritten.map((s) => `${s.name} (${s.language})`).join(', ')}.`),
+      h('p', { class: 'muted' }, 'To write them, set text_model to a multilingual model (such as Qwen2.5) and list its languages in '
+        + `text_model_languages, e.g. text_model_languages = [${[...new Set([...written, ...unwritten.map((s) => primary(s.language))])].map((l) => `"${l}"`).join(', ')}].`));
     const jobBox = h('div', { class: 'stack', id: 'job-progress' });
     const recent = h('div', { class: 'table-wrap', id: 'job-list' });
     const checks = (items, name, describe) => h('fieldset', { class: 'checks' }, h('legend', {}, name === 'segment_ids' ? 'Segments' : 'Placements'),
@@ -743,6 +754,7 @@
 
     fill(panel,
       h('h2', {}, 'Generate'),
+      languageNotice,
       h('div', { class: 'card' }, form),
       jobBox,
       h('h3', {}, 'Recent jobs'),

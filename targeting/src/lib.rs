@@ -13,8 +13,16 @@
 //!
 //! Prompts (inputs are the plain records of [`brief`], mapped from database rows)
 //! - [`build_prompts`]`(&CampaignBrief, &SegmentBrief, &BrandKit, &PlacementSpec) ->
-//!   CreativePrompts` gives the system/user prompts for the text engine and the image prompt
-//!   pair for the diffusion engine, in the segment's [`Language`].
+//!   CreativePrompts` gives the chat messages for the text engine (system, few-shot example
+//!   turns, brief) and the image prompt pair for the diffusion engine, in the segment's
+//!   [`Language`].
+//!
+//! Copy quality ([`copy`])
+//! - [`copy::cta_labels`]`(language, cta_max)`: standard calls to action, the allowed values of
+//!   the CTA field.
+//! - [`copy::select_candidates`]`(&[Candidate], &SelectionConfig) -> Selection`: scores
+//!   over-generated candidates (language, relevance, fluency, rules, artefacts, duplicates) and
+//!   keeps the best N.
 //! - [`parse_copy`]`(&str) -> Option<AdCopy>` reads the text engine's answer back.
 //!
 //! Policy
@@ -38,6 +46,7 @@
 
 pub mod bandit;
 pub mod brief;
+pub mod copy;
 pub mod index;
 pub mod policy;
 pub mod prompt;
@@ -54,7 +63,9 @@ pub use brief::{
 };
 pub use index::SegmentIndex;
 pub use policy::{PolicyChecker, PolicyError, RulePack, Span, Violation, ViolationKind};
-pub use prompt::{build_prompts, parse_copy, CreativePrompts, ImagePrompt, TextPrompt};
+pub use prompt::{
+    answer_json, build_prompts, parse_copy, CreativePrompts, ExampleTurn, ImagePrompt, TextPrompt,
+};
 pub use rank::{rank_variants, ranking_texts, Ranking, DEFAULT_DUPLICATE_THRESHOLD};
 pub use request::{AdRequest, PreparedRequest};
 pub use rules::{Rule, RuleError};

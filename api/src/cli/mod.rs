@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod compose;
+pub mod eval;
 pub mod image;
 pub mod server;
 pub mod text;

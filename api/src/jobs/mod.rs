@@ -4,6 +4,7 @@
 //! HTTP and translates [`JobError`] into problem answers.
 
 pub mod batch;
+pub mod eval;
 pub mod generation;
 
 use crate::domain::FieldError;

@@ -10,15 +10,19 @@ pub mod crud;
 pub mod dashboard;
 pub mod generation;
 pub mod health;
+pub mod keys;
+pub mod models;
 pub mod placements;
 pub mod segments;
 pub mod serving;
 
-/// Registers the routes of the five advertiser resources under `/v1`.
+/// Registers the routes of the five advertiser resources, and the advertiser's own API keys,
+/// under `/v1`.
 pub fn resources(cfg: &mut actix_web::web::ServiceConfig) {
     campaigns::routes(cfg);
     brand_kits::routes(cfg);
     segments::routes(cfg);
     placements::routes(cfg);
     creatives::routes(cfg);
+    keys::routes(cfg);
 }

@@ -6,6 +6,7 @@
 //! This module owns the job records; [`worker`] runs them and [`pipeline`] generates one
 //! (segment, placement) group.
 
+pub mod copy;
 pub mod pipeline;
 pub mod worker;
 
@@ -124,10 +125,15 @@ pub struct Job {
     pub items_done: i32,
     /// Items that failed.
     pub items_failed: i32,
+    /// Variants not delivered because too few candidates passed the quality checks (counted
+    /// in `items_done`, never padded with rejected copy).
+    pub items_undelivered: i32,
     /// Why the job failed, if it did.
     pub error: Option<String>,
     /// Per-item errors.
     pub item_errors: Vec<ItemError>,
+    /// The undelivered variants, with why (at most 100).
+    pub undelivered: Vec<ItemError>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last update time (RFC 3339).
@@ -228,30 +234,41 @@ pub fn list(
 }
 
 fn to_job(conn: &mut Conn, row: JobRow) -> Result<Job, JobError> {
-    let item_errors = generation_items::table
+    let items = |conn: &mut Conn, statuses: &[&str]| {
+        generation_items::table
+            .filter(generation_items::job_id.eq(&row.id))
+            .filter(generation_items::status.eq_any(statuses.iter().map(|s| s.to_string())))
+            .order((
+                generation_items::segment_id,
+                generation_items::placement_id,
+                generation_items::variant,
+            ))
+            .limit(100)
+            .select((
+                generation_items::segment_id,
+                generation_items::placement_id,
+                generation_items::variant,
+                generation_items::error,
+            ))
+            .load::<(String, String, i32, Option<String>)>(conn)
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(segment_id, placement_id, variant, error)| ItemError {
+                        segment_id,
+                        placement_id,
+                        variant,
+                        error: error.unwrap_or_default(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+    };
+    let item_errors = items(conn, &["failed"])?;
+    let undelivered = items(conn, &["undelivered", "dropped"])?;
+    let items_undelivered: i64 = generation_items::table
         .filter(generation_items::job_id.eq(&row.id))
-        .filter(generation_items::status.eq("failed"))
-        .order((
-            generation_items::segment_id,
-            generation_items::placement_id,
-            generation_items::variant,
-        ))
-        .limit(100)
-        .select((
-            generation_items::segment_id,
-            generation_items::placement_id,
-            generation_items::variant,
-            generation_items::error,
-        ))
-        .load::<(String, String, i32, Option<String>)>(conn)?
-        .into_iter()
-        .map(|(segment_id, placement_id, variant, error)| ItemError {
-            segment_id,
-            placement_id,
-            variant,
-            error: error.unwrap_or_default(),
-        })
-        .collect();
+        .filter(generation_items::status.eq_any(["undelivered", "dropped"]))
+        .count()
+        .get_result(conn)?;
     Ok(Job {
         id: row.id,
         campaign_id: row.campaign_id,
@@ -259,14 +276,83 @@ fn to_job(conn: &mut Conn, row: JobRow) -> Result<Job, JobError> {
         items_total: row.items_total,
         items_done: row.items_done,
         items_failed: row.items_failed,
+        items_undelivered: items_undelivered as i32,
         error: row.error,
         item_errors,
+        undelivered,
         created_at: iso_time(row.created_at),
         updated_at: iso_time(row.updated_at),
     })
 }
 
-/// Queues a job for a campaign after resolving and checking its segments and placements.
+/// Most items (segments × placements × variants) one job may hold.
+pub const MAX_JOB_ITEMS: usize = 400;
+
+/// Most images (segments × variants × the sizes of every placement) one job may render.
+pub const MAX_JOB_IMAGES: usize = 1_000;
+
+/// Most pixels one job may render, all its images together: 1,000 megapixels, about 850
+/// 1080x1080 images or 60 of 4096x4096.
+pub const MAX_JOB_PIXELS: u64 = 1_000_000_000;
+
+/// Refuses a job whose work passes [`MAX_JOB_ITEMS`], [`MAX_JOB_IMAGES`] or
+/// [`MAX_JOB_PIXELS`], naming the limit, so that one request cannot hold the shared workers
+/// for hours.
+fn check_work(plan: &JobPlan, chosen: &[crate::domain::Placement]) -> Result<(), FieldError> {
+    let per_group = plan.segment_ids.len() * plan.variants as usize;
+    let items = per_group * plan.placement_ids.len();
+    // Every placement of the plan, as often as the plan names it.
+    let sizes: Vec<(u32, u32)> = plan
+        .placement_ids
+        .iter()
+        .filter_map(|id| chosen.iter().find(|p| &p.id == id))
+        .flat_map(|p| p.sizes())
+        .collect();
+    let images = per_group * sizes.len();
+    let pixels: u64 = per_group as u64
+        * sizes
+            .iter()
+            .map(|&(w, h)| u64::from(w) * u64::from(h))
+            .sum::<u64>();
+    let over = |what: &str, amount: String, limit: String, name: &str| {
+        FieldError::new(
+            "segment_ids",
+            format!(
+                "this job would make {amount} {what} (segments × placements × variants × image \
+                 sizes); the limit {name} is {limit}: generate for fewer segments, placements \
+                 or variants at a time"
+            ),
+        )
+    };
+    if items > MAX_JOB_ITEMS {
+        return Err(over(
+            "items",
+            items.to_string(),
+            MAX_JOB_ITEMS.to_string(),
+            "max_job_items",
+        ));
+    }
+    if images > MAX_JOB_IMAGES {
+        return Err(over(
+            "images",
+            images.to_string(),
+            MAX_JOB_IMAGES.to_string(),
+            "max_job_images",
+        ));
+    }
+    if pixels > MAX_JOB_PIXELS {
+        return Err(over(
+            "image pixels",
+            pixels.to_string(),
+            MAX_JOB_PIXELS.to_string(),
+            "max_job_pixels",
+        ));
+    }
+    Ok(())
+}
+
+/// Queues a job for a campaign after resolving and checking its segments and placements, and
+/// the amount of work they make ([`MAX_JOB_ITEMS`], [`MAX_JOB_IMAGES`], [`MAX_JOB_PIXELS`]).
 pub fn queue(
     conn: &mut Conn,
     advertiser_id: &str,
@@ -278,15 +364,18 @@ pub fn queue(
         .into_iter()
         .map(|segment| segment.id)
         .collect();
-    let placement_ids = placements::for_campaign(conn, advertiser_id, &campaign.id)?
-        .into_iter()
-        .map(|placement| placement.id)
-        .collect();
+    let all_placements = placements::for_campaign(conn, advertiser_id, &campaign.id)?;
+    let placement_ids = all_placements.iter().map(|p| p.id.clone()).collect();
     let plan = JobPlan {
         segment_ids: pick("segment_ids", request.segment_ids, segment_ids)?,
         placement_ids: pick("placement_ids", request.placement_ids, placement_ids)?,
         variants: request.variants,
     };
+    let chosen: Vec<_> = all_placements
+        .into_iter()
+        .filter(|p| plan.placement_ids.contains(&p.id))
+        .collect();
+    check_work(&plan, &chosen)?;
     let now = now_millis();
     let row = JobRow {
         id: new_id(),

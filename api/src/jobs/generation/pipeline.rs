@@ -1,7 +1,7 @@
-//! One generation step: for a (campaign, segment, placement) group, write `variants` pieces of
-//! copy with the text engine (structured output within the placement's limits), check them
-//! against brand and policy rules, rank them for the segment and drop near-duplicates, and
-//! render the images of every size of the placement.
+//! One generation step: for a (campaign, segment, placement) group, refuse a language the text
+//! model does not write, write `variants` pieces of copy by over-generating candidates and
+//! keeping the best that pass every check ([`super::copy`]), and render the images of every
+//! size of the placement.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use adforge_generator::compose::{self, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb};
 use adforge_generator::embed::{EmbedError, SentenceEmbedder};
 use adforge_generator::image::{DiffusionPipeline, ImageRequest};
-use adforge_generator::text::{
-    JsonField, JsonSchemaSpec, Prompt, SamplingParams, TextModel, TextScheduler,
-};
+use adforge_generator::text::{CancelToken, TextModel, TextScheduler};
 use adforge_targeting as targeting;
 use sha2::{Digest, Sha256};
 
@@ -41,6 +39,15 @@ pub enum PipelineError {
     /// The diffusion model could not be loaded or failed.
     #[error("image engine: {0}")]
     Image(#[from] adforge_generator::image::ImageError),
+    /// The group's job was cancelled (or its worker lost the lease) before it was finished.
+    #[error("cancelled")]
+    Cancelled,
+    /// No candidate passed the quality checks.
+    #[error("no copy passed the quality checks: {0}")]
+    NoCopy(String),
+    /// The segment's language is one the text model does not write.
+    #[error("{0}")]
+    Language(String),
     /// A setting is out of range.
     #[error("setting {name}: {message}")]
     Setting {
@@ -52,7 +59,7 @@ pub enum PipelineError {
 }
 
 /// Most sequences the text model decodes in one batch.
-pub const MAX_TEXT_BATCH: usize = 32;
+pub const MAX_TEXT_BATCH: usize = 48;
 
 /// The models a worker holds, loaded once. Text goes through a continuous-batching scheduler,
 /// so the variants of every group being generated at the same time (by any thread holding
@@ -65,6 +72,31 @@ pub struct Pipeline {
     embedder: Mutex<SentenceEmbedder>,
     assets: AssetStore,
     backgrounds: Option<DiffusionBackgrounds>,
+    copy: CopySettings,
+}
+
+/// How copy is written: the languages the text model writes and how many candidates are
+/// decoded per wanted variant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopySettings {
+    /// The text model as the settings name it (`default` or a path), for error messages.
+    pub text_model: String,
+    /// ISO 639-1 codes of the languages the text model writes.
+    pub languages: Vec<String>,
+    /// Candidates per wanted variant (the `copy_candidates_per_variant` setting).
+    pub candidates_per_variant: u32,
+}
+
+impl CopySettings {
+    /// From the settings (`text_model`, `text_model_languages`,
+    /// `copy_candidates_per_variant`).
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        CopySettings {
+            text_model: settings.text_model.clone(),
+            languages: settings.text_model_info().languages,
+            candidates_per_variant: settings.copy_candidates_per_variant.clamp(1, 8),
+        }
+    }
 }
 
 /// Ad backgrounds painted by a diffusion checkpoint (the `image_model` setting).
@@ -178,8 +210,11 @@ pub struct Variant {
     pub assets: Vec<ImageAsset>,
     /// Relevance to the segment (cosine similarity), when ranked.
     pub score: Option<f64>,
-    /// Set when ranking dropped it as a near-duplicate: the variant it duplicates.
+    /// Set when ranking dropped it as a near-duplicate: the variant it duplicates. Selection
+    /// now rejects near-duplicates among the candidates, so generation leaves it unset.
     pub duplicate_of: Option<i32>,
+    /// Set when the group delivered fewer variants than asked: how many, and why.
+    pub shortfall: Option<String>,
     /// How it was made.
     pub provenance: serde_json::Value,
 }
@@ -215,7 +250,18 @@ impl Pipeline {
             embedder: Mutex::new(embedder),
             assets,
             backgrounds: None,
+            copy: CopySettings {
+                text_model: text_model.to_string(),
+                languages: crate::config::default_text_model_languages(text_model),
+                candidates_per_variant: crate::config::DEFAULT_COPY_CANDIDATES,
+            },
         })
+    }
+
+    /// Writes copy with `copy` (languages, candidates per variant) instead of the defaults.
+    pub fn with_copy_settings(mut self, copy: CopySettings) -> Self {
+        self.copy = copy;
+        self
     }
 
     /// Paints ad backgrounds with `backgrounds` instead of designing them from the brand
@@ -227,11 +273,45 @@ impl Pipeline {
 
     /// Writes, checks, ranks and renders one group's variants.
     pub fn generate_group(&self, input: &GroupInput<'_>) -> Result<Vec<Variant>, PipelineError> {
+        self.generate_group_cancellable(input, &CancelToken::new())
+    }
+
+    /// [`Self::generate_group`], stopped with [`PipelineError::Cancelled`] soon after `cancel`
+    /// is cancelled: the text engine checks it before every decode step, and it is checked
+    /// again before every background and every image size.
+    pub fn generate_group_cancellable(
+        &self,
+        input: &GroupInput<'_>,
+        cancel: &CancelToken,
+    ) -> Result<Vec<Variant>, PipelineError> {
+        let check = || {
+            if cancel.is_cancelled() {
+                Err(PipelineError::Cancelled)
+            } else {
+                Ok(())
+            }
+        };
         let limits = input.placement.text_limits();
         let sizes = input.placement.sizes();
         let (width, height) = sizes.first().copied().unwrap_or((0, 0));
-        let language = targeting::Language::from_tag(&input.segment.input.language)
-            .unwrap_or(targeting::Language::En);
+        let tag = input.segment.input.language.trim();
+        let primary = tag
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let language = match targeting::Language::from_tag(tag) {
+            Some(language) if self.copy.languages.contains(&primary) => language,
+            _ => {
+                return Err(PipelineError::Language(
+                    crate::config::unwritten_language_message(
+                        &self.copy.text_model,
+                        &self.copy.languages,
+                        tag,
+                    ),
+                ))
+            }
+        };
         let campaign = &input.campaign.input;
         let brief = targeting::CampaignBrief {
             name: campaign.brand.clone(),
@@ -271,80 +351,29 @@ impl Pipeline {
             disclaimer: None,
             ..brand.clone()
         };
-        let prompts = targeting::build_prompts(&brief, &segment, &copy_brand, &spec);
-        let schema = JsonSchemaSpec {
-            fields: vec![
-                JsonField {
-                    name: "headline".into(),
-                    max_graphemes: limits.headline as usize,
-                    allowed_values: None,
-                },
-                JsonField {
-                    name: "body".into(),
-                    max_graphemes: limits.body as usize,
-                    allowed_values: None,
-                },
-                JsonField {
-                    name: "cta".into(),
-                    max_graphemes: limits.cta as usize,
-                    allowed_values: None,
-                },
-            ],
-        };
-        let prompt = Prompt::Chat {
-            system: Some(prompts.text.system.clone()),
-            user: prompts.text.user.clone(),
-        };
-        let jobs: Vec<(Prompt, SamplingParams)> = (0..input.variants)
-            .map(|v| {
-                let sampling = SamplingParams {
-                    temperature: 0.8,
-                    top_p: 0.95,
-                    repetition_penalty: 1.1,
-                    seed: Some(input.seed + u64::from(v)),
-                    ..SamplingParams::default()
-                };
-                (prompt.clone(), sampling)
-            })
-            .collect();
-        // The variants join the shared decode batch, alongside other groups in flight.
-        let outputs = self.text.generate_json_batch(&jobs, &schema)?;
-        let copies: Vec<targeting::AdCopy> = outputs
-            .iter()
-            .map(|out| {
-                let field = |name: &str| {
-                    out.values
-                        .get(name)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("")
-                        .trim()
-                        .to_string()
-                };
-                targeting::AdCopy {
-                    headline: field("headline"),
-                    body: field("body"),
-                    call_to_action: field("cta"),
-                }
-            })
-            .collect();
-
-        let ranking = if copies.is_empty() {
-            targeting::Ranking::default()
-        } else {
-            let embedder = self.embedder.lock().unwrap_or_else(|p| p.into_inner());
-            let embeddings = embedder.embed(&targeting::ranking_texts(&segment, &copies))?;
-            match embeddings.split_first() {
-                Some((persona, variants)) => targeting::rank_variants(
-                    persona,
-                    variants,
-                    targeting::DEFAULT_DUPLICATE_THRESHOLD,
-                ),
-                None => targeting::Ranking::default(),
+        let written = super::copy::write_copy(
+            &self.text,
+            &self.embedder,
+            &super::copy::CopyBrief {
+                campaign: &brief,
+                segment: &segment,
+                brand: &copy_brand,
+                placement: &spec,
+                variants: input.variants,
+                candidates_per_variant: self.copy.candidates_per_variant,
+                seed: input.seed,
+            },
+            cancel,
+        )?;
+        let prompts = &written.prompts;
+        let selection_provenance = written.provenance(input.variants);
+        let shortfall = written.shortfall(input.variants);
+        if let Some(note) = &shortfall {
+            tracing::info!(segment = %input.segment.id, placement = %input.placement.id, "{note}");
+            if written.selection.selected.is_empty() {
+                return Err(PipelineError::NoCopy(note.clone()));
             }
-        };
-        let pack = targeting::RulePack::builtin(language);
-        let checker =
-            targeting::PolicyChecker::new(pack, &copy_brand, &spec, campaign.allow_claims);
+        }
         let style = BrandStyle::with_colors(
             brand
                 .colors
@@ -353,29 +382,21 @@ impl Pipeline {
                 .collect(),
         );
 
-        let mut variants = Vec::with_capacity(copies.len());
-        for (index, copy) in copies.into_iter().enumerate() {
-            let duplicate_of = ranking
-                .dropped
-                .iter()
-                .find(|d| d.index == index)
-                .map(|d| d.duplicate_of as i32);
-            let score = ranking
-                .ranked
-                .iter()
-                .find(|r| r.index == index)
-                .map(|r| f64::from(r.relevance));
-            let mut violations: Vec<Violation> = checker
-                .check(&copy)
-                .into_iter()
-                .map(violation_from_policy)
-                .collect();
+        let mut variants = Vec::with_capacity(written.selection.selected.len());
+        for (number, &index) in written.selection.selected.iter().enumerate() {
+            let report = &written.selection.reports[index];
+            let copy = report.copy.clone();
+            let (_, candidate_seed, generated_tokens) = written.candidates[index];
+            let duplicate_of: Option<i32> = None;
+            let score = Some(f64::from(report.relevance));
+            let mut violations: Vec<Violation> = Vec::new();
             let mut assets = Vec::new();
-            let sampling = &jobs[index].1;
-            let background_seed = sampling.seed.unwrap_or(input.seed);
+            let sampling = &written.sampling;
+            let background_seed = candidate_seed;
             let mut images_provenance =
                 serde_json::json!({ "engine": "compositor", "background": "designed" });
             if duplicate_of.is_none() {
+                check()?;
                 let background = match &self.backgrounds {
                     Some(painter) => {
                         images_provenance = painter.describe(background_seed);
@@ -393,6 +414,7 @@ impl Pipeline {
                     creative_copy = creative_copy.with_disclaimer(disclaimer);
                 }
                 for &(w, h) in &sizes {
+                    check()?;
                     let size = match format!("{w}x{h}").parse::<compose::AdSize>() {
                         Ok(size) => size,
                         Err(error) => {
@@ -432,20 +454,25 @@ impl Pipeline {
                 "disclaimer": brand.disclaimer,
                 "images": images_provenance,
                 "prompts": { "system": prompts.text.system, "user": prompts.text.user,
+                             "examples": prompts.text.examples.len(),
                              "image": prompts.image.prompt, "image_negative": prompts.image.negative_prompt },
-                "seed": sampling.seed,
+                "seed": candidate_seed,
+                "candidate": index,
+                "scores": report,
+                "selection": selection_provenance,
                 "sampling": { "temperature": sampling.temperature, "top_p": sampling.top_p,
                               "repetition_penalty": sampling.repetition_penalty },
-                "generated_tokens": outputs[index].generation.token_ids.len(),
+                "generated_tokens": generated_tokens,
                 "created_at": crate::domain::iso_time(crate::store::now_millis()),
             });
             variants.push(Variant {
-                variant: index as i32,
+                variant: number as i32,
                 copy,
                 violations,
                 assets,
                 score,
                 duplicate_of,
+                shortfall: shortfall.clone(),
                 provenance,
             });
         }
@@ -487,7 +514,8 @@ impl SharedPipeline {
                 &settings.device,
                 self.assets.clone(),
             )?
-            .with_backgrounds(DiffusionBackgrounds::load(settings)?),
+            .with_backgrounds(DiffusionBackgrounds::load(settings)?)
+            .with_copy_settings(CopySettings::from_settings(settings)),
         );
         *loaded = Some(pipeline.clone());
         Ok(pipeline)
@@ -500,26 +528,6 @@ fn layout_violation(width: u32, height: u32, message: &str) -> Violation {
         field: format!("image {width}x{height}"),
         span: (0, 0),
         message: message.to_string(),
-    }
-}
-
-fn violation_from_policy(v: targeting::Violation) -> Violation {
-    let (field, span) = match &v.span {
-        Some(span) => {
-            let field = match span.field {
-                targeting::CopyField::Headline => "headline",
-                targeting::CopyField::Body => "body",
-                targeting::CopyField::CallToAction => "cta",
-            };
-            (field.to_string(), (span.range.start, span.range.end))
-        }
-        None => ("copy".to_string(), (0, 0)),
-    };
-    Violation {
-        rule: v.rule,
-        field,
-        span,
-        message: v.message,
     }
 }
 

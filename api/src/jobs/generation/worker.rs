@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 
+use adforge_generator::text::CancelToken;
+
 use super::pipeline::{GroupInput, Pipeline, SharedPipeline, Variant};
 use super::{JobPlan, JobRow};
 use crate::config::Settings;
@@ -116,9 +118,21 @@ pub fn run(context: WorkerContext, options: WorkerOptions, stop: Arc<AtomicBool>
             owner: options.id.clone(),
             lease: options.lease,
         };
-        let heartbeat = Heartbeat::start(store.clone(), leased, lost.clone(), || false);
+        // The heartbeat reads every second whether the job is still held; once it is not
+        // (cancelled, or taken over), the cancel token stops the text engine at its next
+        // decode step and the pipeline before its next image.
+        let cancel = CancelToken::new();
+        let heartbeat = Heartbeat::start(store.clone(), leased, lost.clone(), {
+            let (lost, cancel) = (lost.clone(), cancel.clone());
+            move || {
+                if lost.load(Ordering::Relaxed) {
+                    cancel.cancel();
+                }
+                false
+            }
+        });
         let outcome = process(
-            &store, &assets, &pipeline, &serving, &job, &options, &stop, &lost,
+            &store, &assets, &pipeline, &serving, &job, &options, &stop, &lost, &cancel,
         );
         heartbeat.stop();
         match outcome {
@@ -209,6 +223,7 @@ fn process(
     options: &WorkerOptions,
     stop: &AtomicBool,
     lost: &AtomicBool,
+    cancel: &CancelToken,
 ) -> Result<Outcome, String> {
     let mut conn = store.conn().map_err(|e| e.to_string())?;
     let plan: JobPlan = json_from_text(&job.request).map_err(|e| e.to_string())?;
@@ -263,15 +278,18 @@ fn process(
                     scope.spawn(move || {
                         let (segment, placement) = rows.as_ref().map_err(Clone::clone)?;
                         pipeline
-                            .generate_group(&GroupInput {
-                                campaign,
-                                brand_kit,
-                                logo,
-                                segment,
-                                placement,
-                                variants: plan.variants,
-                                seed: group_seed(&job.id, segment_id, placement_id),
-                            })
+                            .generate_group_cancellable(
+                                &GroupInput {
+                                    campaign,
+                                    brand_kit,
+                                    logo,
+                                    segment,
+                                    placement,
+                                    variants: plan.variants,
+                                    seed: group_seed(&job.id, segment_id, placement_id),
+                                },
+                                cancel,
+                            )
                             .map_err(|e| e.to_string())
                     })
                 })
@@ -345,6 +363,7 @@ fn save_group(
         .filter(generation_items::placement_id.eq(placement_id))
         .select(generation_items::variant)
         .load(conn)?;
+    let asked = variants;
     match produced {
         Err(error) => {
             for variant in (0..variants as i32).filter(|v| !existing.contains(v)) {
@@ -354,6 +373,20 @@ fn save_group(
             }
         }
         Ok(variants) => {
+            // A group with fewer good candidates than asked delivers fewer: the variants it
+            // could not deliver are recorded as `undelivered`, with why.
+            let delivered: Vec<i32> = variants.iter().map(|v| v.variant).collect();
+            let shortfall = variants.iter().find_map(|v| v.shortfall.clone());
+            for missing in
+                (0..asked as i32).filter(|v| !delivered.contains(v) && !existing.contains(v))
+            {
+                let note = shortfall
+                    .clone()
+                    .unwrap_or_else(|| "not enough copy passed the quality checks".into());
+                diesel::insert_into(generation_items::table)
+                    .values(item(missing, "undelivered", None, Some(note)))
+                    .execute(conn)?;
+            }
             for variant in variants
                 .into_iter()
                 .filter(|v| !existing.contains(&v.variant))

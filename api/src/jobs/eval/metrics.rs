@@ -1,0 +1,441 @@
+//! The per-variant checks of the copy evaluation, on plain strings (definitions in the parent
+//! module's documentation).
+
+use std::collections::HashSet;
+
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+use unicode_segmentation::UnicodeSegmentation;
+
+/// Lower case with accents stripped (`Crème` → `creme`, `ß` → `ss`, `œ` → `oe`) and curly
+/// apostrophes straightened, so names match however the model capitalised or accented them.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        for lower in c.to_lowercase() {
+            match lower {
+                'ß' => out.push_str("ss"),
+                'œ' => out.push_str("oe"),
+                'æ' => out.push_str("ae"),
+                '\u{2018}' | '\u{2019}' => out.push('\''),
+                _ => decompose_canonical(lower, |d| {
+                    if !is_combining_mark(d) {
+                        out.push(d);
+                    }
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// The words of `text`, folded (runs of letters and digits; apostrophes and hyphens split).
+pub fn words(text: &str) -> Vec<String> {
+    fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A word with one plural ending removed, so `shirt` and `shirts` (or `classes`/`class`) meet.
+fn stem(word: &str) -> &str {
+    if word.len() > 4 {
+        if let Some(s) = word.strip_suffix("es") {
+            return s;
+        }
+    }
+    if word.len() > 3 {
+        if let Some(s) = word.strip_suffix('s') {
+            return s;
+        }
+    }
+    word
+}
+
+/// Product words that say what kind of offer it is rather than what it is; the main noun is
+/// the last product word that is not one of these.
+const GENERIC_PRODUCT_WORDS: &[&str] = &[
+    "app",
+    "apps",
+    "application",
+    "service",
+    "services",
+    "subscription",
+    "subscriptions",
+    "plan",
+    "plans",
+    "online",
+    "software",
+    "platform",
+    "tool",
+    "kit",
+    "pack",
+    "box",
+    "set",
+    "abonnement",
+    "application",
+    "servicio",
+    "suscripcion",
+    "aplicacion",
+    "dienst",
+    "abo",
+];
+
+/// Articles and prepositions skipped when picking the main noun.
+const FUNCTION_WORDS: &[&str] = &[
+    "the", "a", "an", "of", "for", "and", "with", "de", "du", "des", "la", "le", "les", "et",
+    "pour", "el", "los", "las", "y", "para", "con", "der", "die", "das", "und", "fur", "mit",
+];
+
+/// The product's main noun: its last word of three letters or more that is neither generic
+/// (`app`, `subscription`…) nor a function word; in "sourdough bread subscription" it is
+/// `bread`, in "linen shirts" `shirts`. Falls back to the last such word of any kind.
+pub fn main_noun(product: &str) -> Option<String> {
+    let folded = fold(product);
+    let content: Vec<&str> = folded
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.chars().count() >= 3 && !FUNCTION_WORDS.contains(w))
+        .collect();
+    content
+        .iter()
+        .rev()
+        .find(|w| !GENERIC_PRODUCT_WORDS.contains(w))
+        .or_else(|| content.last())
+        .map(|w| w.to_string())
+}
+
+/// Whether the folded word sequence `needle` occurs in `haystack` at word boundaries, words
+/// compared after removing a plural ending.
+fn contains_words(haystack: &[String], needle: &[String]) -> bool {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return false;
+    }
+    haystack
+        .windows(needle.len())
+        .any(|window| window.iter().zip(needle).all(|(a, b)| stem(a) == stem(b)))
+}
+
+/// Whether `copy` names the brand, the product, or the product's [`main_noun`], as whole words,
+/// ignoring case and accents. Brand names written as one word ("PennyJar") also match the
+/// spaced form ("Penny Jar").
+pub fn names_brand_or_product(copy: &str, brand: &str, product: &str) -> bool {
+    let copy_words = words(copy);
+    let joined: HashSet<String> = copy_words.iter().map(|w| stem(w).to_string()).collect();
+    let brand_words = words(brand);
+    if contains_words(&copy_words, &brand_words)
+        || (brand_words.len() > 1 && joined.contains(stem(&brand_words.concat())))
+    {
+        return true;
+    }
+    if contains_words(&copy_words, &words(product)) {
+        return true;
+    }
+    main_noun(product).is_some_and(|noun| contains_words(&copy_words, &words(&noun)))
+}
+
+/// Words accepted as complete when a field ends on them at its limit.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    words: HashSet<String>,
+}
+
+/// Words of one or two letters that are complete words in English, French, Spanish or German
+/// (a cut usually leaves one or two letters of the next word).
+const SHORT_WORDS: &[&str] = &[
+    "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
+    "no", "of", "ok", "on", "or", "so", "to", "up", "us", "we", "tv", "uk", "eu", "ai", "à", "y",
+    "o", "e", "au", "ce", "de", "du", "en", "et", "il", "je", "la", "le", "ma", "ne", "ni", "ou",
+    "sa", "se", "si", "ta", "te", "tu", "un", "vu", "el", "es", "ha", "lo", "mi", "ya", "yo", "su",
+    "ab", "am", "da", "du", "er", "im", "ob", "um", "wo", "zu",
+];
+
+impl Vocabulary {
+    /// Whole words of a WordPiece vocabulary (one token per line, as MiniLM's `vocab.txt`):
+    /// lines of three letters or more, without the `##` continuation mark; the short words of
+    /// the four languages are always known.
+    pub fn from_wordpiece(vocab: &str) -> Vocabulary {
+        let mut words: HashSet<String> = vocab
+            .lines()
+            .map(str::trim)
+            .filter(|w| !w.starts_with("##") && !w.starts_with('['))
+            .filter(|w| w.chars().count() >= 3 && w.chars().all(char::is_alphabetic))
+            .map(fold)
+            .collect();
+        words.extend(SHORT_WORDS.iter().map(|w| fold(w)));
+        Vocabulary { words }
+    }
+
+    /// Adds the words of `text` (the brief's own words: names, product terms).
+    pub fn add_text(&mut self, text: &str) {
+        self.words.extend(words(text));
+    }
+
+    /// Whether `word` (any case) is known.
+    pub fn contains(&self, word: &str) -> bool {
+        self.words.contains(&fold(word))
+    }
+}
+
+/// Whether `field` looks cut inside a word: it fills its limit of `max_graphemes` exactly, ends
+/// on a letter, and its last word is not a known complete word (digits count as complete).
+pub fn cut_mid_word(field: &str, max_graphemes: usize, vocabulary: &Vocabulary) -> bool {
+    let field = field.trim_end();
+    if field.graphemes(true).count() < max_graphemes {
+        return false;
+    }
+    let Some(last) = field.chars().next_back() else {
+        return false;
+    };
+    if !last.is_alphabetic() {
+        return false;
+    }
+    let last_word = field
+        .rsplit(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("");
+    !vocabulary.contains(last_word)
+}
+
+/// Words a field may not end on, per language: conjunctions, articles, prepositions.
+fn dangling_words(language: &str) -> &'static [&'static str] {
+    match language {
+        "fr" => &[
+            "et", "ou", "avec", "pour", "le", "la", "les", "de", "des", "du", "un", "une", "a",
+            "au", "aux", "en", "sur", "par", "dans", "mais", "votre", "vos", "notre",
+        ],
+        "es" => &[
+            "y", "o", "con", "para", "el", "la", "los", "las", "de", "del", "un", "una", "a", "en",
+            "por", "pero", "tu", "su", "sin",
+        ],
+        "de" => &[
+            "und", "oder", "mit", "fur", "der", "die", "das", "den", "dem", "ein", "eine", "einen",
+            "zu", "im", "in", "auf", "von", "aber", "ihr", "ihre", "dein", "deine",
+        ],
+        _ => &[
+            "and", "or", "with", "for", "the", "a", "an", "to", "of", "in", "on", "at", "by",
+            "from", "but", "your", "our", "its", "their", "is", "are", "that",
+        ],
+    }
+}
+
+/// Whether `field` ends on a dangling comma, colon, semicolon, dash, opening bracket or
+/// ampersand, or on a conjunction, article or preposition of `language`.
+pub fn dangling_end(field: &str, language: &str) -> bool {
+    let field = field.trim_end();
+    let Some(last) = field.chars().next_back() else {
+        return false;
+    };
+    if matches!(last, ',' | ':' | ';' | '-' | '–' | '—' | '(' | '&' | '/') {
+        return true;
+    }
+    let last_word = words(field).pop().unwrap_or_default();
+    last.is_alphanumeric() && dangling_words(language).contains(&last_word.as_str())
+}
+
+/// The markup and placeholder artefacts found in `field`, by kind.
+pub fn artefacts(field: &str) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    let folded = fold(field);
+    let mut push = |kind: &'static str| {
+        if !found.contains(&kind) {
+            found.push(kind);
+        }
+    };
+    if field.chars().any(|c| {
+        matches!(
+            c,
+            '*' | '[' | ']' | '{' | '}' | '<' | '>' | '#' | '`' | '|' | '\\' | '~' | '_'
+        )
+    }) {
+        push("markup character");
+    }
+    if folded.contains("http") || folded.contains("www.") {
+        push("url");
+    }
+    for label in [
+        "headline:",
+        "body:",
+        "cta:",
+        "call to action:",
+        "description:",
+    ] {
+        if folded.contains(label) {
+            push("field label");
+        }
+    }
+    let field_words = words(field);
+    if field_words
+        .iter()
+        .any(|w| (w.len() >= 2 && w.chars().all(|c| c == 'x')) || w == "lorem" || w == "ipsum")
+        || folded.contains("brand name")
+        || folded.contains("product name")
+    {
+        push("placeholder");
+    }
+    let trimmed = field.trim();
+    let quotes = [
+        '"', '\'', '\u{201c}', '\u{201d}', '\u{2018}', '\u{2019}', '«', '»',
+    ];
+    if trimmed.starts_with(quotes) || trimmed.ends_with(quotes) {
+        push("stray quote");
+    }
+    if trimmed.contains("...") || trimmed.contains('\u{2026}') {
+        push("ellipsis");
+    }
+    let mut run = 0;
+    for c in field.chars() {
+        if is_emoji(c) {
+            run += 1;
+            if run >= 2 {
+                push("emoji run");
+            }
+        } else if !c.is_whitespace() {
+            run = 0;
+        }
+    }
+    if field.chars().any(|c| c.is_control()) {
+        push("control character");
+    }
+    found
+}
+
+fn is_emoji(c: char) -> bool {
+    matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
+}
+
+/// The language of `text` by `whatlang`, among the Latin-script languages an advertiser is
+/// likely to ask for, as an ISO 639-1 code; `None` when nothing is recognised (empty text).
+pub fn detect_language(text: &str) -> Option<&'static str> {
+    use whatlang::Lang;
+    const CANDIDATES: [(Lang, &str); 10] = [
+        (Lang::Eng, "en"),
+        (Lang::Fra, "fr"),
+        (Lang::Spa, "es"),
+        (Lang::Deu, "de"),
+        (Lang::Ita, "it"),
+        (Lang::Por, "pt"),
+        (Lang::Nld, "nl"),
+        (Lang::Swe, "sv"),
+        (Lang::Pol, "pl"),
+        (Lang::Tur, "tr"),
+    ];
+    let detector =
+        whatlang::Detector::with_allowlist(CANDIDATES.iter().map(|(lang, _)| *lang).collect());
+    let lang = detector.detect_lang(text)?;
+    CANDIDATES
+        .iter()
+        .find(|(candidate, _)| *candidate == lang)
+        .map(|(_, code)| *code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocabulary() -> Vocabulary {
+        Vocabulary::from_wordpiece("[PAD]\nworld\n##s\nwelcome\nfresh\nbread\ndoor\nawesome\n")
+    }
+
+    #[test]
+    fn folding_ignores_case_and_accents() {
+        assert_eq!(fold("Crème BRÛLÉE Straße"), "creme brulee strasse");
+        assert_eq!(words("Crumb & Co’s bread!"), ["crumb", "co", "s", "bread"]);
+    }
+
+    #[test]
+    fn names_match_brand_product_or_main_noun() {
+        let brand = "Crumb & Co";
+        let product = "sourdough bread subscription";
+        assert_eq!(main_noun(product).as_deref(), Some("bread"));
+        assert_eq!(
+            main_noun("Inkpad note-taking app").as_deref(),
+            Some("note-taking")
+        );
+        assert!(names_brand_or_product(
+            "Fresh loaves from CRUMB & CO",
+            brand,
+            product
+        ));
+        assert!(names_brand_or_product(
+            "Warm breads at dawn",
+            brand,
+            product
+        ));
+        assert!(!names_brand_or_product(
+            "Join the best team ever",
+            brand,
+            product
+        ));
+        // A word that merely contains the name does not count.
+        assert!(!names_brand_or_product("Breadth of choice", brand, product));
+        assert!(names_brand_or_product(
+            "Save with PennyJar",
+            "Penny Jar",
+            "budgeting app"
+        ));
+        assert!(names_brand_or_product(
+            "Linen shirt, relaxed fit",
+            "Holloway",
+            "linen shirts"
+        ));
+        assert!(names_brand_or_product(
+            "Crème glacée maison",
+            "Glacier",
+            "crème glacée"
+        ));
+    }
+
+    #[test]
+    fn cuts_are_fields_at_the_limit_ending_inside_a_word() {
+        let vocabulary = vocabulary();
+        let cut = "Welcome to a world s";
+        assert!(cut_mid_word(cut, cut.len(), &vocabulary));
+        assert!(cut_mid_word("This awesome co", 15, &vocabulary));
+        // Under the limit, ending on punctuation or a number, or on a known word: not a cut.
+        assert!(!cut_mid_word("This awesome co", 20, &vocabulary));
+        assert!(!cut_mid_word("Fresh bread.", 12, &vocabulary));
+        assert!(!cut_mid_word("Fresh bread at 8", 16, &vocabulary));
+        assert!(!cut_mid_word("Fresh bread at your door", 24, &vocabulary));
+        let mut with_brief = vocabulary.clone();
+        with_brief.add_text("Inkpad");
+        assert!(!cut_mid_word("Notes with Inkpad", 17, &with_brief));
+    }
+
+    #[test]
+    fn dangling_endings_are_found_per_language() {
+        assert!(dangling_end("Fresh bread and", "en"));
+        assert!(dangling_end("Fresh bread,", "en"));
+        assert!(dangling_end("Du pain frais et", "fr"));
+        assert!(!dangling_end("Fresh bread at your door", "en"));
+        assert!(!dangling_end("Order now!", "en"));
+    }
+
+    #[test]
+    fn artefacts_are_named_by_kind() {
+        assert_eq!(artefacts("**Fresh** bread"), ["markup character"]);
+        assert_eq!(artefacts("Order at https://x.example"), ["url"]);
+        assert_eq!(artefacts("Headline: Fresh bread"), ["field label"]);
+        assert_eq!(artefacts("Save XX% today"), ["placeholder"]);
+        assert_eq!(artefacts("'}"), ["markup character", "stray quote"]);
+        assert!(artefacts("Fresh sourdough, delivered before 8 am.").is_empty());
+        assert!(artefacts("Crumb & Co: l’été en pain").is_empty());
+    }
+
+    #[test]
+    fn languages_are_identified() {
+        assert_eq!(
+            detect_language("Fresh sourdough delivered to your door twice a week"),
+            Some("en")
+        );
+        assert_eq!(
+            detect_language("Du pain au levain livré chez vous deux fois par semaine"),
+            Some("fr")
+        );
+        assert_eq!(
+            detect_language("Frisches Sauerteigbrot zweimal pro Woche an Ihre Tür geliefert"),
+            Some("de")
+        );
+        assert_eq!(detect_language(""), None);
+    }
+}

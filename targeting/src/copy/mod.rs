@@ -1,0 +1,17 @@
+//! Copy quality: the data prompts show the model ([`examples`]: few-shot ads and standard calls
+//! to action per language, from `assets/copy/`), language identification ([`lang`]) and the
+//! scoring and selection of over-generated candidates ([`select`]).
+//!
+//! Everything here takes plain values: the caller decodes the candidates, computes their
+//! embeddings with `adforge_generator::embed` and passes numbers in.
+
+pub mod examples;
+pub mod lang;
+pub mod select;
+
+pub use examples::{cta_labels, examples_for, CopyExample, PlacementKind};
+pub use lang::{detect_language, LanguageCheck};
+pub use select::{
+    artefacts, names_brand_or_product, select_candidates, Candidate, CandidateReport, Rejection,
+    Selection, SelectionConfig,
+};

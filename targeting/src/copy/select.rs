@@ -1,0 +1,638 @@
+//! Scoring and selection of over-generated copy: the pipeline decodes K candidates per wanted
+//! variant, and [`select_candidates`] keeps the best N that pass every check.
+//!
+//! A candidate is rejected, with every reason recorded, when a field is empty, when it holds
+//! markup or placeholder artefacts ([`artefacts`]), when language identification reliably names
+//! another language ([`crate::copy::lang`]), when it breaks a brand or policy rule, when it is
+//! off-topic (relevance to the brief under [`SelectionConfig::min_relevance`]), or when it
+//! repeats a better candidate (same headline, or embeddings at least
+//! [`SelectionConfig::duplicate_threshold`] alike). Survivors are ordered by
+//!
+//! ```text
+//! score = relevance + 0.1 × max(mean token log-prob, −5) + 0.1 × (names the brand or product)
+//! ```
+//!
+//! where relevance is the cosine between the candidate's embedding and the brief's (product and
+//! description) and the mean token log-probability is the model's own fluency measure. Fewer
+//! than N survivors means fewer variants: the selection never pads with rejected ones.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::brief::{AdCopy, Language};
+use crate::copy::lang::{detect_language, LanguageCheck};
+use crate::policy::Violation;
+use crate::rank::{cosine, DEFAULT_DUPLICATE_THRESHOLD};
+
+/// One decoded candidate, with the values the caller computed for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The copy.
+    pub copy: AdCopy,
+    /// Embedding of the copy (headline, body and CTA together).
+    pub embedding: Vec<f32>,
+    /// Cosine between the copy's embedding and the brief's.
+    pub relevance: f32,
+    /// Mean log-probability of the generated tokens, when the engine reports it.
+    pub mean_logprob: Option<f32>,
+    /// Brand and policy rules it breaks.
+    pub violations: Vec<Violation>,
+}
+
+/// What selection needs besides the candidates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelectionConfig {
+    /// How many candidates to keep at most.
+    pub wanted: usize,
+    /// The language the copy must be in.
+    pub language: Language,
+    /// The brand name, to check the copy names it.
+    pub brand: String,
+    /// The product, to check the copy names it.
+    pub product: String,
+    /// Relevance under which a candidate counts as off-topic.
+    pub min_relevance: f32,
+    /// Embedding similarity at or above which a candidate duplicates a better one.
+    pub duplicate_threshold: f32,
+    /// The brief's own text (product, description, offer, audience): a number in the copy that
+    /// is not in it is an invented fact.
+    pub facts: String,
+}
+
+impl SelectionConfig {
+    /// The defaults: off-topic under 0.2 (on the prompt research briefs, ads that named the
+    /// product scored 0.3 to 0.8, ads about something else −0.1 to 0.2), duplicates from
+    /// [`DEFAULT_DUPLICATE_THRESHOLD`].
+    pub fn new(wanted: usize, language: Language, brand: &str, product: &str) -> Self {
+        SelectionConfig {
+            wanted,
+            language,
+            brand: brand.to_string(),
+            product: product.to_string(),
+            min_relevance: 0.2,
+            duplicate_threshold: DEFAULT_DUPLICATE_THRESHOLD,
+            facts: String::new(),
+        }
+    }
+
+    /// With the brief's text, against which numbers in the copy are checked.
+    pub fn with_facts(mut self, facts: &str) -> Self {
+        self.facts = facts.to_string();
+        self
+    }
+}
+
+/// Why a candidate was rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Rejection {
+    /// A field is empty.
+    Empty {
+        /// The empty fields.
+        fields: Vec<String>,
+    },
+    /// Markup or placeholder text.
+    Artefact {
+        /// What was found.
+        found: Vec<String>,
+    },
+    /// Written in another language.
+    WrongLanguage {
+        /// The language detected.
+        detected: Option<String>,
+    },
+    /// Breaks brand or policy rules.
+    Violation {
+        /// The rules broken.
+        rules: Vec<String>,
+    },
+    /// Not about the brief.
+    OffTopic {
+        /// Its relevance.
+        relevance: f32,
+    },
+    /// Repeats itself: a word of four or more letters three times, a word twice in a row, or
+    /// the same two-word phrase twice.
+    Repetition {
+        /// The repeated word or phrase.
+        repeated: String,
+    },
+    /// States numbers (prices, sizes, dates) that the brief does not.
+    InventedFact {
+        /// The numbers not in the brief.
+        numbers: Vec<String>,
+    },
+    /// Repeats a better candidate.
+    Duplicate {
+        /// The kept candidate it repeats.
+        of: usize,
+    },
+}
+
+impl Rejection {
+    /// A short name of the reason, for counts.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rejection::Empty { .. } => "empty",
+            Rejection::Artefact { .. } => "artefact",
+            Rejection::WrongLanguage { .. } => "wrong_language",
+            Rejection::Violation { .. } => "violation",
+            Rejection::OffTopic { .. } => "off_topic",
+            Rejection::Repetition { .. } => "repetition",
+            Rejection::InventedFact { .. } => "invented_fact",
+            Rejection::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
+/// Every score of one candidate and what became of it, for provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateReport {
+    /// Position among the candidates.
+    pub index: usize,
+    /// The copy.
+    pub copy: AdCopy,
+    /// Cosine with the brief.
+    pub relevance: f32,
+    /// Mean token log-probability.
+    pub mean_logprob: Option<f32>,
+    /// Language identification.
+    pub language: LanguageCheck,
+    /// Whether the copy names the brand or the product.
+    pub names_brand_or_product: bool,
+    /// The combined score that orders survivors.
+    pub score: f32,
+    /// True when kept.
+    pub selected: bool,
+    /// Why it was rejected (empty when it passed; a passing candidate that was not kept was
+    /// simply not needed).
+    pub rejections: Vec<Rejection>,
+}
+
+/// The outcome of selection.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Selection {
+    /// Indexes of the kept candidates, best first.
+    pub selected: Vec<usize>,
+    /// One report per candidate, in input order.
+    pub reports: Vec<CandidateReport>,
+    /// How many candidates were rejected for each reason (a candidate may count under several).
+    pub rejected: BTreeMap<String, usize>,
+    /// How many candidates were rejected in all.
+    pub rejected_total: usize,
+}
+
+/// Markup and placeholder artefacts in `text`: markdown and JSON punctuation, brackets and
+/// angle brackets, hashtags, links, repeated `!` or `?`, placeholders (`Lorem`, `XX`, `TBD`,
+/// `[Brand]`-like slots, `...`) and runs of emoji.
+pub fn artefacts(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for mark in [
+        "*", "[", "]", "{", "}", "<", ">", "#", "|", "\\", "_", "`", "!!", "??", "...", "…",
+    ] {
+        if text.contains(mark) {
+            found.push(mark.to_string());
+        }
+    }
+    let lower = text.to_lowercase();
+    for mark in [
+        "http",
+        "www.",
+        "lorem",
+        "ipsum",
+        "placeholder",
+        "tbd",
+        "insert ",
+    ] {
+        if lower.contains(mark) {
+            found.push(mark.to_string());
+        }
+    }
+    if text
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.len() >= 2 && w.chars().all(|c| c == 'X'))
+    {
+        found.push("XX".into());
+    }
+    let mut run = 0;
+    for c in text.chars() {
+        if is_emoji(c) {
+            run += 1;
+            if run == 2 {
+                found.push("emoji run".into());
+                break;
+            }
+        } else if c != '\u{200d}' && c != '\u{fe0f}' {
+            run = 0;
+        }
+    }
+    found
+}
+
+/// A word of four or more letters said three times, a word said twice in a row, or a
+/// two-word phrase said twice, in `text` (case and accents ignored).
+pub fn repetition(text: &str) -> Option<String> {
+    let folded = fold(text);
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if w.chars().count() >= 4 && words.iter().filter(|x| *x == w).count() >= 3 {
+            return Some((*w).to_string());
+        }
+        if words.get(i + 1) == Some(w) {
+            return Some(format!("{w} {w}"));
+        }
+        if let Some(next) = words.get(i + 1) {
+            let pair = (*w, *next);
+            if words[i + 1..]
+                .windows(2)
+                .skip(1)
+                .any(|p| (p[0], p[1]) == pair)
+            {
+                return Some(format!("{w} {next}"));
+            }
+        }
+    }
+    None
+}
+
+/// Numbers in `text` (digit runs, with their decimal part) that `facts` does not contain.
+pub fn invented_numbers(text: &str, facts: &str) -> Vec<String> {
+    let known: Vec<String> = numbers(facts);
+    let mut invented: Vec<String> = numbers(text)
+        .into_iter()
+        .filter(|n| !known.contains(n))
+        .collect();
+    invented.dedup();
+    invented
+}
+
+fn numbers(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let decimal = (c == '.' || c == ',')
+            && !current.is_empty()
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if c.is_ascii_digit() || decimal {
+            current.push(if decimal { '.' } else { c });
+        } else if !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn is_emoji(c: char) -> bool {
+    matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
+}
+
+/// Lower case without accents, non-alphanumerics as spaces, padded with spaces, so that
+/// `contains(" word ")` matches whole words.
+fn fold(text: &str) -> String {
+    let plain: String = text
+        .nfd()
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect();
+    format!(
+        " {} ",
+        plain.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
+}
+
+/// Whether the copy names the brand or the product: the brand name, the product name, or the
+/// product's last word of at least four letters (its main noun in English: "cold brew" for
+/// "single-origin cold brew"), as whole words, ignoring case and accents.
+pub fn names_brand_or_product(copy: &AdCopy, brand: &str, product: &str) -> bool {
+    let text = fold(&format!("{} {}", copy.headline, copy.body));
+    let wanted = |name: &str| {
+        let name = fold(name);
+        name.trim().chars().count() >= 2 && text.contains(&name)
+    };
+    let noun = product
+        .split(|c: char| !c.is_alphanumeric())
+        .rfind(|w| w.chars().count() >= 4)
+        .unwrap_or("");
+    wanted(brand) || wanted(product) || (!noun.is_empty() && wanted(noun))
+}
+
+/// Scores every candidate, rejects those that fail a check and keeps up to `config.wanted` of
+/// the best survivors.
+pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> Selection {
+    let mut reports: Vec<CandidateReport> = candidates
+        .iter()
+        .enumerate()
+        .map(|(index, c)| {
+            let mut rejections = Vec::new();
+            let empty: Vec<String> = c
+                .copy
+                .fields()
+                .iter()
+                .filter(|(_, text)| text.trim().is_empty())
+                .map(|(field, _)| format!("{field:?}").to_lowercase())
+                .collect();
+            if !empty.is_empty() {
+                rejections.push(Rejection::Empty { fields: empty });
+            }
+            let found = artefacts(&c.copy.joined());
+            if !found.is_empty() {
+                rejections.push(Rejection::Artefact { found });
+            }
+            if let Some(repeated) = repetition(&format!("{} {}", c.copy.headline, c.copy.body)) {
+                rejections.push(Rejection::Repetition { repeated });
+            }
+            if !config.facts.is_empty() {
+                let numbers = invented_numbers(&c.copy.joined(), &config.facts);
+                if !numbers.is_empty() {
+                    rejections.push(Rejection::InventedFact { numbers });
+                }
+            }
+            let language = detect_language(
+                &format!("{} {}", c.copy.headline, c.copy.body),
+                config.language,
+            );
+            if !language.passes {
+                rejections.push(Rejection::WrongLanguage {
+                    detected: language.detected.clone(),
+                });
+            }
+            if !c.violations.is_empty() {
+                rejections.push(Rejection::Violation {
+                    rules: c.violations.iter().map(|v| v.rule.clone()).collect(),
+                });
+            }
+            if c.relevance < config.min_relevance {
+                rejections.push(Rejection::OffTopic {
+                    relevance: c.relevance,
+                });
+            }
+            let names = names_brand_or_product(&c.copy, &config.brand, &config.product);
+            let fluency = c.mean_logprob.map_or(0.0, |lp| 0.1 * lp.max(-5.0));
+            CandidateReport {
+                index,
+                copy: c.copy.clone(),
+                relevance: c.relevance,
+                mean_logprob: c.mean_logprob,
+                language,
+                names_brand_or_product: names,
+                score: c.relevance + fluency + if names { 0.1 } else { 0.0 },
+                selected: false,
+                rejections,
+            }
+        })
+        .collect();
+
+    let mut order: Vec<usize> = (0..reports.len())
+        .filter(|&i| reports[i].rejections.is_empty())
+        .collect();
+    order.sort_by(|&a, &b| {
+        reports[b]
+            .score
+            .total_cmp(&reports[a].score)
+            .then(a.cmp(&b))
+    });
+    let mut selected: Vec<usize> = Vec::new();
+    for index in order {
+        let headline = fold(&candidates[index].copy.headline);
+        let duplicate = selected.iter().copied().find(|&kept| {
+            fold(&candidates[kept].copy.headline) == headline
+                || cosine(&candidates[kept].embedding, &candidates[index].embedding)
+                    >= config.duplicate_threshold
+        });
+        if let Some(of) = duplicate {
+            reports[index].rejections.push(Rejection::Duplicate { of });
+        } else if selected.len() < config.wanted {
+            reports[index].selected = true;
+            selected.push(index);
+        }
+    }
+
+    let mut rejected = BTreeMap::new();
+    let mut rejected_total = 0;
+    for report in &reports {
+        if !report.rejections.is_empty() {
+            rejected_total += 1;
+        }
+        for rejection in &report.rejections {
+            *rejected.entry(rejection.name().to_string()).or_insert(0) += 1;
+        }
+    }
+    Selection {
+        selected,
+        reports,
+        rejected,
+        rejected_total,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::ViolationKind;
+
+    fn copy(headline: &str, body: &str) -> AdCopy {
+        AdCopy {
+            headline: headline.into(),
+            body: body.into(),
+            call_to_action: "Shop now".into(),
+        }
+    }
+
+    fn candidate(headline: &str, body: &str, embedding: [f32; 3], relevance: f32) -> Candidate {
+        Candidate {
+            copy: copy(headline, body),
+            embedding: embedding.to_vec(),
+            relevance,
+            mean_logprob: Some(-1.5),
+            violations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn artefacts_are_found() {
+        for (text, mark) in [
+            ("**Cold brew** for you", "*"),
+            ("Coffee [Brand] daily", "["),
+            ("Coffee'} daily", "}"),
+            ("Visit https://x.example", "http"),
+            ("Lorem ipsum coffee", "lorem"),
+            ("Save XX% today", "XX"),
+            ("Cold brew #monday", "#"),
+            ("Cold brew ☕☕ today", "emoji run"),
+            ("Wow!! Coffee", "!!"),
+        ] {
+            assert!(artefacts(text).contains(&mark.to_string()), "{text}");
+        }
+        for clean in [
+            "Northwind Cold Brew, steeped for 18 hours.",
+            "Size XL jackets, 10% off!",
+            "Café crème à emporter",
+            "Jetzt 20 % sparen – nur bis Sonntag.",
+        ] {
+            assert!(
+                artefacts(clean).is_empty(),
+                "{clean}: {:?}",
+                artefacts(clean)
+            );
+        }
+    }
+
+    #[test]
+    fn repetition_and_invented_numbers() {
+        assert_eq!(
+            repetition("Northwind Coffee, London, London, UK, UK").as_deref(),
+            Some("london london")
+        );
+        assert_eq!(
+            repetition("Cold brew daily. Cold brew fresh.").as_deref(),
+            Some("cold brew")
+        );
+        assert_eq!(
+            repetition("Northwind Cold Brew. Steeped for 18 hours."),
+            None
+        );
+        let facts = "Steeped for 18 hours, 1-litre bottles, 15% off, from $4.50";
+        assert_eq!(
+            invented_numbers("18 hours, 15% off, now $4.50", facts),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            invented_numbers("Only £1.99 for 2 bottles", facts),
+            vec!["1.99", "2"]
+        );
+        assert_eq!(
+            invented_numbers("Fresh, 1-litre, 18 hours.", facts),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn names_brand_or_product_by_whole_words() {
+        let c = copy("Cold brew for your desk", "Steeped for 18 hours.");
+        assert!(names_brand_or_product(
+            &c,
+            "Northwind Coffee",
+            "single-origin cold brew"
+        ));
+        let c = copy("Café Northwind", "Infusé à froid.");
+        assert!(names_brand_or_product(&c, "northwind", "cafe infuse"));
+        let c = copy("A fresh start", "Every morning at the office.");
+        assert!(!names_brand_or_product(
+            &c,
+            "Northwind",
+            "single-origin cold brew"
+        ));
+        let c = copy("Brewery tours", "Every morning.");
+        assert!(!names_brand_or_product(&c, "Brew", "x"));
+    }
+
+    #[test]
+    fn keeps_the_best_passing_candidates_and_never_pads() {
+        let en = Language::En;
+        let mut bad_policy = candidate(
+            "Northwind Cold Brew",
+            "The best coffee in the world, guaranteed.",
+            [0.0, 1.0, 0.0],
+            0.6,
+        );
+        bad_policy.violations.push(Violation {
+            kind: ViolationKind::BannedPhrase,
+            rule: "policy.en.superlatives[0]".into(),
+            message: "best".into(),
+            span: None,
+        });
+        let candidates = vec![
+            // 0: good, names the brand.
+            candidate(
+                "Northwind Cold Brew",
+                "Steeped for 18 hours from single-origin beans. Free delivery on your first order.",
+                [1.0, 0.0, 0.0],
+                0.55,
+            ),
+            // 1: markup.
+            candidate("**Northwind**", "Cold brew [here].", [0.0, 0.0, 1.0], 0.5),
+            // 2: same headline as 0, less relevant.
+            candidate(
+                "Northwind cold brew",
+                "Single-origin beans, steeped slowly and delivered to your office every week.",
+                [0.0, 0.7, 0.7],
+                0.5,
+            ),
+            // 3: policy violation.
+            bad_policy,
+            // 4: off-topic.
+            candidate(
+                "Join the best team ever",
+                "Unlock your future with us today and see what happens next.",
+                [0.5, 0.5, 0.0],
+                0.05,
+            ),
+            // 5: French.
+            candidate(
+                "Le café Northwind",
+                "Infusé à froid pendant dix-huit heures, livré gratuitement à votre bureau.",
+                [0.3, 0.3, 0.3],
+                0.5,
+            ),
+        ];
+        let selection = select_candidates(
+            &candidates,
+            &SelectionConfig::new(3, en, "Northwind", "cold brew"),
+        );
+        assert_eq!(selection.selected, vec![0], "{selection:#?}");
+        assert_eq!(selection.rejected_total, 5);
+        for (reason, count) in [
+            ("artefact", 1),
+            ("duplicate", 1),
+            ("violation", 1),
+            ("off_topic", 1),
+            ("wrong_language", 1),
+        ] {
+            assert_eq!(selection.rejected.get(reason), Some(&count), "{reason}");
+        }
+        assert_eq!(selection.reports.len(), 6);
+        assert!(selection.reports[0].selected && selection.reports[0].names_brand_or_product);
+        assert_eq!(
+            selection.reports[2].rejections,
+            vec![Rejection::Duplicate { of: 0 }]
+        );
+    }
+
+    #[test]
+    fn orders_by_score_and_stops_at_wanted() {
+        let candidates = vec![
+            candidate(
+                "Cold brew at work",
+                "Steeped for 18 hours and delivered to your office.",
+                [1.0, 0.0, 0.0],
+                0.4,
+            ),
+            candidate(
+                "Northwind Cold Brew",
+                "Single-origin beans, steeped slowly, sent to your desk.",
+                [0.0, 1.0, 0.0],
+                0.45,
+            ),
+            candidate(
+                "Order Northwind today",
+                "Free delivery on your first order of our cold brew coffee.",
+                [0.0, 0.0, 1.0],
+                0.42,
+            ),
+        ];
+        let selection = select_candidates(
+            &candidates,
+            &SelectionConfig::new(2, Language::En, "Northwind", "cold brew"),
+        );
+        assert_eq!(selection.selected, vec![1, 2]);
+        assert_eq!(selection.rejected_total, 0);
+        assert!(!selection.reports[0].selected && selection.reports[0].rejections.is_empty());
+    }
+}
