@@ -345,7 +345,11 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
             if !found.is_empty() {
                 rejections.push(Rejection::Artefact { found });
             }
-            if let Some(repeated) = repetition(&format!("{} {}", c.copy.headline, c.copy.body)) {
+            // Within each field: naming the product in the headline and again in the body is
+            // how ads are written, not a repetition.
+            if let Some(repeated) =
+                repetition(&c.copy.headline).or_else(|| repetition(&c.copy.body))
+            {
                 rejections.push(Rejection::Repetition { repeated });
             }
             if !config.facts.is_empty() {
