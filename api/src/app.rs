@@ -47,6 +47,13 @@ impl AppState {
     /// Opens the database, asset store, cache and serving named by `settings`, and starts the
     /// batch runner.
     pub async fn open(settings: Settings) -> anyhow::Result<Self> {
+        // Everything the server writes (signing key, database, uploads, batch outputs) is for
+        // its own user only: new files get 0600 and new folders 0700.
+        #[cfg(unix)]
+        // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+        unsafe {
+            libc::umask(0o077);
+        }
         // The data folder holds the signing key, the SQLite file and uploads: owner only.
         crate::infra::files::create_private_dir(&settings.data_dir).map_err(|error| {
             anyhow::anyhow!("creating {}: {error}", settings.data_dir.display())

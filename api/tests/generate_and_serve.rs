@@ -90,7 +90,13 @@ async fn generate_approve_serve_and_count() {
                 "CI=true needs ADFORGE_TEST_REDIS_URL"
             );
         }
-        let app = TestApp::spawn_with(db, |s| s.redis_url = redis.clone()).await;
+        // Six candidates per variant: a group delivers only copy that passes the quality
+        // checks (issue #13), and this flow needs one creative in each segment.
+        let app = TestApp::spawn_with(db, |s| {
+            s.redis_url = redis.clone();
+            s.copy_candidates_per_variant = 6;
+        })
+        .await;
         let stop = start_worker(&app);
         let key = app.new_tenant("Acme");
         let campaign = app

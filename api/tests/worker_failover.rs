@@ -34,6 +34,8 @@ fn spawn_worker(app: &TestApp) -> WorkerProcess {
         .args(["worker", "--threads", "1"])
         .env("ADFORGE_DATA_DIR", &settings.data_dir)
         .env("ADFORGE_JOB_LEASE_SECONDS", "3")
+        // Six candidates per variant, so that groups have good copy to deliver (issue #13).
+        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "6")
         .env("ADFORGE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
@@ -179,7 +181,26 @@ async fn killed_worker_job_is_finished_by_another_exactly_once() {
     let distinct: std::collections::HashSet<_> = made.iter().collect();
     assert_eq!(distinct.len(), made.len());
     assert!(
-        items.iter().all(|i| i.3 == "done" || i.3 == "dropped"),
+        // "undelivered": the group had fewer good candidates than variants asked (issue #13).
+        items
+            .iter()
+            .all(|i| { ["done", "dropped", "undelivered", "failed"].contains(&i.3.as_str()) }),
         "{items:?}"
     );
+    // A group may fail only because none of its copy passed the quality checks (issue #13),
+    // never because of the worker that was killed or the lease that was taken over.
+    let failures: Vec<Option<String>> = generation_items::table
+        .filter(generation_items::job_id.eq(&job_id))
+        .filter(generation_items::status.eq("failed"))
+        .select(generation_items::error)
+        .load(&mut conn)
+        .unwrap();
+    for error in &failures {
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("quality checks")),
+            "{failures:?}"
+        );
+    }
 }
