@@ -1,41 +1,106 @@
 #!/usr/bin/env bash
-# Text engine throughput against transformers, same machine, same run, same prompts:
-# SmolLM2-135M-Instruct (the default GGUF), f32, greedy KV-cached decoding, batch 1 and 16.
-# Prints a Markdown table with adforge/transformers ratios (also written to bench-out/text.md).
-#   BENCH_PROFILE  cargo profile for the benchmark binary (default: release)
-#   BENCH_THREADS  intra-op threads for both sides (default: torch's default)
-#   BENCH_DEVICE   cpu (default) or cuda (adforge side only; transformers stays on CPU unless
-#                  BENCH_PY_DEVICE=cuda is also set)
+# Text engine throughput against transformers and llama.cpp, same machine, same run, same prompt:
+# SmolLM2-135M-Instruct (the default Q4_1 GGUF), greedy KV-cached decoding.
+#   - adforge batch 1: the quantized CPU decode step (GGUF blocks, int8 activations) and the
+#     f32 libtorch reference; batch 16 and 32: libtorch (f32).
+#   - llama.cpp (llama-cpp-python) batch 1 on the same GGUF with the same thread count.
+#   - transformers batch 1 and 16 (f32).
+# Prints a Markdown table (also written to bench-out/text.md) with the machine's load.
+#   BENCH_PROFILE        cargo profile for the benchmark binary (default: release)
+#   BENCH_THREADS        threads for every side (default: one per CPU)
+#   BENCH_NEW_TOKENS     new tokens per run (default 200); BENCH_PROMPT_TOKENS (default 128)
+#   BENCH_BURN=1         keep one core busy with a CPU burner (a shell loop) during the runs
+#   BENCH_SKIP_PEERS=1   adforge only (no transformers, no llama.cpp)
+#   BENCH_DEVICE         cpu (default) or cuda (adforge side only)
+# llama.cpp comes from the benchmark venv: `.deps/pyref/bin/pip install llama-cpp-python`
+# (it builds llama.cpp from source for this CPU, several minutes on 2 cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PROFILE="${BENCH_PROFILE:-release}"
 PY="${PYREF:-$ROOT/.deps/pyref/bin/python}"
 PROMPT="${BENCH_PROMPT_TOKENS:-128}"
-NEW="${BENCH_NEW_TOKENS:-64}"
+NEW="${BENCH_NEW_TOKENS:-200}"
+THREADS="${BENCH_THREADS:-$(nproc)}"
+export BENCH_THREADS="$THREADS" ADFORGE_DECODE_THREADS="$THREADS"
 mkdir -p bench-out
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 cargo bench --profile "$PROFILE" -p adforge-generator --bench text_throughput --no-run >&2
 BIN=$(ls -t "$CARGO_TARGET_DIR/$( [ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"/deps/text_throughput-* \
       | grep -v '\.d$' | head -n1)
+
+BURNER=""
+stop_burner() { if [ -n "$BURNER" ]; then kill "$BURNER" 2>/dev/null || true; fi; }
+trap stop_burner EXIT
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ "${BENCH_BURN:-0}" = 1 ]; then
+  sh -c 'while :; do :; done' &
+  BURNER=$!
+  sleep 1
+fi
+
+adforge() { "$BIN" --prompt-tokens "$PROMPT" --new-tokens "$NEW" --device "${BENCH_DEVICE:-cpu}" "$@"; }
 results=()
-for batch in 1 16; do
-  results+=("$("$BIN" --batch "$batch" --prompt-tokens "$PROMPT" --new-tokens "$NEW" --device "${BENCH_DEVICE:-cpu}")")
-  results+=("$("$PY" scripts/bench-text.py --batch "$batch" --prompt-tokens "$PROMPT" --new-tokens "$NEW")")
+results+=("$(adforge --batch 1 --decode quantized)")
+if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
+  if "$PY" -c 'import llama_cpp' 2>/dev/null; then
+    results+=("$("$PY" scripts/bench-llamacpp.py --prompt-tokens "$PROMPT" --new-tokens "$NEW" --threads "$THREADS")")
+  else
+    echo "llama-cpp-python is not installed in $PY's venv; skipping the llama.cpp peer" >&2
+  fi
+fi
+results+=("$(adforge --batch 1 --decode reference)")
+for batch in 16 32; do
+  results+=("$(adforge --batch "$batch" --decode reference)")
 done
+if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
+  for batch in 1 16; do
+    results+=("$("$PY" scripts/bench-text.py --batch "$batch" --prompt-tokens "$PROMPT" --new-tokens "$NEW")")
+  done
+fi
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+stop_burner
+BURNER=""
 printf '%s\n' "${results[@]}" > bench-out/text.jsonl
-"$PY" - bench-out/text.jsonl <<'PY' | tee bench-out/text.md
+
+"$PY" - bench-out/text.jsonl "$LOAD_BEFORE" "$LOAD_AFTER" "${BENCH_BURN:-0}" <<'PY' | tee bench-out/text.md
 import json, sys, platform, os
 rows = [json.loads(l) for l in open(sys.argv[1])]
-by = {(r["impl"], r["batch"]): r for r in rows}
-print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-      f"threads {rows[0]['threads']}; prompt {rows[0]['prompt_tokens']} tokens, {rows[0]['new_tokens']} new tokens, f32\n")
-print("| batch | metric | adforge | transformers | ratio |")
-print("|---|---|---|---|---|")
-for b in sorted({r["batch"] for r in rows}):
-    a, t = by[("adforge", b)], by[("transformers", b)]
-    for key, label in [("prefill_tok_s", "prefill tok/s"), ("decode_tok_s", "decode tok/s"), ("peak_rss_mib", "peak RSS MiB")]:
-        print(f"| {b} | {label} | {a[key]:.1f} | {t[key]:.1f} | {a[key] / t[key]:.2f}x |")
-a1, a16 = by[("adforge", 1)], by[("adforge", 16)]
-print(f"\nadforge batch-16 vs batch-1 decode throughput: {a16['decode_tok_s'] / a1['decode_tok_s']:.2f}x")
+load_before, load_after, burn = sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+def label(r):
+    return "adforge " + r["decode"] if r["impl"] == "adforge" else r["impl"]
+def fmt(v, spec=".1f"):
+    return "–" if v is None else format(v, spec)
+r0 = rows[0]
+print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, threads "
+      f"{r0['threads']}; prompt {r0['prompt_tokens']} tokens, {r0['new_tokens']} new tokens, greedy; "
+      f"load average (1/5/15 min) {load_before} before, {load_after} after"
+      f"{'; one core busy with a CPU burner' if burn else ''}\n")
+print("| engine | batch | decode tok/s | prefill tok/s | step ms | matmul ms | attention ms | load s | peak RSS MiB |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {label(r)} | {r['batch']} | {r['decode_tok_s']:.1f} | {r['prefill_tok_s']:.1f} | "
+          f"{fmt(r.get('step_ms'), '.2f')} | {fmt(r.get('matmul_ms'), '.2f')} | "
+          f"{fmt(r.get('attention_ms'), '.2f')} | {fmt(r.get('load_s'), '.2f')} | {r['peak_rss_mib']:.0f} |")
+by = {(label(r), r["batch"]): r for r in rows}
+q1 = by.get(("adforge quantized", 1))
+ref1 = by.get(("adforge reference", 1))
+lc = by.get(("llama.cpp", 1))
+tf1 = by.get(("transformers", 1))
+print()
+if q1 and lc:
+    print(f"- batch 1, adforge quantized / llama.cpp decode: {q1['decode_tok_s'] / lc['decode_tok_s']:.2f}x; "
+          f"peak RSS {q1['peak_rss_mib'] / lc['peak_rss_mib']:.2f}x")
+if q1 and ref1:
+    print(f"- batch 1, adforge quantized / adforge f32 reference: {q1['decode_tok_s'] / ref1['decode_tok_s']:.2f}x")
+if ref1 and tf1:
+    print(f"- batch 1, adforge f32 / transformers f32: {ref1['decode_tok_s'] / tf1['decode_tok_s']:.2f}x")
+for b in (16, 32):
+    r = by.get(("adforge reference", b))
+    if r and q1:
+        print(f"- adforge batch {b} (f32) / adforge batch 1 quantized decode throughput: "
+              f"{r['decode_tok_s'] / q1['decode_tok_s']:.2f}x (/ batch 1 f32: {r['decode_tok_s'] / ref1['decode_tok_s']:.2f}x)")
+tf16 = by.get(("transformers", 16))
+if tf16 and ("adforge reference", 16) in by:
+    print(f"- batch 16, adforge f32 / transformers f32: {by[('adforge reference', 16)]['decode_tok_s'] / tf16['decode_tok_s']:.2f}x")
 PY

@@ -171,6 +171,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     for part in [
         routes::campaigns::Api::openapi(),
         routes::brand_kits::Api::openapi(),
+        routes::product_images::Api::openapi(),
         routes::segments::Api::openapi(),
         routes::placements::Api::openapi(),
         routes::creatives::Api::openapi(),

@@ -34,26 +34,32 @@ pub struct Settings {
     pub max_upload_bytes: usize,
     /// Folder holding the default models fetched by `scripts/setup.sh`.
     pub models_dir: PathBuf,
-    /// Text model: `default` (SmolLM2-135M-Instruct) or a path to a GGUF file or HF folder.
+    /// Text model: `default` (SmolLM2-135M-Instruct), a catalogue short name such as
+    /// `qwen3-1.7b` (`assets/models.toml`, pulled with `adforge models pull NAME` into the
+    /// Hugging Face cache), or a path to a GGUF file or HF folder.
     pub text_model: String,
     /// ISO 639-1 codes of the languages the text model writes, e.g. `["en", "fr"]`. Default:
-    /// English only (the default model writes no other language; a model named here without a
-    /// list is assumed to write English only too). Segments in other languages get no copy and
-    /// an error that says how to configure a model that writes theirs.
+    /// the catalogue's list for a catalogue model, else English only (the default model writes
+    /// no other language; a path without a list is assumed to write English only too).
+    /// Segments in other languages get no copy and an error that says how to configure a model
+    /// that writes theirs.
     pub text_model_languages: Option<Vec<String>>,
     /// Candidates decoded per wanted variant; the best pass the checks and are kept. 1 to 8.
     /// Default 3.
     pub copy_candidates_per_variant: u32,
-    /// Optional diffusers-layout checkpoint folder for ad images; without one the compositor
-    /// designs backgrounds from the brand kit.
+    /// Optional diffusion model for ad backgrounds: a catalogue short name such as `sd-turbo`
+    /// or a diffusers-layout checkpoint folder; without one the compositor designs backgrounds
+    /// from the brand kit.
     pub image_model: Option<PathBuf>,
-    /// Denoising steps for ad backgrounds with `image_model`. Default 25 (SD-Turbo: 1).
+    /// Denoising steps for ad backgrounds with `image_model`. Default 25 (SD-Turbo: 1); a
+    /// catalogue model left at the default gets the catalogue's recommendation.
     pub image_steps: usize,
     /// Classifier-free guidance for ad backgrounds with `image_model`; 1 or less disables it.
-    /// Default 7.5 (SD-Turbo: 0).
+    /// Default 7.5 (SD-Turbo: 0); a catalogue model left at the default gets the catalogue's.
     pub image_guidance: f64,
     /// Side of the square background painted with `image_model`, a multiple of 8; the
-    /// compositor crops it to each ad size. Default 512 (SDXL: 1024).
+    /// compositor crops it to each ad size. Default 512 (SDXL: 1024); a catalogue model left at
+    /// the default gets the catalogue's.
     pub image_size: u32,
     /// Compute device: `auto`, `cpu`, `cuda` or `cuda:N`. Default `cpu`.
     pub device: String,
@@ -92,9 +98,9 @@ impl Default for Settings {
             text_model_languages: None,
             copy_candidates_per_variant: DEFAULT_COPY_CANDIDATES,
             image_model: None,
-            image_steps: 25,
-            image_guidance: 7.5,
-            image_size: 512,
+            image_steps: DEFAULT_IMAGE_STEPS,
+            image_guidance: DEFAULT_IMAGE_GUIDANCE,
+            image_size: DEFAULT_IMAGE_SIZE,
             device: "cpu".into(),
             workers: 2,
             job_lease_seconds: 30,
@@ -109,11 +115,46 @@ impl Default for Settings {
 
 /// Default of `copy_candidates_per_variant`.
 pub const DEFAULT_COPY_CANDIDATES: u32 = 3;
+/// Default of `image_steps`.
+pub const DEFAULT_IMAGE_STEPS: usize = 25;
+/// Default of `image_guidance`.
+pub const DEFAULT_IMAGE_GUIDANCE: f64 = 7.5;
+/// Default of `image_size`.
+pub const DEFAULT_IMAGE_SIZE: u32 = 512;
+
+/// How ad backgrounds are painted: the `image_*` settings, with a catalogue model's
+/// recommendations in place of the settings left at their defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImageSettings {
+    /// Denoising steps.
+    pub steps: usize,
+    /// Classifier-free guidance.
+    pub guidance: f64,
+    /// Side of the square painted.
+    pub size: u32,
+}
+
+/// `recommended` in place of a setting left at its default, else the setting.
+fn pick<T: PartialEq + Copy>(value: T, default: T, recommended: Option<T>) -> T {
+    if value == default {
+        recommended.unwrap_or(value)
+    } else {
+        value
+    }
+}
+
+/// The catalogue entry a configured model name stands for, if it is a short name.
+pub fn catalogue_entry(name: &str) -> Option<adforge_generator::hub::CatalogueEntry> {
+    adforge_generator::hub::Catalogue::builtin()
+        .ok()?
+        .get(name)
+        .cloned()
+}
 
 /// The text model and the languages it writes, as `GET /v1/models/text` reports them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextModelInfo {
-    /// The `text_model` setting: `default` or a path.
+    /// The `text_model` setting: `default`, a catalogue short name or a path.
     pub name: String,
     /// What the model is, when known (e.g. `SmolLM2-135M-Instruct`).
     pub model: Option<String>,
@@ -121,10 +162,13 @@ pub struct TextModelInfo {
     pub languages: Vec<String>,
 }
 
-/// The languages a text model writes when `text_model_languages` is not set: English only,
-/// for the default model and for any other.
-pub fn default_text_model_languages(_text_model: &str) -> Vec<String> {
-    vec!["en".to_string()]
+/// The languages a text model writes when `text_model_languages` is not set: the catalogue's
+/// list for a catalogue model, else English only (the default model and any path).
+pub fn default_text_model_languages(text_model: &str) -> Vec<String> {
+    match catalogue_entry(text_model) {
+        Some(entry) if !entry.languages.is_empty() => entry.languages,
+        _ => vec!["en".to_string()],
+    }
 }
 
 /// The error of a segment in `language` (a BCP 47 tag) that the text model does not write.
@@ -154,8 +198,9 @@ pub fn unwritten_language_message(
         .join(",");
     format!(
         "the segment's language '{language}' is not written by the text model {model}, which writes only {}; \
-         set text_model to a multilingual model such as Qwen2.5 and text_model_languages = [{list}] \
-         (adforge writes copy in en, fr, es and de)",
+         set text_model to a multilingual catalogue model such as qwen3-1.7b (adforge models pull \
+         qwen3-1.7b; `adforge models list --catalogue` lists each model's languages), or to your \
+         own model with text_model_languages = [{list}] (adforge writes copy in en, fr, es and de)",
         languages.join(", ")
     )
 }
@@ -206,10 +251,42 @@ impl Settings {
                 .collect(),
             _ => default_text_model_languages(&self.text_model),
         };
+        let model = if self.text_model == "default" {
+            Some("SmolLM2-135M-Instruct".to_string())
+        } else {
+            catalogue_entry(&self.text_model).map(|entry| entry.title)
+        };
         TextModelInfo {
             name: self.text_model.clone(),
-            model: (self.text_model == "default").then(|| "SmolLM2-135M-Instruct".to_string()),
+            model,
             languages,
+        }
+    }
+
+    /// How backgrounds are painted: a catalogue `image_model`'s recommended steps, guidance and
+    /// size replace the settings left at their defaults; settings given explicitly win.
+    pub fn image_settings(&self) -> ImageSettings {
+        let entry = self
+            .image_model
+            .as_deref()
+            .and_then(|m| m.to_str())
+            .and_then(catalogue_entry);
+        ImageSettings {
+            steps: pick(
+                self.image_steps,
+                DEFAULT_IMAGE_STEPS,
+                entry.as_ref().and_then(|e| e.steps),
+            ),
+            guidance: pick(
+                self.image_guidance,
+                DEFAULT_IMAGE_GUIDANCE,
+                entry.as_ref().and_then(|e| e.guidance),
+            ),
+            size: pick(
+                self.image_size,
+                DEFAULT_IMAGE_SIZE,
+                entry.as_ref().and_then(|e| e.image_size),
+            ),
         }
     }
 
@@ -262,6 +339,34 @@ mod tests {
         );
         assert!(
             message.contains("text_model_languages = [\"en\",\"fr\"]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn catalogue_models_bring_their_languages_and_settings() {
+        let mut settings = Settings {
+            text_model: "qwen3-1.7b".into(),
+            ..Settings::default()
+        };
+        let info = settings.text_model_info();
+        assert_eq!(info.model.as_deref(), Some("Qwen3-1.7B"));
+        assert!(info.languages.contains(&"fr".to_string()), "{info:?}");
+        assert_eq!(default_text_model_languages("qwen3-1.7b"), info.languages);
+        settings.text_model_languages = Some(vec!["de".into()]);
+        assert_eq!(settings.text_model_info().languages, vec!["de"]);
+
+        settings.image_model = Some("sd-turbo".into());
+        let image = settings.image_settings();
+        assert_eq!((image.steps, image.guidance, image.size), (1, 0.0, 512));
+        settings.image_steps = 4;
+        assert_eq!(settings.image_settings().steps, 4);
+        settings.image_model = Some("/models/sd15".into());
+        let image = settings.image_settings();
+        assert_eq!((image.steps, image.guidance), (4, 7.5));
+        let message = unwritten_language_message("default", &["en".into()], "fr");
+        assert!(
+            message.contains("adforge models pull qwen3-1.7b"),
             "{message}"
         );
     }

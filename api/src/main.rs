@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: cli::eval::EvalCommand,
     },
+    /// Pulls, lists and removes models of the Hugging Face Hub (and the catalogue's short names).
+    Models {
+        #[command(subcommand)]
+        command: cli::models::ModelsCommand,
+    },
     /// Manages advertisers (tenants).
     Advertiser {
         #[command(subcommand)]
@@ -129,5 +134,6 @@ fn main() -> anyhow::Result<()> {
         Command::Compose(args) => cli::compose::run(args),
         Command::Batch(args) => cli::batch::run(args, &settings),
         Command::Eval { command } => cli::eval::run(command, &settings),
+        Command::Models { command } => cli::models::run(command),
     }
 }

@@ -18,6 +18,7 @@
   const CAMPAIGN_TABS = [
     ['segments', 'Segments'],
     ['placements', 'Placements'],
+    ['photos', 'Product photos'],
     ['generate', 'Generate'],
     ['gallery', 'Gallery'],
     ['stats', 'Performance'],
@@ -415,6 +416,8 @@
       field('Landing URL', text('landing_url', c.landing_url, { type: 'url', required: true, placeholder: 'https://example.com/' })),
       field('Description', h('textarea', { name: 'description', rows: 3, value: c.description || '' }), 'What the product is and why it matters.'),
       field('Offer', text('offer', c.offer, { placeholder: '20% off the first month' })),
+      field('Call to action', text('call_to_action', c.call_to_action, { maxlength: 40, placeholder: 'Book a test ride' }),
+        'Optional. Used where it fits the placement; otherwise a standard label in the copy language.'),
       field('Objective', h('select', { name: 'objective' }, OBJECTIVES.map((o) => option(o, o, (c.objective || 'awareness') === o)))),
       field('Tone', text('tone', c.tone, { placeholder: 'playful, formal…' })),
       field('Languages', text('languages', (c.languages || ['en']).join(', ')), 'Comma-separated tags such as en, fr, pt-BR.'),
@@ -439,6 +442,7 @@
         landing_url: get('landing_url').value.trim(),
         description: get('description').value,
         offer: optional('offer'),
+        call_to_action: optional('call_to_action'),
         objective: get('objective').value,
         tone: optional('tone'),
         languages: splitList(get('languages').value, /[,\s]+/),
@@ -452,7 +456,7 @@
         if (campaign) {
           saved = await api('PATCH', `/v1/campaigns/${encodeURIComponent(campaign.id)}`, { json: body });
         } else {
-          for (const key of ['offer', 'tone', 'brand_kit_id']) if (body[key] === null) delete body[key];
+          for (const key of ['offer', 'call_to_action', 'tone', 'brand_kit_id']) if (body[key] === null) delete body[key];
           saved = await api('POST', '/v1/campaigns', { json: body });
         }
         flash(campaign ? 'Campaign saved.' : 'Campaign created.');
@@ -480,6 +484,7 @@
     const renderTab = {
       segments: renderSegments,
       placements: renderPlacements,
+      photos: renderPhotos,
       generate: renderGenerate,
       gallery: renderGallery,
       stats: renderStats,
@@ -508,6 +513,82 @@
       }
     });
     fill(panel, h('h2', {}, 'Settings'), form, h('div', { class: 'card danger-zone' }, remove, box));
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Product photos.
+
+  /** The campaign's product photos: upload, preview (in the order generation uses them), delete. */
+  async function renderPhotos(view, campaign, panel) {
+    const path = `/v1/campaigns/${encodeURIComponent(campaign.id)}/images`;
+    const answer = await api('GET', path, { signal: view.signal });
+    const photos = itemsOf(answer);
+    const grid = h('div', { class: 'photo-grid', id: 'photo-list' });
+    const box = problemBox();
+    const file = h('input', { type: 'file', name: 'image', accept: 'image/png,image/jpeg,image/webp' });
+    const upload = h('form', { class: 'form-grid', id: 'photo-form' },
+      field('Product photo (PNG, JPEG or WebP)', file,
+        'A packshot on a plain background works best: the background is removed and the product set into every ad size. Transparent PNGs keep their own cut-out.'),
+      box,
+      h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Upload photo')));
+
+    upload.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      clearProblem(box, upload);
+      const chosen = file.files && file.files[0];
+      if (!chosen) {
+        showProblem(box, new ApiProblem(422, { detail: 'Choose an image file first.', field: 'image' }), upload);
+        return;
+      }
+      const data = new FormData();
+      data.append('image', chosen, chosen.name);
+      try {
+        await api('POST', path, { body: data });
+        flash('Photo uploaded.');
+        route();
+      } catch (error) {
+        showProblem(box, error, upload);
+      }
+    });
+
+    if (photos.length === 0) {
+      append(grid, h('p', { class: 'muted' }, 'No product photos yet. Creatives show the copy over a designed background until you add one.'));
+    }
+    photos.forEach((photo, index) => {
+      const preview = h('div', { class: 'photo-preview' });
+      const remove = h('button', { type: 'button', class: 'danger' }, 'Delete');
+      const itemBox = problemBox();
+      remove.addEventListener('click', async () => {
+        try {
+          await api('DELETE', `${path}/${encodeURIComponent(photo.id)}`);
+          flash('Photo deleted.');
+          route();
+        } catch (error) {
+          showProblem(itemBox, error);
+        }
+      });
+      const use = photos.length > 1
+        ? `Variant ${index + 1}, ${index + 1 + photos.length}, … show it.`
+        : 'Every variant shows it.';
+      append(grid, h('figure', { class: 'card photo', 'data-photo': photo.id },
+        preview,
+        h('figcaption', {},
+          h('strong', {}, photo.file_name),
+          h('span', { class: 'muted' }, ` ${photo.width}×${photo.height}`),
+          h('p', { class: 'hint' }, use),
+          h('div', { class: 'actions' }, remove), itemBox)));
+      api('GET', `${path}/${encodeURIComponent(photo.id)}`, { raw: true, signal: view.signal })
+        .then(async (response) => {
+          const url = view.blobUrl(await response.blob());
+          fill(preview, h('img', { src: url, alt: `Product photo ${photo.file_name}`, class: 'logo' }));
+        })
+        .catch((error) => {
+          if (error.name !== 'AbortError') fill(preview, h('p', { class: 'problem' }, 'The preview could not be loaded.'));
+        });
+    });
+
+    fill(panel, h('h2', {}, 'Product photos'), grid,
+      h('div', { class: 'card' }, h('h3', {}, 'Add a photo'), upload));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -1159,10 +1240,12 @@
   async function renderBatches(view) {
     const box = problemBox();
     const file = h('input', { type: 'file', name: 'file', accept: '.csv,text/csv', required: true });
+    const pictures = h('input', { type: 'file', name: 'images', accept: 'image/png,image/jpeg,image/webp', multiple: true });
     const uploadBar = h('progress', { max: 1, value: 0, hidden: true });
     const panels = h('div', { class: 'stack', id: 'batch-list' });
     const form = h('form', { class: 'form-grid', id: 'batch-form' },
       field('CSV file', file, 'One row per creative to make: campaign, segment and placement columns (see assets/ for a sample file). UTF-8, comma or semicolon separated.'),
+      field('Product photos (optional)', pictures, 'The pictures a product_image column names by file name.'),
       uploadBar, box,
       h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Upload and start')));
     form.addEventListener('submit', async (event) => {
@@ -1172,6 +1255,7 @@
       if (!chosen) return;
       const data = new FormData();
       data.append('file', chosen, chosen.name);
+      for (const picture of Array.from(pictures.files || [])) data.append('images', picture, picture.name);
       uploadBar.hidden = false;
       uploadBar.value = 0;
       try {

@@ -3,11 +3,19 @@
 //!
 //! Usage: text_throughput [--model PATH|default] [--batch B] [--prompt-tokens P]
 //!                        [--new-tokens N] [--dtype f32|bf16|f16] [--device cpu|cuda]
-//! Prints one JSON line: prefill and decode tokens per second and the process's peak RSS.
+//!                        [--decode reference|quantized]
+//! Prints one JSON line: prefill and decode tokens per second, the model's load time, the
+//! process's peak RSS, and a per-step split of decode time into matrix products and the rest.
+//!
+//! `--decode quantized` (batch 1, CPU, GGUF) decodes with the quantized CPU step; its split is
+//! timed inside the step. The reference (libtorch) split times the step's matrix products
+//! alone: `linear` on weights of the model's shapes with a one-token input, as the step calls
+//! them, subtracted from the measured step time.
 
 use std::time::Instant;
 
-use adforge_generator::text::{KvCache, TextModel};
+use adforge_generator::nn::quant::ComputePool;
+use adforge_generator::text::{CausalLm, KvCache, TextModel};
 use tch::{Kind, Tensor};
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
@@ -43,9 +51,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(threads) = std::env::var("BENCH_THREADS") {
         tch::set_num_threads(threads.parse()?);
     }
-    let model = TextModel::load(&model_path, device, kind)?;
+    let quantized = match arg(&args, "--decode", "reference").as_str() {
+        "reference" => false,
+        "quantized" => true,
+        other => return Err(format!("--decode {other:?}: expected reference or quantized").into()),
+    };
+    if quantized && batch != 1 {
+        return Err("--decode quantized decodes one sequence (--batch 1)".into());
+    }
+    let load_start = Instant::now();
+    let mut model = TextModel::load(&model_path, device, kind)?;
+    if quantized {
+        model.enable_quantized_decode()?;
+    }
+    let load_s = load_start.elapsed().as_secs_f64();
     let _guard = tch::no_grad_guard();
+    let model = model;
     let net = &model.network;
+    let pool = ComputePool::global();
 
     // The same deterministic prompt as scripts/bench-text.py, repeated for every row.
     let prompt: Vec<i64> = (0..prompt_tokens)
@@ -59,16 +82,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unsqueeze(0)
         .repeat([batch, 1]);
 
-    let run = |record: bool| -> (f64, f64) {
+    // (prefill s, decode s per step, matvec s per step, attention s per step; the last two
+    // only from the quantized step)
+    let run = |record: bool| -> Result<(f64, f64, f64, f64), Box<dyn std::error::Error>> {
         let mut cache = KvCache::new(net.num_layers());
         let start = Instant::now();
         let hidden = net.forward(&ids, &positions, None, &mut cache);
         let mut next = net
             .logits(&hidden.select(1, prompt_tokens - 1))
             .argmax(-1, false);
-        let _host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
+        let host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
         let prefill = start.elapsed().as_secs_f64();
         let steps = if record { new_tokens } else { 2 };
+        if let Some(decoder) = model.quantized_decoder() {
+            let mut token = host.first().copied().unwrap_or(0) as u32;
+            let capacity = (prompt_tokens + steps + 1) as usize;
+            let start = Instant::now();
+            let mut state = decoder.state_from_cache(&cache, capacity)?;
+            for step in 0..steps {
+                let logits =
+                    decoder.step(pool, &mut state, token, (prompt_tokens + step) as usize)?;
+                token = adforge_generator::text::argmax(logits).unwrap_or(0);
+            }
+            let per = |d: std::time::Duration| d.as_secs_f64() / steps as f64;
+            let times = state.times();
+            return Ok((
+                prefill,
+                start.elapsed().as_secs_f64() / steps as f64,
+                per(times.matvec),
+                per(times.attention),
+            ));
+        }
         let start = Instant::now();
         for step in 0..steps {
             let pos = Tensor::full([batch, 1], prompt_tokens + step, (Kind::Int64, device));
@@ -78,10 +122,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _host: Vec<i64> =
                 Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
         }
-        (prefill, start.elapsed().as_secs_f64() / steps as f64)
+        Ok((
+            prefill,
+            start.elapsed().as_secs_f64() / steps as f64,
+            f64::NAN,
+            f64::NAN,
+        ))
     };
-    run(false); // warm-up
-    let (prefill_s, step_s) = run(true);
+    run(false)?; // warm-up
+    let (prefill_s, step_s, mut matvec_s, attention_s) = run(true)?;
+    if !quantized && batch == 1 {
+        matvec_s = reference_matmul_s(net, device);
+    }
     println!(
         "{}",
         serde_json::json!({
@@ -92,8 +144,66 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "prefill_tok_s": (batch * prompt_tokens) as f64 / prefill_s,
             "decode_tok_s": batch as f64 / step_s,
             "peak_rss_mib": peak_rss_mib(),
-            "threads": tch::get_num_threads(),
+            "load_s": load_s,
+            "decode": if quantized { "quantized" } else { "reference" },
+            "step_ms": step_s * 1e3,
+            "matmul_ms": finite(matvec_s * 1e3),
+            "attention_ms": finite(attention_s * 1e3),
+            "threads": if quantized { pool.threads() as i32 } else { tch::get_num_threads() },
         })
     );
     Ok(())
+}
+
+fn finite(v: f64) -> serde_json::Value {
+    if v.is_finite() {
+        serde_json::json!(v)
+    } else {
+        serde_json::Value::Null
+    }
+}
+
+/// Seconds per decode step that the reference path spends in `linear` for one token: every
+/// layer's fused q/k/v, output, fused gate/up and down projections and the output head, on
+/// weights of the model's shapes (Llama family; NaN for others).
+fn reference_matmul_s(net: &CausalLm, device: tch::Device) -> f64 {
+    let CausalLm::Llama(m) = net else {
+        return f64::NAN;
+    };
+    let c = m.config();
+    let (h, hd, inter) = (c.hidden_size, c.head_dim, c.intermediate_size);
+    let q = c.num_attention_heads * hd;
+    let kv = c.num_key_value_heads * hd;
+    let opts = (Kind::Float, device);
+    // Distinct weights per layer, so they stream from memory as the model's do.
+    let shapes = [(q + 2 * kv, h), (h, q), (2 * inter, h), (h, inter)];
+    let layers: Vec<Vec<Tensor>> = (0..c.num_hidden_layers)
+        .map(|_| {
+            shapes
+                .iter()
+                .map(|&(o, i)| Tensor::randn([o, i], opts))
+                .collect()
+        })
+        .collect();
+    let head = Tensor::randn([c.vocab_size, h], opts);
+    let inputs: Vec<Tensor> = shapes
+        .iter()
+        .map(|&(_, i)| Tensor::randn([1, 1, i], opts))
+        .collect();
+    let x_head = Tensor::randn([1, 1, h], opts);
+    let once = || {
+        for layer in &layers {
+            for (w, x) in layer.iter().zip(&inputs) {
+                let _ = x.linear::<Tensor>(w, None);
+            }
+        }
+        let _ = x_head.linear::<Tensor>(&head, None);
+    };
+    once();
+    let rounds = 10;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        once();
+    }
+    start.elapsed().as_secs_f64() / rounds as f64
 }

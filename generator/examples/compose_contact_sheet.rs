@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use adforge_generator::compose::{
     compose, contact_sheet_png, load_image, AdSize, Background, BrandStyle, CreativeCopy,
-    OutputFormat, Rgb, PRESET_SIZES,
+    OutputFormat, ProductBackdrop, ProductImage, Rgb, PRESET_SIZES,
 };
 
 fn load(path: &str) -> Result<image::RgbaImage, String> {
@@ -44,7 +44,15 @@ fn run() -> Result<(), String> {
             "--disclaimer" => copy.disclaimer = Some(value()?),
             "--logo" => logo = Some(load(&value()?)?),
             "--background" => background = Background::Image(load(&value()?)?),
-            "--product" => background = Background::ProductPhoto(load(&value()?)?),
+            "--product" => {
+                let photo = load(&value()?)?;
+                let product = ProductImage::prepare(&photo).map_err(|e| e.to_string())?;
+                eprintln!("product cut-out: {}", product.report().reason);
+                background = Background::Product {
+                    product,
+                    backdrop: ProductBackdrop::Designed,
+                };
+            }
             "--brand-color" => colors.push(Rgb::parse_hex(&value()?).map_err(|e| e.to_string())?),
             "--size" => sizes.push(AdSize::parse(&value()?).map_err(|e| e.to_string())?),
             "--each" => each = true,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use adforge_generator::compose::{
     compose, contact_sheet, contact_sheet_png, AdSize, Background, BrandStyle, CreativeCopy,
-    OutputFormat, Rgb, RgbaImage, PRESET_SIZES,
+    OutputFormat, ProductBackdrop, ProductImage, Rgb, RgbaImage, PRESET_SIZES,
 };
 
 fn brand() -> BrandStyle {
@@ -119,7 +119,10 @@ fn write_contact_sheets() {
             "en",
             CreativeCopy::new("Coffee, faster.", "Freshly roasted beans at your door every week.", "Order now")
                 .with_disclaimer("Offer for new customers only, until 31 December."),
-            Background::ProductPhoto(product),
+            Background::Product {
+                product: ProductImage::prepare(&product).unwrap(),
+                backdrop: ProductBackdrop::Designed,
+            },
         ),
         (
             "ru",

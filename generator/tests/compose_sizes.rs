@@ -6,7 +6,8 @@
 
 use adforge_generator::compose::{
     compose, contrast_ratio, relative_luminance, AdSize, Background, BrandStyle, ComposeError,
-    ComposedCreative, CreativeCopy, OutputFormat, Rect, Rgb, RgbaImage, TextElement, PRESET_SIZES,
+    ComposedCreative, CreativeCopy, OutputFormat, ProductBackdrop, ProductImage, Rect, Rgb,
+    RgbaImage, TextElement, PRESET_SIZES,
 };
 
 /// The logo is pure magenta, a colour nothing else in these creatives uses, so its pixels can be
@@ -74,7 +75,13 @@ fn product() -> RgbaImage {
 fn backgrounds() -> Vec<(&'static str, Background)> {
     vec![
         ("designed", Background::Designed),
-        ("product", Background::ProductPhoto(product())),
+        (
+            "product",
+            Background::Product {
+                product: ProductImage::prepare(&product()).unwrap(),
+                backdrop: ProductBackdrop::Designed,
+            },
+        ),
         ("photo", Background::Image(photo())),
     ]
 }
@@ -178,8 +185,8 @@ fn check(c: &ComposedCreative, label: &str) {
             );
         }
     }
-    // The product panel, when there is one, lies inside the canvas and under no text or logo.
-    if let Some(panel) = c.product_panel {
+    // The product, when there is one, lies inside the canvas and under no text or logo.
+    if let Some(panel) = c.product.map(|p| p.slot) {
         assert!(
             canvas.contains_rect(&panel),
             "{label}: product panel {panel:?} outside the canvas"
@@ -290,8 +297,17 @@ fn render_all(copy: &CreativeCopy, name: &str, may_not_fit: impl Fn(AdSize) -> b
             ) {
                 Ok(c) => {
                     if bg_name == "product" {
+                        // Shown, or left out with a reason (always on the smallest banners).
                         let tiny = preset.size.width < 468 && preset.size.height <= 100;
-                        assert_eq!(c.product_panel.is_some(), !tiny, "{label}: product panel");
+                        assert!(
+                            !(tiny && c.product.is_some()),
+                            "{label}: product on a banner"
+                        );
+                        assert_eq!(
+                            c.product.is_none(),
+                            c.product_omitted.is_some(),
+                            "{label}: product left out without a reason"
+                        );
                     }
                     assert!(
                         !may_not_fit(preset.size),

@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::config::Settings;
 use crate::infra::assets::AssetStore;
+use crate::jobs::batch::photos::PhotoSource;
 use crate::jobs::batch::runner::{self, BatchOptions, PipelineGenerator, Progress, RowOutcome};
 use crate::jobs::batch::{BatchError, Limits};
 
@@ -47,6 +48,8 @@ pub fn run(args: BatchArgs, settings: &Settings) -> anyhow::Result<()> {
         },
         default_variants: args.variants,
         limit_rows: args.limit_rows,
+        // `product_image` paths are relative to the CSV file's folder.
+        photos: PhotoSource::BesideInput,
     };
     // Generated images are stored content-addressed next to the results, then copied into
     // images/ under readable names.

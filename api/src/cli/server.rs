@@ -21,6 +21,9 @@ pub fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()>
     if let Some(bind) = bind {
         settings.bind = bind;
     }
+    if settings.workers > 0 {
+        crate::jobs::generation::models::check_configured_models(&settings)?;
+    }
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     actix_web::rt::System::new().block_on(async move {
@@ -43,6 +46,7 @@ pub fn serve(mut settings: Settings, bind: Option<String>) -> anyhow::Result<()>
 /// `adforge worker`: `threads` generation workers against the configured (shared) database,
 /// until the process is stopped.
 pub fn worker(settings: &Settings, threads: usize) -> anyhow::Result<()> {
+    crate::jobs::generation::models::check_configured_models(settings)?;
     let store = Store::open(settings.database_url.as_deref(), &settings.data_dir)?;
     let assets = AssetStore::new(settings.data_dir.join("assets"));
     let signal = ChangeSignal::for_worker_process(settings.redis_url.as_deref())?;

@@ -6,7 +6,8 @@ use anyhow::Context;
 /// Arguments of `adforge text`.
 #[derive(clap::Args, Debug)]
 pub struct TextArgs {
-    /// `default` (SmolLM2-135M-Instruct) or a path to a GGUF file or a Hugging Face folder.
+    /// `default` (SmolLM2-135M-Instruct), a catalogue name pulled with `adforge models pull`
+    /// (e.g. `qwen3-1.7b`), or a path to a GGUF file or a Hugging Face folder.
     #[arg(long, default_value = "default")]
     pub model: String,
     /// The user prompt.
@@ -36,8 +37,12 @@ pub fn run(args: TextArgs) -> anyhow::Result<()> {
         args.temperature >= 0.0,
         "--temperature must not be negative"
     );
-    let model = TextModel::load_from_env(&args.model)
-        .with_context(|| format!("loading model {}", args.model))?;
+    let path = match adforge_generator::hub::resolve_model(&args.model)? {
+        Some(resolved) => resolved.path.to_string_lossy().into_owned(),
+        None => args.model.clone(),
+    };
+    let model =
+        TextModel::load_from_env(&path).with_context(|| format!("loading model {}", args.model))?;
     let mut request =
         GenerationRequest::chat(args.system.as_deref(), &args.prompt, args.max_tokens);
     request.sampling = if args.temperature > 0.0 {

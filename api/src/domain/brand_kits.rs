@@ -90,28 +90,12 @@ pub struct BrandKit {
 }
 
 /// Largest logo accepted, in pixels on either side.
-pub const MAX_LOGO_SIDE: u32 = 4096;
+pub const MAX_LOGO_SIDE: u32 = super::images::MAX_IMAGE_SIDE;
 
-/// Checks uploaded logo bytes in `format` (file extension `extension`): they must decode, with
-/// 1 to [`MAX_LOGO_SIDE`] pixels on each side.
-pub fn check_logo(
-    bytes: &[u8],
-    format: image::ImageFormat,
-    extension: &str,
-) -> Result<(), FieldError> {
-    let unreadable = |e: image::ImageError| {
-        FieldError::new("logo", format!("not a readable {extension} image: {e}"))
-    };
-    let reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let (width, height) = reader.into_dimensions().map_err(unreadable)?;
-    if width == 0 || height == 0 || width > MAX_LOGO_SIDE || height > MAX_LOGO_SIDE {
-        return Err(FieldError::new(
-            "logo",
-            format!("logo must be 1 to {MAX_LOGO_SIDE} pixels on each side"),
-        ));
-    }
-    image::load_from_memory_with_format(bytes, format).map_err(unreadable)?;
-    Ok(())
+/// Checks uploaded logo bytes in `format`: they must decode, with 1 to [`MAX_LOGO_SIDE`]
+/// pixels on each side (see [`super::images::check_upload`]).
+pub fn check_logo(bytes: &[u8], format: super::images::UploadFormat) -> Result<(), FieldError> {
+    super::images::check_upload(bytes, format, "logo", MAX_LOGO_SIDE).map(drop)
 }
 
 /// Filters for listing brand kits.

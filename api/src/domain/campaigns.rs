@@ -53,6 +53,10 @@ pub struct CampaignInput {
     /// The offer, e.g. "20% off the first month".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer: Option<String>,
+    /// The campaign's own call to action (e.g. "Book a test ride"), used on placements whose
+    /// CTA limit it fits; otherwise the copy takes a standard label of the segment's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_to_action: Option<String>,
     /// Where a click leads (http or https).
     pub landing_url: String,
     /// What the campaign optimises for.
@@ -98,6 +102,18 @@ impl Validate for CampaignInput {
         Text::optional(4000).check("description", &self.description)?;
         if let Some(offer) = &self.offer {
             Text::optional(500).check("offer", offer)?;
+        }
+        if let Some(cta) = &self.call_to_action {
+            Text::optional(40).check("call_to_action", cta)?;
+            if let Some(c) = cta
+                .chars()
+                .find(|c| c.is_control() || matches!(c, '"' | '\\' | '<' | '>'))
+            {
+                return Err(FieldError::new(
+                    "call_to_action",
+                    format!("must be plain words; {c:?} is not allowed"),
+                ));
+            }
         }
         if let Some(tone) = &self.tone {
             Text::optional(200).check("tone", tone)?;

@@ -7,8 +7,10 @@ pub mod api_keys;
 pub mod brand_kits;
 pub mod campaigns;
 pub mod creatives;
+pub mod images;
 pub mod listing;
 pub mod placements;
+pub mod product_images;
 pub mod segments;
 
 pub use brand_kits::{parse_hex_color, BrandKit, BrandKitInput};
@@ -16,6 +18,7 @@ pub use campaigns::{is_language_tag, Campaign, CampaignInput, CampaignStatus, Ob
 pub use creatives::{Creative, CreativeInput, CreativeStatus, ImageAsset, Violation};
 pub use listing::{Page, PageWindow};
 pub use placements::{Placement, PlacementInput, Preset, TextLimits, PRESETS};
+pub use product_images::ProductImage;
 pub use segments::{Segment, SegmentInput};
 
 /// A field that holds an unacceptable value.

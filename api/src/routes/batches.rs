@@ -16,11 +16,13 @@ use futures_util::StreamExt;
 use utoipa::ToSchema;
 
 use crate::config::Settings;
+use crate::domain::product_images::check_product_photo;
 use crate::http::auth::Tenant;
 use crate::http::limits::UploadLimit;
 use crate::http::pagination::{Page, PageQuery};
 use crate::http::problem::ApiError;
 use crate::infra::changes::{Change, ChangeKind, ChangeNotifier};
+use crate::jobs::batch::photos;
 use crate::jobs::batch::records::{self, Batch, BatchFilter};
 use crate::jobs::batch::runner::{self, BatchOptions};
 use crate::jobs::batch::service::{batch_dir, BatchService, INPUT_FILE};
@@ -73,6 +75,11 @@ pub struct BatchUpload {
     /// toward the upload limit.
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
+    /// Product photos the rows' `product_image` column names by file name: any other part
+    /// with a file name (PNG, JPEG or WebP, 32 to 4096 pixels on each side), e.g. several
+    /// `images` parts. They count toward the upload limit.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    pub images: Vec<Vec<u8>>,
 }
 
 /// `POST /v1/batches`: stores the upload, checks the whole file, and queues the batch.
@@ -151,11 +158,28 @@ async fn receive_file(
         let mut field = field
             .map_err(|e| ApiError::bad_request(None, format!("reading the multipart body: {e}")))?;
         if field.name() != Some("file") {
+            let picture = field
+                .content_disposition()
+                .and_then(|d| d.get_filename())
+                .map(str::to_string);
+            let mut bytes = Vec::new();
             while let Some(chunk) = field.next().await {
                 let chunk = chunk.map_err(|e| {
                     ApiError::bad_request(None, format!("reading the multipart body: {e}"))
                 })?;
                 count(chunk.len())?;
+                if picture.is_some() {
+                    bytes.extend_from_slice(&chunk);
+                }
+            }
+            // A file part other than `file` is a picture the rows' `product_image` names.
+            if let Some(name) = picture {
+                let field_name = field.name().unwrap_or("").to_string();
+                let declared = field.content_type().map(|m| m.essence_str().to_string());
+                let dir = dir.to_path_buf();
+                web::block(move || store_picture(&dir, &field_name, &name, declared, &bytes))
+                    .await
+                    .map_err(ApiError::internal)??;
             }
             continue;
         }
@@ -186,6 +210,33 @@ async fn receive_file(
             "the multipart body has no `file` field",
         )
     })
+}
+
+/// Checks a picture uploaded with a batch (as a product photo: PNG, JPEG or WebP, 32 to 4096
+/// pixels on each side) and stores it under its file name in the batch's
+/// [`photos::UPLOADED_DIR`]; problems are errors on the part's field.
+fn store_picture(
+    dir: &Path,
+    field: &str,
+    file_name: &str,
+    declared: Option<String>,
+    bytes: &[u8],
+) -> Result<(), ApiError> {
+    let field = if field.is_empty() { "images" } else { field };
+    let checked = check_product_photo(bytes, declared.as_deref(), file_name, field)?;
+    let folder = dir.join(photos::UPLOADED_DIR);
+    crate::infra::files::create_private_dir(&folder).map_err(ApiError::internal)?;
+    let path = folder.join(&checked.file_name);
+    if path.exists() {
+        return Err(ApiError::field(
+            field,
+            format!(
+                "two pictures are named {:?}; give each a different file name",
+                checked.file_name
+            ),
+        ));
+    }
+    crate::infra::files::write_private_atomic(&path, bytes).map_err(ApiError::internal)
 }
 
 /// `GET /v1/batches`: the tenant's batches, newest first.

@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::crud::{crud_handlers, CrudResource};
 use crate::domain::brand_kits::{check_logo, BrandKit, BrandKitFilter, BrandKitInput};
+use crate::domain::images::{UploadFormat, ACCEPTED_TYPES};
 use crate::http::auth::Tenant;
 use crate::http::json::read_limited;
 use crate::http::limits::UploadLimit;
@@ -48,26 +49,14 @@ async fn upload_logo(
     tenant: Tenant,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let content_type = req
+    let format = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let (format, extension) = match content_type.as_str() {
-        "image/png" => (image::ImageFormat::Png, "png"),
-        "image/jpeg" => (image::ImageFormat::Jpeg, "jpg"),
-        "image/webp" => (image::ImageFormat::WebP, "webp"),
-        _ => {
-            return Err(ApiError::UnsupportedMediaType {
-                expected: "image/png, image/jpeg or image/webp",
-            })
-        }
-    };
+        .and_then(UploadFormat::from_media_type)
+        .ok_or(ApiError::UnsupportedMediaType {
+            expected: ACCEPTED_TYPES,
+        })?;
     let id = id.into_inner();
     // Check ownership before reading the body, so another tenant learns nothing from errors.
     let (advertiser_id, lookup) = (tenant.advertiser_id.clone(), id.clone());
@@ -81,8 +70,10 @@ async fn upload_logo(
     // Decoding a large image takes a CPU for a while, and so does hashing and writing it: on
     // the blocking pool, so that the server's event loops keep answering other requests.
     let name = web::block(move || {
-        check_logo(&bytes, format, extension)?;
-        assets.put(&bytes, extension).map_err(ApiError::internal)
+        check_logo(&bytes, format)?;
+        assets
+            .put(&bytes, format.extension())
+            .map_err(ApiError::internal)
     })
     .await
     .map_err(ApiError::internal)??;

@@ -13,6 +13,7 @@ pub mod health;
 pub mod keys;
 pub mod models;
 pub mod placements;
+pub mod product_images;
 pub mod segments;
 pub mod serving;
 
@@ -20,6 +21,7 @@ pub mod serving;
 /// under `/v1`.
 pub fn resources(cfg: &mut actix_web::web::ServiceConfig) {
     campaigns::routes(cfg);
+    product_images::routes(cfg);
     brand_kits::routes(cfg);
     segments::routes(cfg);
     placements::routes(cfg);

@@ -35,6 +35,7 @@ pub struct CampaignRow {
     auto_approve: bool,
     created_at: i64,
     updated_at: i64,
+    call_to_action: Option<String>,
 }
 
 fn filtered(
@@ -67,6 +68,7 @@ impl TenantTable for Campaigns {
                 product: row.product,
                 description: row.description,
                 offer: row.offer,
+                call_to_action: row.call_to_action,
                 landing_url: row.landing_url,
                 objective: enum_from_text(&row.objective)?,
                 tone: row.tone,
@@ -130,6 +132,7 @@ impl EditableTable for Campaigns {
             auto_approve: input.auto_approve,
             created_at: previous.map_or(now, |row| row.created_at),
             updated_at: now,
+            call_to_action: input.call_to_action,
         })
     }
 }

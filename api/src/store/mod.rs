@@ -13,6 +13,7 @@ pub mod creatives;
 pub mod crud;
 pub mod leases;
 pub mod placements;
+pub mod product_images;
 pub mod schema;
 pub mod segments;
 

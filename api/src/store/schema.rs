@@ -54,6 +54,7 @@ diesel::table! {
         auto_approve -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        call_to_action -> Nullable<Text>,
     }
 }
 
@@ -174,6 +175,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     event_counters,
     event_nonces,
     batches,
+    product_images,
 );
 
 diesel::table! {
@@ -192,5 +194,21 @@ diesel::table! {
         lease_owner -> Nullable<Text>,
         lease_expires_at -> Nullable<BigInt>,
         claimed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    product_images (id) {
+        id -> Text,
+        advertiser_id -> Text,
+        campaign_id -> Text,
+        asset -> Text,
+        file_name -> Text,
+        content_type -> Text,
+        width -> Integer,
+        height -> Integer,
+        bytes -> BigInt,
+        position -> Integer,
+        created_at -> BigInt,
     }
 }

@@ -3,8 +3,9 @@
 // Walks the advertiser's path through a running server: sign in (a wrong key first), create a
 // brand kit and upload its logo, create a campaign whose name holds a <script> tag (it must
 // show as text and never run), add a segment (invalid rules first, to see the server's
-// error), add a placement, generate one creative and wait for the job, approve it in the
-// gallery, open the performance page, upload a batch CSV, and look at the main pages at phone
+// error), add a placement, upload a product photo (a non-image first) and see its preview,
+// generate one creative and wait for the job, check the product shows in it and approve it in
+// the gallery, open the performance page, upload a batch CSV, and look at the main pages at phone
 // width. Screenshots of every main page go to SCREENSHOT_DIR.
 //
 // Environment: BASE_URL (the server), API_KEY (an advertiser key), SCREENSHOT_DIR (default
@@ -99,6 +100,41 @@ async function logoPng(page) {
     return canvas.toDataURL('image/png');
   });
   return Buffer.from(dataUrl.split(',')[1], 'base64');
+}
+
+/** A studio packshot drawn by the browser: a magenta bottle on a near-white backdrop. */
+async function packshotPng(page) {
+  const dataUrl = await page.evaluate(() => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 160;
+    canvas.height = 120;
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#f6f6f4';
+    g.fillRect(0, 0, 160, 120);
+    g.fillStyle = '#dc14c8';
+    g.fillRect(62, 30, 36, 80);
+    g.fillRect(72, 12, 16, 20);
+    return canvas.toDataURL('image/png');
+  });
+  return Buffer.from(dataUrl.split(',')[1], 'base64');
+}
+
+/** Share of an image's pixels close to the packshot's magenta (the image must be same-origin). */
+async function magentaShare(page, selector) {
+  return page.evaluate((selector) => {
+    const img = document.querySelector(selector);
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const g = canvas.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const { data } = g.getImageData(0, 0, canvas.width, canvas.height);
+    let close = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i] > 170 && data[i + 1] < 80 && data[i + 2] > 150) close += 1;
+    }
+    return close / (canvas.width * canvas.height);
+  }, selector);
 }
 
 async function main() {
@@ -203,6 +239,25 @@ async function main() {
       await shot(page, '05-placements');
     });
 
+    await step('product photo: a non-image is refused on its field; a packshot uploads and previews', async () => {
+      await page.click('.tabs >> text=Product photos');
+      const form = page.locator('#photo-form');
+      await form.waitFor();
+      await page.setInputFiles('#photo-form input[type="file"]', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a picture') });
+      await form.locator('button[type="submit"]').click();
+      const problem = form.locator('.problem');
+      await problem.waitFor();
+      assert.match(await problem.textContent(), /field: image/);
+      await page.setInputFiles('#photo-form input[type="file"]', { name: 'bottle.png', mimeType: 'image/png', buffer: await packshotPng(page) });
+      await page.locator('#photo-form button[type="submit"]').click();
+      await page.locator('#photo-list figure', { hasText: 'bottle.png' }).waitFor();
+      await page.waitForFunction(() => {
+        const img = document.querySelector('#photo-list img');
+        return img && img.complete && img.naturalWidth === 160 && img.src.startsWith('blob:');
+      });
+      await shot(page, '05-product-photos');
+    });
+
     await step('generate one creative and follow the job to the end', async () => {
       await page.click('.tabs >> text=Generate');
       const form = page.locator('#generate-form');
@@ -233,6 +288,9 @@ async function main() {
         const img = document.querySelector('#gallery img.creative-image');
         return img && img.complete && img.naturalWidth === 300 && img.naturalHeight === 250;
       });
+      // The uploaded product is in the picture.
+      const share = await magentaShare(page, '#gallery img.creative-image');
+      assert.ok(share > 0.02, `the product photo is hardly visible in the creative (${(share * 100).toFixed(1)} % of its pixels)`);
       await card.locator('button[data-action="approve"]').click();
       await page.locator('#gallery .creative[data-status="approved"]').waitFor();
       await shot(page, '07-gallery');
@@ -283,7 +341,7 @@ async function main() {
       await page.click('nav >> text=Batches');
       await page.locator('#batch-form').waitFor();
       const csv = await batchCsv();
-      await page.setInputFiles('#batch-form input[type="file"]', { name: 'batch.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+      await page.setInputFiles('#batch-form input[name="file"]', { name: 'batch.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
       await page.click('#batch-form button[type="submit"]');
       const panel = page.locator('#batch-list .batch').first();
       await panel.waitFor();

@@ -1,11 +1,13 @@
-//! Backgrounds: a full-bleed image cropped around its salient area, a product photo set into a
-//! panel, or a background designed from the brand colours alone (gradient and shapes).
+//! Backgrounds: a full-bleed image cropped around its salient area, a product over a designed
+//! background or a picture, or a background designed from the brand colours alone (gradient and
+//! shapes).
 
 use image::imageops::{self, FilterType};
 use image::RgbaImage;
 
 use super::brand::BrandStyle;
 use super::color::Rgb;
+use super::cutout::ProductImage;
 use super::paint;
 use super::rect::Rect;
 
@@ -15,11 +17,29 @@ pub enum Background {
     /// A full-bleed picture (a diffusion output or a photo): scaled to cover the canvas and
     /// cropped so that its salient area lands in the layout's visual region.
     Image(RgbaImage),
-    /// A product photo: set into a rounded panel (trimmed to its salient area) over a background
-    /// designed from the brand colours.
-    ProductPhoto(RgbaImage),
+    /// A product photo (cut out once by [`ProductImage::prepare`]) drawn with a soft shadow in
+    /// the layout's product slot, over `backdrop`.
+    Product {
+        /// The prepared product.
+        product: ProductImage,
+        /// What goes behind it.
+        backdrop: ProductBackdrop,
+    },
     /// No picture: a background designed from the brand colours (gradient and shapes).
     Designed,
+}
+
+/// What goes behind a product.
+#[derive(Debug, Clone)]
+pub enum ProductBackdrop {
+    /// A background designed from the brand colours, with its accent shapes behind the product.
+    Designed,
+    /// A picture without the product (e.g. painted from a prompt), scaled and cropped around
+    /// its salient area like [`Background::Image`]; the product is drawn over it.
+    Picture(RgbaImage),
+    /// A picture painted at exactly this creative's size around the product as placed by
+    /// [`product_canvas`](super::product_canvas): used as is, the product is not drawn again.
+    Scene(RgbaImage),
 }
 
 /// Longest side of the map the saliency is computed on.
@@ -285,62 +305,6 @@ pub(crate) fn paint_designed(canvas: &mut RgbaImage, brand: &BrandStyle, visual:
     paint::fill_rounded_rect(canvas, &r, 0.0, accent, 0.85);
 }
 
-/// Sets a product photo into `panel`: the photo is trimmed around its salient area (with a
-/// margin), scaled to fit inside the panel, and the panel is filled with the photo's border
-/// colour and given rounded corners.
-pub(crate) fn paint_product_panel(canvas: &mut RgbaImage, photo: &RgbaImage, panel: &Rect) {
-    if panel.is_empty() {
-        return;
-    }
-    let saliency = Saliency::of(photo);
-    let (pw, ph) = (photo.width() as f32, photo.height() as f32);
-    let (mut x0, mut y0, mut x1, mut y1) = saliency
-        .foreground_bounds(0.15)
-        .unwrap_or((0.0, 0.0, pw, ph));
-    let mx = (x1 - x0) * 0.12 + 2.0;
-    let my = (y1 - y0) * 0.12 + 2.0;
-    x0 = (x0 - mx).max(0.0);
-    y0 = (y0 - my).max(0.0);
-    x1 = (x1 + mx).min(pw);
-    y1 = (y1 + my).min(ph);
-    let trimmed = imageops::crop_imm(
-        photo,
-        x0 as u32,
-        y0 as u32,
-        ((x1 - x0) as u32).max(1),
-        ((y1 - y0) as u32).max(1),
-    )
-    .to_image();
-    let border = border_color(photo);
-    let radius = (panel.width.min(panel.height) as f32 * 0.08).max(2.0);
-    paint::fill_rounded_rect(canvas, panel, radius, border, 1.0);
-    let k = (panel.width as f32 / trimmed.width() as f32)
-        .min(panel.height as f32 / trimmed.height() as f32);
-    let tw = ((trimmed.width() as f32 * k).floor() as u32).max(1);
-    let th = ((trimmed.height() as f32 * k).floor() as u32).max(1);
-    let scaled = imageops::resize(&trimmed, tw, th, FilterType::CatmullRom);
-    let x = panel.x + (panel.width as i32 - tw as i32) / 2;
-    let y = panel.y + (panel.height as i32 - th as i32) / 2;
-    paint::draw_image(canvas, &scaled, x, y, Some((panel, radius)));
-}
-
-/// Mean colour of the outermost pixels of an image.
-fn border_color(image: &RgbaImage) -> Rgb {
-    let (w, h) = image.dimensions();
-    let mut sum = [0u64; 3];
-    let mut n = 0u64;
-    for (x, y, p) in image.enumerate_pixels() {
-        if x == 0 || y == 0 || x + 1 == w || y + 1 == h {
-            for (acc, v) in sum.iter_mut().zip(p.0) {
-                *acc += u64::from(v);
-            }
-            n += 1;
-        }
-    }
-    let n = n.max(1);
-    Rgb([(sum[0] / n) as u8, (sum[1] / n) as u8, (sum[2] / n) as u8])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,37 +321,5 @@ mod tests {
         let out = smart_crop(&img, 100, 100, &Rect::new(0, 0, 100, 100));
         let reds = out.pixels().filter(|p| p.0[0] > 180 && p.0[1] < 80).count();
         assert!(reds > 1000, "red object cropped away: {reds}");
-    }
-
-    #[test]
-    fn product_panel_keeps_light_parts_of_the_product() {
-        // A blue bottle with a light grey cap on white, in a large white margin.
-        let photo = RgbaImage::from_fn(500, 500, |x, y| {
-            let cap = (220..280).contains(&x) && (60..140).contains(&y);
-            let body = (170..330).contains(&x) && (140..420).contains(&y);
-            let c = match (cap, body) {
-                (true, _) => [200, 200, 200],
-                (_, true) => [30, 90, 160],
-                _ => [255, 255, 255],
-            };
-            image::Rgba([c[0], c[1], c[2], 255])
-        });
-        let mut canvas = RgbaImage::from_pixel(300, 300, image::Rgba([0, 0, 0, 255]));
-        let panel = Rect::new(20, 20, 260, 260);
-        paint_product_panel(&mut canvas, &photo, &panel);
-        let count = |rgb: [u8; 3]| {
-            canvas
-                .pixels()
-                .filter(|p| (0..3).all(|i| p.0[i].abs_diff(rgb[i]) < 8))
-                .count()
-        };
-        // Trimmed to the product: untrimmed, the photo would be scaled by 0.52 and the bottle
-        // body would cover about 12 100 px; trimmed (0.58), about 15 000 px.
-        assert!(count([30, 90, 160]) > 13_000, "{}", count([30, 90, 160]));
-        assert!(count([200, 200, 200]) > 500, "cap cut off");
-        // Nothing is drawn outside the panel.
-        assert!(canvas
-            .enumerate_pixels()
-            .all(|(x, y, p)| panel.contains(x as i32, y as i32) || p.0 == [0, 0, 0, 255]));
     }
 }

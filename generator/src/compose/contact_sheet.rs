@@ -24,7 +24,8 @@ const MAX_CELL_WIDTH: f32 = 860.0;
 const MAX_CELL_HEIGHT: f32 = 420.0;
 
 /// Renders the creative at every size in `sizes` and lays the results out on one sheet, each
-/// scaled down to at most 860x420 px and labelled with its size, file format and file size.
+/// scaled down to at most 860x420 px and labelled with its size, file format and file size (and
+/// "without the product" where a size has no room for the product).
 /// A size that fails is shown as a red-outlined cell labelled with the error.
 pub fn contact_sheet(
     copy: &CreativeCopy,
@@ -53,11 +54,14 @@ pub fn contact_sheet(
                 } else {
                     c.pixels.clone()
                 };
-                let label = format!(
+                let mut label = format!(
                     "{size}  {}  {:.0} kB",
                     c.format,
                     c.bytes.len() as f32 / 1000.0
                 );
+                if c.product_omitted.is_some() {
+                    label.push_str("  without the product (no room)");
+                }
                 cells.push(Cell {
                     image: Some(scaled),
                     width,

@@ -66,6 +66,12 @@ pub(crate) struct Parts {
     pub disclaimer: bool,
     pub logo: bool,
     pub product: bool,
+    /// With a product on a square-ish size: the product in a column beside the copy rather than
+    /// above it.
+    pub product_beside: bool,
+    /// Width over height of the product's cut-out (1.0 without a product): compact banners give
+    /// the product a slot of its shape.
+    pub product_aspect: f32,
 }
 
 /// Safe margin of a size: 6 % of the shorter side, 3 to 64 px.
@@ -86,6 +92,9 @@ pub(crate) fn template(size: AdSize, parts: Parts) -> Template {
         LayoutFamily::Compact if size.width < 200 => button(size, safe, parts),
         LayoutFamily::Compact => compact_row(size, safe, parts),
         LayoutFamily::Wide => wide(size, safe, parts),
+        LayoutFamily::Square if parts.product && parts.product_beside => {
+            square_beside(size, safe, parts)
+        }
         LayoutFamily::Square => square(size, safe, parts),
         LayoutFamily::Tall => tall(size, safe, parts),
     }
@@ -166,8 +175,10 @@ fn compact_row(size: AdSize, safe: Rect, parts: Parts) -> Template {
     }
     let mut product_panel = None;
     if parts.product && size.width >= 468 {
-        product_panel = Some(Rect::new(x, safe.y, safe.height, safe.height));
-        x += safe.height as i32 + gap;
+        let aspect = parts.product_aspect.clamp(0.5, 1.8);
+        let w = (safe.height as f32 * aspect).round() as u32;
+        product_panel = Some(Rect::new(x, safe.y, w, safe.height));
+        x += w as i32 + gap;
     }
     let cta_w = ((size.width as f32 * 0.24).round() as u32).clamp(76, 180);
     let cta_x = safe.right() - cta_w as i32;
@@ -307,6 +318,61 @@ fn square(size: AdSize, safe: Rect, parts: Parts) -> Template {
         safe,
         visual,
         product_panel: parts.product.then_some(panel),
+        stacks,
+        omitted: Vec::new(),
+    }
+}
+
+/// Square-ish with a product beside the copy: logo top left, copy in a column on the left
+/// (centred vertically), the product in the column on the right, the disclaimer along the bottom.
+fn square_beside(size: AdSize, safe: Rect, parts: Parts) -> Template {
+    let gap = ((safe.height as f32 * 0.03).round() as i32).max(3);
+    let col_w = frac(safe.width, 0.56);
+    let mut stacks = Vec::new();
+    let mut text_y = safe.y;
+    if parts.logo {
+        let r = Rect::new(safe.x, safe.y, col_w, frac(safe.height, 0.13));
+        stacks.push(single(r, Slot::Logo, Align::Left, gap));
+        text_y = r.bottom() + gap;
+    }
+    let disc_h = if parts.disclaimer {
+        frac(safe.height, 0.07)
+    } else {
+        0
+    };
+    let bottom = safe.bottom() - disc_h as i32 - if parts.disclaimer { gap } else { 0 };
+    stacks.push(Stack {
+        area: Rect::new(safe.x, text_y, col_w, (bottom - text_y).max(0) as u32),
+        items: vec![
+            (Slot::Text(TextElement::Headline), 0.44),
+            (Slot::Text(TextElement::Body), 0.32),
+            (Slot::Text(TextElement::Cta), 0.24),
+        ],
+        anchor: Anchor::Center,
+        align: Align::Left,
+        gap,
+    });
+    if parts.disclaimer {
+        let r = Rect::new(safe.x, safe.bottom() - disc_h as i32, safe.width, disc_h);
+        stacks.push(single(
+            r,
+            Slot::Text(TextElement::Disclaimer),
+            Align::Left,
+            gap,
+        ));
+    }
+    let px = safe.x + col_w as i32 + gap;
+    let panel = Rect::new(
+        px,
+        safe.y,
+        (safe.right() - px).max(0) as u32,
+        (bottom - safe.y).max(0) as u32,
+    );
+    let visual = Rect::new(px, 0, (size.width as i32 - px).max(1) as u32, size.height);
+    Template {
+        safe,
+        visual,
+        product_panel: Some(panel),
         stacks,
         omitted: Vec::new(),
     }

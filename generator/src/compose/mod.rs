@@ -25,8 +25,15 @@
 //!   `shared/reference/ad-specs.md`; [`AdSize::byte_budget`] gives the file-size budget
 //!   (150 kB for IAB display sizes, 300 kB for interstitials, 1 MB for social sizes).
 //! - [`Background`]: a full-bleed image (diffusion output or photo, smart-cropped around its
-//!   salient area), a product photo set into a designed background, or a background designed
-//!   from the brand colours alone.
+//!   salient area), a product over a [`ProductBackdrop`] (designed, a picture, or a scene painted
+//!   around it), or a background designed from the brand colours alone.
+//! - [`ProductImage::prepare`] cuts a product photo out once (its own alpha, a studio backdrop
+//!   removed by a flood fill with soft edges, or the photo set as a panel) and records the
+//!   [`CutoutDecision`] in a serialisable [`CutoutReport`] for provenance.
+//! - [`product_canvas`] gives the product placed alone at one size, the input of painting a
+//!   scene around it; [`expand_designed`] derives another aspect ratio of a picture without a
+//!   model (smart crop plus a designed extension of its edges; [`ExpansionPlan`] says where the
+//!   picture lands).
 //! - [`Rgb::parse_hex`] for `--brand-color`; [`OutputFormat`] parses `png`, `jpg`, `webp`.
 //! - [`load_image`] / [`decode_image`] read `--logo`, `--background` and product photos;
 //!   [`ComposedCreative::file_name`] names the output (`300x250.png`).
@@ -49,6 +56,12 @@
 //! - The logo and all text lie inside the safe area (the canvas minus 6 % of the shorter side,
 //!   3 to 64 px).
 //! - The file fits the size's budget; PNG and WebP fall back to JPEG quality steps when not.
+//! - A product is drawn in a slot that no text box, CTA button or logo overlaps, grown into the
+//!   room the copy leaves, with a soft shadow inside the slot; never under [`MIN_PRODUCT_PX`]
+//!   (and [`MIN_PRODUCT_SHARE_OF_SHORT_SIDE`] of the shorter side) nor over
+//!   [`MAX_PRODUCT_SHARE`] of the canvas. Where a size has no room for a legible product
+//!   (the 120x60 button and the 50 px banners) the creative is laid out without it and
+//!   [`ComposedCreative::product_omitted`] says why.
 //! - The 120x60 button and the 50 to 60 px tall banners leave out the body copy (listed in
 //!   [`ComposedCreative::omitted`]); a disclaimer is never left out: where there is no room for
 //!   it the size fails with [`ComposeError::DoesNotFit`].
@@ -57,11 +70,16 @@ mod background;
 mod brand;
 mod color;
 mod contact_sheet;
+mod cutout;
 mod encode;
+mod expand;
 mod font;
 mod layout;
+mod legibility;
 mod mask;
 mod paint;
+mod place;
+mod product;
 mod rect;
 mod render;
 mod size;
@@ -69,16 +87,24 @@ mod text_block;
 
 use std::fmt;
 
-pub use background::Background;
+pub use background::{Background, ProductBackdrop};
 pub use brand::BrandStyle;
 pub use color::{contrast_ratio, relative_luminance, Rgb, WCAG_AA_TEXT};
 pub use contact_sheet::{contact_sheet, contact_sheet_png};
+pub use cutout::{
+    CutoutDecision, CutoutReport, ProductImage, PRODUCT_MIN_SOURCE_SIDE, PRODUCT_WORK_SIDE,
+};
 pub use encode::OutputFormat;
+pub use expand::{expand_designed, ExpansionPlan};
 pub use font::{FontFamily, Weight};
 pub use image::RgbaImage;
 pub use mask::CoverageMask;
+pub use product::{
+    PlacedProduct, MAX_PRODUCT_SHARE, MAX_PRODUCT_UPSCALE, MIN_PRODUCT_PX,
+    MIN_PRODUCT_SHARE_OF_SHORT_SIDE, MIN_PRODUCT_THIN_PX,
+};
 pub use rect::Rect;
-pub use render::compose;
+pub use render::{compose, product_canvas, ProductCanvas};
 pub use size::{
     AdSize, LayoutFamily, PresetSize, SizeFamily, IAB_DISPLAY_BUDGET_BYTES,
     INTERSTITIAL_BUDGET_BYTES, PRESET_SIZES, SOCIAL_BUDGET_BYTES,
@@ -207,9 +233,12 @@ pub struct ComposedCreative {
     pub safe_area: Rect,
     /// Where the logo was drawn.
     pub logo_box: Option<Rect>,
-    /// Where the product photo was set (`None` without one, or on the banners too small for a
-    /// product panel: 120x60, 320x50, 300x50).
-    pub product_panel: Option<Rect>,
+    /// Where the product was drawn (`None` without one, or where it was left out).
+    pub product: Option<PlacedProduct>,
+    /// Why a product given with [`Background::Product`] is not in this creative (e.g. the
+    /// 120x60 button has no room for it, or it would be drawn under [`MIN_PRODUCT_PX`]); the
+    /// creative is then laid out without it.
+    pub product_omitted: Option<String>,
     /// Where the CTA button was drawn.
     pub cta_button: Rect,
     /// The text elements drawn.
@@ -291,6 +320,9 @@ pub enum ComposeError {
     /// Font bytes that do not parse.
     #[error("font data could not be parsed")]
     BadFont,
+    /// A product photo that cannot be used, or a scene painted for it that does not match.
+    #[error("{0}")]
+    BadProduct(String),
     /// Encoding or decoding failed.
     #[error("image encoding failed: {0}")]
     Image(#[from] image::ImageError),

@@ -41,7 +41,7 @@ pub(crate) fn linear_gradient(canvas: &mut RgbaImage, from: Rgb, to: Rgb, dx: f3
 }
 
 /// Coverage (0..=1) of pixel (`x`, `y`) by a rounded rectangle.
-fn rounded_rect_coverage(r: &Rect, radius: f32, x: i32, y: i32) -> f32 {
+pub(crate) fn rounded_rect_coverage(r: &Rect, radius: f32, x: i32, y: i32) -> f32 {
     let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
     let (l, t) = (r.x as f32, r.y as f32);
     let (rt, b) = (r.right() as f32, r.bottom() as f32);

@@ -1,45 +1,36 @@
-//! The compositing pipeline: background, layout, logo, CTA button, legibility (text colour and
-//! scrim from the measured backdrop), text, encoding.
+//! The compositing pipeline: validation, layout (with the product, or without it and a reason),
+//! background, product and shadow, logo, CTA button, legibility (text colour and scrim from the
+//! measured backdrop), text, encoding.
 
-use image::imageops::{self, FilterType};
 use image::RgbaImage;
 
-use super::background::{paint_designed, paint_product_panel, smart_crop, Background};
+use super::background::{paint_designed, smart_crop, Background, ProductBackdrop};
 use super::brand::BrandStyle;
-use super::color::{contrast_ratio, relative_luminance, Rgb, WCAG_AA_TEXT};
+use super::color::{Rgb, WCAG_AA_TEXT};
+use super::cutout::ProductImage;
 use super::encode::{encode_within_budget, OutputFormat};
 use super::font::{Face, Weight};
-use super::layout::{self, Anchor, Parts, Slot, Stack, Template};
+use super::layout::{self, Parts, Template};
+use super::legibility::{button_color, legible_colors, measured_contrast, TextPaint};
 use super::mask::CoverageMask;
 use super::paint;
+use super::place::{place_all, Placed};
+use super::product::{draw_product, fit_product, product_layer, product_slot, PlacedProduct};
 use super::rect::Rect;
-use super::size::AdSize;
-use super::text_block::{fit_text, Align, FittedText, TextStyle};
+use super::size::{AdSize, LayoutFamily};
+use super::text_block::FittedText;
 use super::{ComposeError, ComposedCreative, CreativeCopy, PlacedText, TextElement};
 
 /// How far the coverage layers reach past each text box.
 const LAYER_PAD: u32 = 64;
-/// Distance around the ink over which the backdrop is measured, in pixels.
-const BACKDROP_RING: i32 = 3;
-/// Contrast aimed at when choosing colours and scrims: a little above 4.5 so rounding in the
-/// blend never lands under it.
-const CONTRAST_TARGET: f32 = WCAG_AA_TEXT + 0.1;
 
-/// Renders one creative at `size`.
-///
-/// `logo` is drawn with its own alpha, scaled to fit the template's logo box. With
-/// `Background::Image` the picture is cropped around its salient area; with
-/// `Background::ProductPhoto` and `Background::Designed` the background is designed from the
-/// brand colours. The result is encoded as `format` within [`AdSize::byte_budget`].
-pub fn compose(
+/// Checks the request and runs `f` with the brand's faces.
+fn with_faces<T>(
     copy: &CreativeCopy,
     brand: &BrandStyle,
-    logo: Option<&RgbaImage>,
-    background: &Background,
     size: AdSize,
-    format: OutputFormat,
-) -> Result<ComposedCreative, ComposeError> {
-    let _span = tracing::debug_span!("compose", %size).entered();
+    f: impl for<'f> FnOnce(&'f dyn Fn(TextElement) -> &'f Face<'f>) -> Result<T, ComposeError>,
+) -> Result<T, ComposeError> {
     if !(16..=8192).contains(&size.width) || !(16..=8192).contains(&size.height) {
         return Err(ComposeError::BadSize(size.to_string()));
     }
@@ -61,44 +52,239 @@ pub fn compose(
             }
         }
     }
-    let logo = logo.filter(|l| l.width() > 0 && l.height() > 0);
+    f(&face_of)
+}
+
+/// A laid-out creative: template, placed logo and text, and the product's box and slot (or why
+/// this size shows no product).
+struct Plan {
+    template: Template,
+    placed: Vec<Placed>,
+    /// The product's drawn box and its slot.
+    product: Option<(Rect, Rect)>,
+    product_omitted: Option<String>,
+}
+
+/// Lays the creative out with the product when one is given and a legible product fits beside
+/// the copy; otherwise without it (the layout then gives the product's room back to the copy)
+/// and with the reason.
+fn plan<'f>(
+    copy: &CreativeCopy,
+    logo: Option<&RgbaImage>,
+    product: Option<&ProductImage>,
+    size: AdSize,
+    face_of: &dyn Fn(TextElement) -> &'f Face<'f>,
+) -> Result<Plan, ComposeError> {
     let parts = Parts {
         body: copy.text(TextElement::Body).is_some(),
         disclaimer: copy.text(TextElement::Disclaimer).is_some(),
         logo: logo.is_some(),
-        product: matches!(background, Background::ProductPhoto(_)),
+        product: false,
+        product_beside: false,
+        product_aspect: 1.0,
     };
+    let mut product_omitted = None;
+    if let Some(product) = product {
+        // Square-ish sizes try the product beside the copy and above it, and keep the layout
+        // that shows the larger product.
+        let arrangements: &[bool] = if size.layout_family() == LayoutFamily::Square {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        let mut best: Option<Plan> = None;
+        for &beside in arrangements {
+            let template = layout::template(
+                size,
+                Parts {
+                    product: true,
+                    product_beside: beside,
+                    product_aspect: product.cutout().width() as f32
+                        / product.cutout().height() as f32,
+                    ..parts
+                },
+            );
+            let attempt = place_all(&template, copy, logo, size, face_of)
+                .map_err(|e| format!("{size}: with the product beside it, {e}"))
+                .and_then(|placed| {
+                    let obstacles: Vec<Rect> = placed.iter().map(Placed::bounds).collect();
+                    let slot = product_slot(&template, &obstacles, size)?;
+                    let rect = fit_product(product, &slot, size)?;
+                    Ok((placed, rect, slot))
+                });
+            match attempt {
+                Ok((placed, rect, slot)) => {
+                    let area = |p: &Plan| p.product.map_or(0, |(r, _)| r.width * r.height);
+                    let plan = Plan {
+                        template,
+                        placed,
+                        product: Some((rect, slot)),
+                        product_omitted: None,
+                    };
+                    if best.as_ref().is_none_or(|b| area(&plan) > area(b)) {
+                        best = Some(plan);
+                    }
+                }
+                Err(reason) => {
+                    product_omitted.get_or_insert(reason);
+                }
+            }
+        }
+        if let Some(plan) = best {
+            return Ok(plan);
+        }
+        if let Some(reason) = &product_omitted {
+            tracing::debug!(%size, %reason, "product left out");
+        }
+    }
     let template = layout::template(size, parts);
+    let placed = place_all(&template, copy, logo, size, face_of)?;
+    Ok(Plan {
+        template,
+        placed,
+        product: None,
+        product_omitted,
+    })
+}
+
+/// A canvas with only the product drawn where [`compose`] places it at one size: the input of
+/// painting a scene around the product.
+#[derive(Debug, Clone)]
+pub struct ProductCanvas {
+    /// The creative's size, transparent except for the product (cut-out alpha; a panel is
+    /// opaque with rounded corners).
+    pub canvas: RgbaImage,
+    /// The product's box on the canvas.
+    pub product_box: Rect,
+}
+
+/// Where [`compose`] puts `product` at `size` for this copy and logo, drawn alone on a
+/// transparent canvas (`None` when the size shows no product: see
+/// [`ComposedCreative::product_omitted`]). A scene painted around it at this size is passed
+/// back as [`ProductBackdrop::Scene`].
+pub fn product_canvas(
+    copy: &CreativeCopy,
+    brand: &BrandStyle,
+    logo: Option<&RgbaImage>,
+    product: &ProductImage,
+    size: AdSize,
+) -> Result<Option<ProductCanvas>, ComposeError> {
+    let logo = logo.filter(|l| l.width() > 0 && l.height() > 0);
+    with_faces(copy, brand, size, |face_of| {
+        let plan = plan(copy, logo, Some(product), size, face_of)?;
+        Ok(plan.product.map(|(rect, _)| ProductCanvas {
+            canvas: product_layer(product, &rect, size),
+            product_box: rect,
+        }))
+    })
+}
+
+/// Renders one creative at `size`.
+///
+/// `logo` is drawn with its own alpha, scaled to fit the template's logo box. With
+/// `Background::Image` the picture is cropped around its salient area; with
+/// `Background::Designed` the background is designed from the brand colours; with
+/// `Background::Product` the product is drawn with a soft shadow in its slot over its backdrop,
+/// or, where the size has no room for a legible product, left out (the reason is in
+/// [`ComposedCreative::product_omitted`]). The result is encoded as `format` within
+/// [`AdSize::byte_budget`].
+pub fn compose(
+    copy: &CreativeCopy,
+    brand: &BrandStyle,
+    logo: Option<&RgbaImage>,
+    background: &Background,
+    size: AdSize,
+    format: OutputFormat,
+) -> Result<ComposedCreative, ComposeError> {
+    let _span = tracing::debug_span!("compose", %size).entered();
+    let logo = logo.filter(|l| l.width() > 0 && l.height() > 0);
+    with_faces(copy, brand, size, |face_of| {
+        render(copy, brand, logo, background, size, format, face_of)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render<'f>(
+    copy: &CreativeCopy,
+    brand: &BrandStyle,
+    logo: Option<&RgbaImage>,
+    background: &Background,
+    size: AdSize,
+    format: OutputFormat,
+    face_of: &dyn Fn(TextElement) -> &'f Face<'f>,
+) -> Result<ComposedCreative, ComposeError> {
+    let product = match background {
+        Background::Product { product, .. } => Some(product),
+        _ => None,
+    };
+    let Plan {
+        template,
+        placed,
+        product: product_plan,
+        product_omitted,
+    } = plan(copy, logo, product, size, face_of)?;
 
     let mut canvas = RgbaImage::new(size.width, size.height);
-    let mut product_panel = None;
-    match background {
-        Background::Image(img) if img.width() > 0 && img.height() > 0 => {
+    // The designed background's accent shapes go behind the product when there is one.
+    let visual = product_plan.map_or(template.visual, |(_, slot)| slot);
+    let picture = match background {
+        Background::Image(img) => Some(img),
+        Background::Product {
+            backdrop: ProductBackdrop::Picture(img),
+            ..
+        } => Some(img),
+        _ => None,
+    };
+    let mut draw_the_product = product_plan.is_some();
+    match (background, picture) {
+        (
+            Background::Product {
+                backdrop: ProductBackdrop::Scene(scene),
+                ..
+            },
+            _,
+        ) => {
+            if scene.dimensions() != (size.width, size.height) {
+                return Err(ComposeError::BadProduct(format!(
+                    "the scene painted around the product is {}x{}, the creative {size}",
+                    scene.width(),
+                    scene.height()
+                )));
+            }
+            if product_plan.is_none() {
+                return Err(ComposeError::BadProduct(format!(
+                    "a scene was painted for {size}, which shows no product"
+                )));
+            }
+            paint_designed(&mut canvas, brand, &visual);
+            paint::draw_image(&mut canvas, scene, 0, 0, None);
+            draw_the_product = false;
+        }
+        (_, Some(img)) if img.width() > 0 && img.height() > 0 => {
             let cropped = smart_crop(img, size.width, size.height, &template.visual);
             if cropped.pixels().all(|p| p.0[3] == 255) {
                 canvas = cropped;
             } else {
                 // Transparent parts of the picture show the brand background.
-                paint_designed(&mut canvas, brand, &template.visual);
+                paint_designed(&mut canvas, brand, &visual);
                 paint::draw_image(&mut canvas, &cropped, 0, 0, None);
             }
         }
-        Background::ProductPhoto(photo) => {
-            paint_designed(&mut canvas, brand, &template.visual);
-            if let (Some(panel), true) = (
-                template.product_panel,
-                photo.width() > 0 && photo.height() > 0,
-            ) {
-                paint_product_panel(&mut canvas, photo, &panel);
-                product_panel = Some(panel);
-            }
-        }
-        Background::Image(_) | Background::Designed => {
-            paint_designed(&mut canvas, brand, &template.visual)
-        }
+        _ => paint_designed(&mut canvas, brand, &visual),
     }
-
-    let placed = place_all(&template, copy, logo, size, &face_of)?;
+    let mut placed_product = None;
+    if let (Some(product), Some((rect, slot))) = (product, product_plan) {
+        if draw_the_product {
+            draw_product(&mut canvas, product, &rect, &slot);
+        }
+        placed_product = Some(PlacedProduct {
+            bounds: rect,
+            slot,
+            decision: product.decision(),
+            share: rect.width as f32 * rect.height as f32
+                / (size.width as f32 * size.height as f32),
+        });
+    }
 
     // Logo and CTA button first, then every text element over what is behind it.
     let mut logo_box = None;
@@ -223,400 +409,9 @@ pub fn compose(
         safe_area: template.safe,
         logo_box,
         cta_button,
-        product_panel,
+        product: placed_product,
+        product_omitted,
         text,
         omitted: template.omitted,
     })
-}
-
-/// A text colour and the scrim (colour, opacity) laid behind the text, if any.
-type TextPaint = (Rgb, Option<(Rgb, f32)>);
-
-/// One laid-out item.
-enum Placed {
-    Logo {
-        rect: Rect,
-        image: RgbaImage,
-    },
-    Text {
-        element: TextElement,
-        text_box: Rect,
-        fitted: FittedText,
-        /// Index of the stack the element was placed in.
-        group: usize,
-    },
-}
-
-impl Placed {
-    fn bounds(&self) -> Rect {
-        match self {
-            Placed::Logo { rect, .. } => *rect,
-            Placed::Text { text_box, .. } => *text_box,
-        }
-    }
-
-    fn translate(&mut self, dy: i32) {
-        match self {
-            Placed::Logo { rect, .. } => rect.y += dy,
-            Placed::Text {
-                text_box, fitted, ..
-            } => {
-                text_box.y += dy;
-                fitted.translate(0, dy);
-            }
-        }
-    }
-}
-
-fn place_all<'f>(
-    template: &Template,
-    copy: &CreativeCopy,
-    logo: Option<&RgbaImage>,
-    size: AdSize,
-    face_of: &dyn Fn(TextElement) -> &'f Face<'f>,
-) -> Result<Vec<Placed>, ComposeError> {
-    // The stack holding the headline goes first: the other elements' sizes are capped relative
-    // to the headline's fitted size so that the headline stays the most prominent text.
-    let holds_headline = |s: &Stack| {
-        s.items
-            .iter()
-            .any(|(slot, _)| *slot == Slot::Text(TextElement::Headline))
-    };
-    let mut order: Vec<(usize, &Stack)> = template
-        .stacks
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| holds_headline(s))
-        .collect();
-    order.extend(
-        template
-            .stacks
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| !holds_headline(s)),
-    );
-    let mut headline_px = None;
-    let mut all = Vec::new();
-    for (index, stack) in order {
-        for mut p in place_stack(stack, copy, logo, size, face_of, &mut headline_px)? {
-            if let Placed::Text { group, .. } = &mut p {
-                *group = index;
-            }
-            all.push(p);
-        }
-    }
-    Ok(all)
-}
-
-/// Largest size of `element` relative to the fitted headline size.
-fn headline_ratio(element: TextElement) -> f32 {
-    match element {
-        TextElement::Headline => f32::INFINITY,
-        TextElement::Body => 0.8,
-        TextElement::Cta => 0.9,
-        TextElement::Disclaimer => 0.6,
-    }
-}
-
-fn place_stack<'f>(
-    stack: &Stack,
-    copy: &CreativeCopy,
-    logo: Option<&RgbaImage>,
-    size: AdSize,
-    face_of: &dyn Fn(TextElement) -> &'f Face<'f>,
-    headline_px: &mut Option<f32>,
-) -> Result<Vec<Placed>, ComposeError> {
-    let area = stack.area;
-    let mut cursor = area.y;
-    let mut placed: Vec<Placed> = Vec::new();
-    // Fractions share the height left after the gaps between the items that are present, so
-    // that every item can get its whole share.
-    let present = stack
-        .items
-        .iter()
-        .filter(|(slot, _)| match slot {
-            Slot::Logo => logo.is_some(),
-            Slot::Text(element) => copy.text(*element).is_some(),
-        })
-        .count() as i32;
-    let usable = (area.height as i32 - stack.gap * (present - 1).max(0)).max(0) as f32;
-    for (slot, fraction) in &stack.items {
-        let remaining = (area.bottom() - cursor).max(0) as u32;
-        let max_h = ((usable * fraction).floor() as u32).min(remaining);
-        let slot_box = Rect::new(area.x, cursor, area.width, max_h);
-        let item = match slot {
-            Slot::Logo => logo.map(|image| place_logo(image, &slot_box, stack.align)),
-            Slot::Text(element) => match copy.text(*element) {
-                None => None,
-                Some(text) => {
-                    let face = face_of(*element);
-                    let limits = layout::text_limits(*element, size);
-                    let cap = headline_px.map_or(f32::INFINITY, |h| h * headline_ratio(*element));
-                    let style = TextStyle {
-                        max_px: limits.max_px.min(cap).max(limits.min_px),
-                        min_px: limits.min_px,
-                        line_height: limits.line_height,
-                        max_lines: limits.max_lines,
-                        align: stack.align,
-                    };
-                    let not_fit = || ComposeError::DoesNotFit {
-                        element: *element,
-                        size,
-                        min_px: limits.min_px,
-                    };
-                    let item = if *element == TextElement::Cta {
-                        place_button(face, text, &slot_box, &style, stack.align)
-                            .ok_or_else(not_fit)?
-                    } else {
-                        let fitted = fit_text(face, text, slot_box, &style).ok_or_else(not_fit)?;
-                        if *element == TextElement::Headline {
-                            *headline_px = Some(fitted.px);
-                        }
-                        let used =
-                            (fitted.used_bottom() - slot_box.y).clamp(1, slot_box.height as i32);
-                        let text_box =
-                            Rect::new(slot_box.x, slot_box.y, slot_box.width, used as u32);
-                        Placed::Text {
-                            element: *element,
-                            text_box,
-                            fitted,
-                            group: 0,
-                        }
-                    };
-                    Some(item)
-                }
-            },
-        };
-        if let Some(item) = item {
-            cursor = item.bounds().bottom() + stack.gap;
-            placed.push(item);
-        }
-    }
-    let used_bottom = placed
-        .iter()
-        .map(|p| p.bounds().bottom())
-        .max()
-        .unwrap_or(area.y);
-    let leftover = (area.bottom() - used_bottom).max(0);
-    let dy = match stack.anchor {
-        Anchor::Top => 0,
-        Anchor::Center => leftover / 2,
-        Anchor::Bottom => leftover,
-    };
-    for p in &mut placed {
-        p.translate(dy);
-    }
-    Ok(placed)
-}
-
-/// Scales the logo to fit inside `slot` (never above 3x its own size) and aligns it.
-fn place_logo(image: &RgbaImage, slot: &Rect, align: Align) -> Placed {
-    let k = (slot.width as f32 / image.width() as f32)
-        .min(slot.height as f32 / image.height() as f32)
-        .min(3.0);
-    let w = ((image.width() as f32 * k).floor() as u32).clamp(1, slot.width.max(1));
-    let h = ((image.height() as f32 * k).floor() as u32).clamp(1, slot.height.max(1));
-    let scaled = imageops::resize(image, w, h, FilterType::CatmullRom);
-    let x = match align {
-        Align::Left => slot.x,
-        Align::Center => slot.x + (slot.width as i32 - w as i32) / 2,
-    };
-    Placed::Logo {
-        rect: Rect::new(x, slot.y, w, h),
-        image: scaled,
-    }
-}
-
-/// Fits the CTA label on one line inside `slot` with room for button padding, then sizes the
-/// button around it.
-fn place_button(
-    face: &Face<'_>,
-    text: &str,
-    slot: &Rect,
-    style: &TextStyle,
-    align: Align,
-) -> Option<Placed> {
-    let pad_y_min = ((slot.height as f32 * 0.1).round() as i32).max(1);
-    let pad_x_min = ((slot.height as f32 * 0.12).round() as i32).max(3);
-    let inner = Rect::new(
-        slot.x + pad_x_min,
-        slot.y + pad_y_min,
-        (slot.width as i32 - 2 * pad_x_min).max(0) as u32,
-        (slot.height as i32 - 2 * pad_y_min).max(0) as u32,
-    );
-    let mut fitted = fit_text(
-        face,
-        text,
-        inner,
-        &TextStyle {
-            align: Align::Left,
-            ..*style
-        },
-    )?;
-    let content = fitted
-        .line_boxes
-        .iter()
-        .fold(fitted.ink, |acc, r| acc.union(r));
-    let pad_x = ((fitted.px * 0.9).round() as i32)
-        .min((slot.width as i32 - content.width as i32) / 2)
-        .max(pad_x_min.min((slot.width as i32 - content.width as i32) / 2));
-    let pad_y = ((fitted.px * 0.4).round() as i32)
-        .min((slot.height as i32 - content.height as i32) / 2)
-        .max(0);
-    let bw = content.width as i32 + 2 * pad_x;
-    let bh = content.height as i32 + 2 * pad_y;
-    if bw <= 0 || bh <= 0 || bw > slot.width as i32 || bh > slot.height as i32 {
-        return None;
-    }
-    let bx = match align {
-        Align::Left => slot.x,
-        Align::Center => slot.x + (slot.width as i32 - bw) / 2,
-    };
-    let button = Rect::new(bx, slot.y, bw as u32, bh as u32);
-    fitted.translate(button.x + pad_x - content.x, button.y + pad_y - content.y);
-    if !button.contains_rect(&fitted.ink) {
-        return None;
-    }
-    Some(Placed::Text {
-        element: TextElement::Cta,
-        text_box: button,
-        fitted,
-        group: 0,
-    })
-}
-
-/// The CTA button colour: the brand accent, darkened in steps until white or near-black text
-/// on it reaches the contrast target (mid-tone accents reach neither).
-fn button_color(accent: Rgb) -> Rgb {
-    let mut color = accent;
-    for step in 1..=20 {
-        if color.contrast(Rgb::WHITE).max(color.contrast(Rgb::INK)) >= CONTRAST_TARGET {
-            break;
-        }
-        color = accent.mix(Rgb([0, 0, 0]), step as f32 * 0.05);
-    }
-    color
-}
-
-/// The region whose backdrop decides the text colour: the ink grown by [`BACKDROP_RING`],
-/// inside the element's box.
-fn backdrop_region(fitted: &FittedText, text_box: &Rect, canvas: &RgbaImage) -> Option<Rect> {
-    let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
-    fitted
-        .ink
-        .inflate(BACKDROP_RING)
-        .intersection(text_box)?
-        .intersection(&canvas_rect)
-}
-
-fn pixels_in(canvas: &RgbaImage, r: &Rect) -> Vec<Rgb> {
-    let mut out = Vec::with_capacity(r.width as usize * r.height as usize);
-    for y in r.y..r.bottom() {
-        for x in r.x..r.right() {
-            out.push(paint::pixel_rgb(canvas.get_pixel(x as u32, y as u32)));
-        }
-    }
-    out
-}
-
-fn worst_contrast(text: Rgb, backdrop: &[Rgb]) -> f32 {
-    let lt = text.luminance();
-    backdrop
-        .iter()
-        .map(|p| contrast_ratio(lt, relative_luminance(p.0)))
-        .fold(f32::INFINITY, f32::min)
-}
-
-/// Picks white or near-black text for each block from the backdrop under it. When some block
-/// reaches the target with neither, all the blocks get white text over one shared black scrim,
-/// the weakest (opacity in 5 % steps) that brings every block to the target; the scrim covers
-/// each block's ink grown by a padding, inside its box, and the space between the blocks.
-fn legible_colors(canvas: &mut RgbaImage, blocks: &[(&FittedText, Rect)]) -> Vec<TextPaint> {
-    let canvas_rect = Rect::new(0, 0, canvas.width(), canvas.height());
-    let backdrops: Vec<Vec<Rgb>> = blocks
-        .iter()
-        .map(|(fitted, text_box)| {
-            backdrop_region(fitted, text_box, canvas)
-                .map(|r| pixels_in(canvas, &r))
-                .unwrap_or_default()
-        })
-        .collect();
-    let plain: Vec<(Rgb, f32)> = backdrops
-        .iter()
-        .map(|b| {
-            let light = worst_contrast(Rgb::WHITE, b);
-            let dark = worst_contrast(Rgb::INK, b);
-            if light >= dark {
-                (Rgb::WHITE, light)
-            } else {
-                (Rgb::INK, dark)
-            }
-        })
-        .collect();
-    if plain.iter().all(|(_, c)| *c >= CONTRAST_TARGET) {
-        return plain.into_iter().map(|(color, _)| (color, None)).collect();
-    }
-    let (text, scrim) = (Rgb::WHITE, Rgb([0, 0, 0]));
-    let all: Vec<Rgb> = backdrops.concat();
-    let mut alpha = 0.3f32;
-    loop {
-        let blended: Vec<Rgb> = all.iter().map(|p| p.mix(scrim, alpha)).collect();
-        if worst_contrast(text, &blended) >= CONTRAST_TARGET || alpha >= 1.0 {
-            break;
-        }
-        alpha = (alpha + 0.05).min(1.0);
-    }
-    let mut panel: Option<Rect> = None;
-    let mut ink: Option<Rect> = None;
-    for (fitted, text_box) in blocks {
-        let pad = ((fitted.px * 0.3).round() as i32).max(BACKDROP_RING);
-        if let Some(r) = fitted
-            .ink
-            .inflate(pad)
-            .intersection(text_box)
-            .and_then(|r| r.intersection(&canvas_rect))
-        {
-            panel = Some(panel.map_or(r, |p| p.union(&r)));
-            ink = Some(ink.map_or(fitted.ink, |i| i.union(&fitted.ink)));
-        }
-    }
-    if let (Some(panel), Some(ink)) = (panel, ink) {
-        // Round the corners only as far as the padding left after clipping allows, so that the
-        // measured regions (ink grown by the ring) stay fully covered.
-        let spare = (ink.x - panel.x)
-            .min(ink.y - panel.y)
-            .min(panel.right() - ink.right())
-            .min(panel.bottom() - ink.bottom());
-        let radius = ((spare - BACKDROP_RING) as f32 * 2.0).max(0.0);
-        paint::fill_rounded_rect(canvas, &panel, radius, scrim, alpha);
-    }
-    vec![(text, Some((scrim, alpha))); blocks.len()]
-}
-
-/// Lowest contrast between `color` and the backdrop pixels (uncovered by the element's glyphs)
-/// within [`BACKDROP_RING`] px of the ink, inside the box, on the finished canvas.
-fn measured_contrast(
-    canvas: &RgbaImage,
-    layer: &CoverageMask,
-    fitted: &FittedText,
-    text_box: &Rect,
-    color: Rgb,
-) -> f32 {
-    let Some(region) = backdrop_region(fitted, text_box, canvas) else {
-        return f32::INFINITY;
-    };
-    let lt = color.luminance();
-    let mut worst = f32::INFINITY;
-    for y in region.y..region.bottom() {
-        for x in region.x..region.right() {
-            if layer.get(x, y) == 0 {
-                let p = canvas.get_pixel(x as u32, y as u32);
-                worst = worst.min(contrast_ratio(
-                    lt,
-                    relative_luminance([p.0[0], p.0[1], p.0[2]]),
-                ));
-            }
-        }
-    }
-    worst
 }

@@ -42,6 +42,17 @@
 //!   checkpoint's `scheduler_config.json` as diffusers' `from_config` does.
 //! - [`DiffusionPipeline::run`] is the lower-level loop: any [`noise::NoiseSource`] and a
 //!   per-step observer (used by the parity tests).
+//! - [`DiffusionPipeline::inpaint`]`(&ImageRequest, &GrayImage mask) -> Result<Vec<RgbImage>>`
+//!   repaints the white area of the mask in `init_image` as diffusers'
+//!   `StableDiffusionInpaintPipeline`: inpainting checkpoints (9-channel UNet) read the mask and
+//!   the masked picture's latents, ordinary ones blend the kept latents back every step
+//!   ([`DiffusionPipeline::is_inpainting`] tells which; [`mask::mask_from_image`] reads a mask
+//!   file as diffusers does). An inpainting checkpoint given no mask paints the whole picture.
+//! - [`paint_scene`]`(&pipeline, &RgbaImage canvas, &PaintSettings) -> Result<RgbImage>` paints
+//!   a scene around a product cut-out placed on the canvas and lays the product back on top;
+//!   [`expand`]`(&pipeline, &RgbImage, width, height, &PaintSettings) -> Result<RgbImage>`
+//!   outpaints a picture to another aspect ratio (1:1 to 1.91:1 or 9:16) and keeps the original
+//!   pixels outside a narrow feather band.
 //!
 //! Nothing here downloads weights: without a configured checkpoint the platform uses the
 //! compositor alone.
@@ -50,7 +61,10 @@ mod attention;
 pub mod clip;
 pub mod config;
 mod error;
+mod inpaint;
+pub mod mask;
 pub mod noise;
+pub mod paint;
 pub mod pipeline;
 pub mod scheduler;
 pub mod tokenizer;
@@ -59,5 +73,6 @@ mod unet_blocks;
 pub mod vae;
 
 pub use error::{ImageError, Result};
+pub use paint::{expand, paint_scene, PaintSettings};
 pub use pipeline::{DiffusionPipeline, Family, ImageRequest, PromptEmbeddings, StepTrace};
 pub use scheduler::SchedulerKind;

@@ -81,6 +81,39 @@ pub struct StepTrace<'a> {
     pub latents: &'a Tensor,
 }
 
+/// The text conditioning of one request's batch, ready for the UNet.
+pub(crate) struct Conditioning {
+    /// Text states, the unconditional rows first under guidance.
+    context: Tensor,
+    /// SDXL's pooled text embeddings and size ids.
+    added: Option<(Tensor, Tensor)>,
+    /// The guidance scale when classifier-free guidance is on.
+    pub(crate) guidance: Option<f64>,
+    /// Images in the batch (without the guidance doubling).
+    pub(crate) rows: i64,
+}
+
+/// The first step to run for an image-to-image request: diffusers' `get_timesteps`, which runs
+/// `int(steps * strength)` of the schedule's last steps.
+pub(crate) fn start_index(
+    sched: &dyn scheduler::Scheduler,
+    request: &ImageRequest,
+) -> Result<usize> {
+    if !(request.strength > 0.0 && request.strength <= 1.0) {
+        return Err(ImageError::InvalidRequest(
+            "strength must be in (0, 1]".into(),
+        ));
+    }
+    let steps = sched.timesteps().len();
+    let init_steps = ((steps as f64 * request.strength) as usize).min(steps);
+    if init_steps == 0 {
+        return Err(ImageError::InvalidRequest(
+            "steps x strength runs no denoising step".into(),
+        ));
+    }
+    Ok(steps - init_steps)
+}
+
 /// Which pipeline family a checkpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -251,6 +284,9 @@ impl DiffusionPipeline {
 
     /// Runs the pipeline with noise from `noise`, reporting each step to `observer`, and returns
     /// the decoded images as `(num_images, 3, height, width)` f32 in `[0, 1]`.
+    ///
+    /// An inpainting checkpoint (9-channel UNet) paints the whole picture: text-to-image or
+    /// image-to-image under a mask that covers everything, as [`DiffusionPipeline::run_inpaint`].
     pub fn run(
         &self,
         request: &ImageRequest,
@@ -258,6 +294,58 @@ impl DiffusionPipeline {
         mut observer: Option<&mut dyn FnMut(&StepTrace<'_>)>,
     ) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
+        if self.is_inpainting() {
+            let full =
+                ::image::GrayImage::from_pixel(request.width, request.height, ::image::Luma([255]));
+            let mut request = request.clone();
+            if request.init_image.is_none() {
+                // Under a full mask the masked image is all zeros whatever the start picture.
+                request.init_image = Some(RgbImage::new(request.width, request.height));
+                request.strength = 1.0;
+            }
+            return self.run_inpaint(&request, &full, noise, observer);
+        }
+        let cond = self.conditioning(request)?;
+        let mut sched = scheduler::build(request.scheduler, &self.scheduler_config, request.steps)?;
+        let latent_shape = self.latent_shape(request);
+        let (mut latents, start) = match &request.init_image {
+            None => {
+                let initial = noise.randn(&latent_shape, self.device)?;
+                (initial * sched.init_noise_sigma(), 0)
+            }
+            Some(image) => {
+                let start = start_index(sched.as_ref(), request)?;
+                let init = self.encode_image(image, request.width, request.height, noise)?;
+                let init = init.repeat([cond.rows, 1, 1, 1]);
+                let fresh = noise.randn(&latent_shape, self.device)?;
+                (sched.add_noise(&init, &fresh, start), start)
+            }
+        };
+
+        let timesteps = sched.timesteps().to_vec();
+        for (index, &t) in timesteps.iter().enumerate().skip(start) {
+            let (output, guided) = self.predict(&cond, &latents, None, sched.as_ref(), index, t)?;
+            latents = sched.step(&guided, index, &latents, noise)?;
+            if let Some(observe) = observer.as_mut() {
+                observe(&StepTrace {
+                    index,
+                    timestep: t,
+                    unet_output: &output,
+                    latents: &latents,
+                });
+            }
+        }
+        Ok(self.decode_latents(&latents))
+    }
+
+    /// Whether the checkpoint is an inpainting one: its UNet reads the latents together with
+    /// the mask and the masked image's latents (9 input channels for SD 1.x/2.x inpainting).
+    pub fn is_inpainting(&self) -> bool {
+        self.unet.config().in_channels != self.vae.config().latent_channels
+    }
+
+    /// Checks the request's size and image count.
+    pub(crate) fn check_size(&self, request: &ImageRequest) -> Result<()> {
         let multiple = 8.max(self.vae_scale_factor) as u32;
         let aligned = |v: u32| v > 0 && v / multiple * multiple == v;
         if !aligned(request.width) || !aligned(request.height) {
@@ -270,6 +358,22 @@ impl DiffusionPipeline {
                 "num_images must be at least 1".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Shape of the latents of a request: `(num_images, latent channels, H / f, W / f)`.
+    pub(crate) fn latent_shape(&self, request: &ImageRequest) -> [i64; 4] {
+        [
+            request.num_images as i64,
+            self.vae.config().latent_channels,
+            i64::from(request.height) / self.vae_scale_factor,
+            i64::from(request.width) / self.vae_scale_factor,
+        ]
+    }
+
+    /// Validates the request and encodes its prompts into the UNet's conditioning.
+    pub(crate) fn conditioning(&self, request: &ImageRequest) -> Result<Conditioning> {
+        self.check_size(request)?;
         let n = request.num_images as i64;
         let guided = request.guidance > 1.0;
         let positive = self.encode_prompt(&request.prompt)?;
@@ -298,85 +402,96 @@ impl DiffusionPipeline {
             }
             None => None,
         };
+        Ok(Conditioning {
+            context,
+            added,
+            guidance: if guided { Some(request.guidance) } else { None },
+            rows: n,
+        })
+    }
 
-        let mut sched = scheduler::build(request.scheduler, &self.scheduler_config, request.steps)?;
-        let latent_shape = [
-            n,
-            self.unet.config().in_channels,
-            h / self.vae_scale_factor,
-            w / self.vae_scale_factor,
-        ];
-        let (mut latents, start) = match &request.init_image {
-            None => {
-                let initial = noise.randn(&latent_shape, self.device)?;
-                (initial * sched.init_noise_sigma(), 0)
-            }
-            Some(image) => {
-                if !(request.strength > 0.0 && request.strength <= 1.0) {
-                    return Err(ImageError::InvalidRequest(
-                        "strength must be in (0, 1]".into(),
-                    ));
-                }
-                let steps = sched.timesteps().len();
-                let init_steps = ((steps as f64 * request.strength) as usize).min(steps);
-                if init_steps == 0 {
-                    return Err(ImageError::InvalidRequest(
-                        "steps x strength runs no denoising step".into(),
-                    ));
-                }
-                let start = steps - init_steps;
-                let pixels =
-                    image_to_tensor(image, request.width, request.height).to_device(self.device);
-                let (mean, std) = self.vae.encode(&pixels);
-                let sample = noise.randn(&mean.size(), self.device)?;
-                let init = self.vae.scale_latents(
-                    &(mean + std * sample.to_kind(self.vae.kind())).to_kind(Kind::Float),
-                );
-                let init = init.repeat([n, 1, 1, 1]);
-                let fresh = noise.randn(&latent_shape, self.device)?;
-                (sched.add_noise(&init, &fresh, start), start)
-            }
+    /// One UNet evaluation at step `index` (timestep `t`): returns the raw output (the
+    /// unconditional half first under guidance) and the guided prediction. `extra` is
+    /// concatenated to the scaled latents along the channels (an inpainting UNet's mask and
+    /// masked-image latents, already doubled under guidance).
+    pub(crate) fn predict(
+        &self,
+        cond: &Conditioning,
+        latents: &Tensor,
+        extra: Option<&Tensor>,
+        sched: &dyn scheduler::Scheduler,
+        index: usize,
+        t: f64,
+    ) -> Result<(Tensor, Tensor)> {
+        let model_in = if cond.guidance.is_some() {
+            Tensor::cat(&[latents, latents], 0)
+        } else {
+            latents.shallow_clone()
         };
-
-        let timesteps = sched.timesteps().to_vec();
-        for (index, &t) in timesteps.iter().enumerate().skip(start) {
-            let model_in = if guided {
-                Tensor::cat(&[&latents, &latents], 0)
-            } else {
-                latents.shallow_clone()
-            };
-            let model_in = sched.scale_model_input(&model_in, index);
-            let conditions = added
-                .as_ref()
-                .map(|(text_embeds, time_ids)| AddedConditions {
-                    text_embeds,
-                    time_ids,
-                });
-            let output = self
-                .unet
-                .forward(&model_in, t, &context, conditions)?
-                .to_kind(Kind::Float);
-            let guided_output = if guided {
-                let parts = output.chunk(2, 0);
-                &parts[0] + (&parts[1] - &parts[0]) * request.guidance
-            } else {
-                output.shallow_clone()
-            };
-            latents = sched.step(&guided_output, index, &latents, noise)?;
-            if let Some(observe) = observer.as_mut() {
-                observe(&StepTrace {
-                    index,
-                    timestep: t,
-                    unet_output: &output,
-                    latents: &latents,
-                });
-            }
+        let mut model_in = sched.scale_model_input(&model_in, index);
+        if let Some(extra) = extra {
+            model_in = Tensor::cat(&[&model_in, extra], 1);
         }
+        let conditions = cond
+            .added
+            .as_ref()
+            .map(|(text_embeds, time_ids)| AddedConditions {
+                text_embeds,
+                time_ids,
+            });
+        let output = self
+            .unet
+            .forward(&model_in, t, &cond.context, conditions)?
+            .to_kind(Kind::Float);
+        let guided = match cond.guidance {
+            Some(scale) => {
+                let parts = output.chunk(2, 0);
+                &parts[0] + (&parts[1] - &parts[0]) * scale
+            }
+            None => output.shallow_clone(),
+        };
+        Ok((output, guided))
+    }
+
+    /// Encodes an RGB image (resized to `width` x `height`) to scaled latents `(1, C, h, w)`,
+    /// sampling the VAE's latent distribution with one draw from `noise`.
+    pub(crate) fn encode_image(
+        &self,
+        image: &RgbImage,
+        width: u32,
+        height: u32,
+        noise: &mut dyn NoiseSource,
+    ) -> Result<Tensor> {
+        let pixels = image_to_tensor(image, width, height).to_device(self.device);
+        self.encode_pixels(&pixels, noise)
+    }
+
+    /// Encodes `(1, 3, H, W)` pixels in `[-1, 1]` to scaled latents, sampling the latent
+    /// distribution with one draw from `noise`.
+    pub(crate) fn encode_pixels(
+        &self,
+        pixels: &Tensor,
+        noise: &mut dyn NoiseSource,
+    ) -> Result<Tensor> {
+        let (mean, std) = self.vae.encode(pixels);
+        let sample = noise.randn(&mean.size(), self.device)?;
+        Ok(self
+            .vae
+            .scale_latents(&(mean + std * sample.to_kind(self.vae.kind())).to_kind(Kind::Float)))
+    }
+
+    /// Decodes scaled latents to `(n, 3, H, W)` f32 images in `[0, 1]`.
+    pub(crate) fn decode_latents(&self, latents: &Tensor) -> Tensor {
         let decoded = self
             .vae
-            .decode(&self.vae.unscale_latents(&latents))
+            .decode(&self.vae.unscale_latents(latents))
             .to_kind(Kind::Float);
-        Ok((decoded / 2.0 + 0.5).clamp(0.0, 1.0))
+        (decoded / 2.0 + 0.5).clamp(0.0, 1.0)
+    }
+
+    /// The device the pipeline runs on.
+    pub fn device(&self) -> Device {
+        self.device
     }
 
     /// The dtype the UNet and text encoders run in.
@@ -386,7 +501,7 @@ impl DiffusionPipeline {
 }
 
 /// Converts an RGB image to a `(1, 3, height, width)` f32 tensor in `[-1, 1]`, resizing it first.
-fn image_to_tensor(image: &RgbImage, width: u32, height: u32) -> Tensor {
+pub(crate) fn image_to_tensor(image: &RgbImage, width: u32, height: u32) -> Tensor {
     let resized = if image.width() == width && image.height() == height {
         image.clone()
     } else {

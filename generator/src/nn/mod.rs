@@ -9,6 +9,7 @@ mod error;
 mod ggml_quant;
 mod gguf;
 mod layers;
+pub mod quant;
 pub mod safetensors;
 mod weights;
 

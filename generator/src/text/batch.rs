@@ -3,14 +3,20 @@
 //! greedy output does not depend on what it is batched with. Sequences can join (after their
 //! own prefill) and leave a running batch at every step, which is what the continuous-batching
 //! scheduler builds on.
+//!
+//! While exactly one sequence runs and the model has the quantized CPU decode step on
+//! ([`TextModel::enable_quantized_decode`]), its steps run there: its keys and values move out
+//! of the libtorch cache into the step's own cache, and back when another sequence joins.
 
 use tch::{Kind, Tensor};
 
 use super::error::{Result, TextError};
 use super::kv_cache::KvCache;
 use super::model::TextModel;
+use super::models::llama_cpu::CpuDecodeState;
 use super::request::Generation;
 use super::sequence::ActiveSequence;
+use crate::nn::quant::ComputePool;
 
 /// Sequences decoding together, sharing one left-padded KV cache.
 pub(crate) struct Batch<'a> {
@@ -20,6 +26,9 @@ pub(crate) struct Batch<'a> {
     cache: KvCache,
     /// Next-token logits of each row, `[rows, vocab]` f32, after the last forward pass.
     logits: Option<Tensor>,
+    /// The single row's keys and values while the quantized step decodes it (`cache` is then
+    /// empty).
+    quantized: Option<CpuDecodeState>,
 }
 
 impl<'a> Batch<'a> {
@@ -30,6 +39,14 @@ impl<'a> Batch<'a> {
             pads: Vec::new(),
             cache: KvCache::new(model.network.num_layers()),
             logits: None,
+            quantized: None,
+        }
+    }
+
+    /// Moves the quantized step's keys and values back into the libtorch cache.
+    fn leave_quantized(&mut self, model: &TextModel) {
+        if let (Some(state), Some(decoder)) = (self.quantized.take(), model.quantized_decoder()) {
+            self.cache = decoder.state_to_cache(&state);
         }
     }
 
@@ -53,6 +70,7 @@ impl<'a> Batch<'a> {
         if ready.is_empty() {
             return done;
         }
+        self.leave_quantized(model);
         let _guard = tch::no_grad_guard();
         let device = model.device();
         // Rows with the same prompt (candidates of one request) share one prefill: only the
@@ -178,8 +196,10 @@ impl<'a> Batch<'a> {
             self.pads = kept_pads;
             if self.rows.is_empty() {
                 self.cache = KvCache::new(model.network.num_layers());
+                self.quantized = None;
                 return finished;
             }
+            self.leave_quantized(model);
             let index = Tensor::from_slice(&keep_rows).to_device(model.device());
             self.cache.select_rows(&index);
             let common = self.pads.iter().copied().min().unwrap_or(0);
@@ -201,6 +221,13 @@ impl<'a> Batch<'a> {
 
     /// One decoding forward pass over the last token of every row.
     fn decode(&mut self, model: &TextModel) {
+        if self.rows.len() == 1 && self.pads.first() == Some(&0) {
+            if let Some(logits) = self.decode_quantized(model) {
+                self.logits = Some(logits);
+                return;
+            }
+        }
+        self.leave_quantized(model);
         let device = model.device();
         let n = self.rows.len() as i64;
         let last: Vec<i64> = self
@@ -230,6 +257,40 @@ impl<'a> Batch<'a> {
             .network
             .forward(&ids, &positions, mask.as_ref(), &mut self.cache);
         self.logits = Some(model.network.logits(&hidden.select(1, 0)));
+    }
+}
+
+impl Batch<'_> {
+    /// The single row's step on the quantized CPU decoder, when the model has it; `None`
+    /// leaves the step to libtorch.
+    fn decode_quantized(&mut self, model: &TextModel) -> Option<Tensor> {
+        let decoder = model.quantized_decoder()?;
+        let row = self.rows.first()?;
+        let token = *row.tokens().last()?;
+        let position = row.tokens().len() - 1;
+        if self.quantized.is_none() {
+            let capacity = (row.tokens().len() + row.remaining_budget() + 1)
+                .min(model.network.max_positions().max(1) as usize);
+            match decoder.state_from_cache(&self.cache, capacity) {
+                Ok(state) => {
+                    self.quantized = Some(state);
+                    self.cache = KvCache::new(model.network.num_layers());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "quantized decode step unavailable; using libtorch");
+                    return None;
+                }
+            }
+        }
+        let state = self.quantized.as_mut()?;
+        match decoder.step(ComputePool::global(), state, token, position) {
+            Ok(logits) => Some(Tensor::from_slice(logits).unsqueeze(0)),
+            Err(e) => {
+                tracing::warn!(error = %e, "quantized decode step failed; using libtorch");
+                self.leave_quantized(model);
+                None
+            }
+        }
     }
 }
 

@@ -23,4 +23,10 @@ pub(crate) trait TokenConstraint: Send {
     fn is_forced(&self) -> bool {
         false
     }
+
+    /// How many values were closed inside a word the model wanted to go on with, because no
+    /// room was left ([`super::Generation::cut_words`]).
+    fn cut_words(&self) -> usize {
+        0
+    }
 }

@@ -100,6 +100,24 @@ impl KvCache {
         }
     }
 
+    /// The valid keys and values of every layer, or `None` while empty.
+    pub(crate) fn layer_tensors(&self) -> Option<Vec<(Tensor, Tensor)>> {
+        self.layers
+            .iter()
+            .map(|l| l.as_ref().map(|c| (c.keys(), c.values())))
+            .collect()
+    }
+
+    /// A cache holding these keys and values (`[batch, kv_heads, seq, head_dim]` per layer).
+    pub(crate) fn from_layers(layers: Vec<(Tensor, Tensor)>) -> Self {
+        Self {
+            layers: layers
+                .into_iter()
+                .map(|(k, v)| Some(LayerCache::from_valid(k, v, 32)))
+                .collect(),
+        }
+    }
+
     /// Keeps only the batch rows in `rows` (an int64 index tensor), in that order.
     pub fn select_rows(&mut self, rows: &Tensor) {
         for cache in self.layers.iter_mut().flatten() {

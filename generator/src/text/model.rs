@@ -13,6 +13,7 @@ use super::kv_cache::KvCache;
 use super::models::gemma::Gemma;
 use super::models::gpt2::Gpt2;
 use super::models::llama::Llama;
+use super::models::llama_cpu::LlamaCpuDecoder;
 use super::structured::StructuredVocab;
 use super::tokenizer::TextTokenizer;
 use super::weights::{open_gguf, ModelTensors, WeightSource};
@@ -109,6 +110,7 @@ pub struct TextModel {
     /// Where it was loaded from.
     pub path: PathBuf,
     structured_vocab: OnceLock<Arc<StructuredVocab>>,
+    quantized: Option<LlamaCpuDecoder>,
 }
 
 impl TextModel {
@@ -169,18 +171,94 @@ impl TextModel {
             kind,
             path,
             structured_vocab: OnceLock::new(),
+            quantized: None,
         })
     }
 
+    /// Turns on the quantized CPU decode step ([`LlamaCpuDecoder`]) for batch-1 decoding.
+    ///
+    /// It applies to Llama-family models (Llama, Mistral, Qwen2, Qwen3, Phi-3, SmolLM2) read
+    /// from a GGUF file whose matrices are Q4_0, Q4_1 or Q8_0, loaded on the CPU. Once on,
+    /// every decoding step that runs a single sequence (one request, or a batch that has
+    /// shrunk to one) uses it; prefill and steps over two or more sequences stay on libtorch.
+    /// Its output differs from the f32 path by the rounding of 8-bit activations, so greedy
+    /// tokens can part from the f32 path's after a while; the f32 path is what
+    /// [`TextModel::load`] gives and stays the reference. Errors explain why a model does not
+    /// qualify (and leave the model as it was).
+    pub fn enable_quantized_decode(&mut self) -> Result<()> {
+        if self.device != Device::Cpu {
+            return Err(TextError::Config(
+                "the quantized decode step runs on the CPU only".into(),
+            ));
+        }
+        let CausalLm::Llama(llama) = &self.network else {
+            return Err(TextError::Config(
+                "the quantized decode step implements the Llama family only".into(),
+            ));
+        };
+        if self.path.is_dir() {
+            return Err(TextError::Config(
+                "the quantized decode step reads GGUF files; this model is a safetensors folder"
+                    .into(),
+            ));
+        }
+        let shards = open_gguf(&self.path)?;
+        let decoder = LlamaCpuDecoder::load(llama.config(), &shards)?;
+        tracing::info!(
+            path = %self.path.display(),
+            weight_mib = decoder.weight_bytes() / (1 << 20),
+            "quantized CPU decode step on"
+        );
+        self.quantized = Some(decoder);
+        Ok(())
+    }
+
+    /// The quantized CPU decode step, when [`Self::enable_quantized_decode`] turned it on.
+    pub fn quantized_decoder(&self) -> Option<&LlamaCpuDecoder> {
+        self.quantized.as_ref()
+    }
+
+    /// Turns the quantized decode step off again (decoding then runs the f32 reference).
+    pub fn disable_quantized_decode(&mut self) {
+        self.quantized = None;
+    }
+
     /// Loads with the device from `ADFORGE_DEVICE` (default `auto`) and dtype from
-    /// `ADFORGE_DTYPE` (default `f32`).
+    /// `ADFORGE_DTYPE` (default `f32`), then applies `ADFORGE_DECODE` (see
+    /// [`Self::apply_decode_setting`]).
     pub fn load_from_env(path_or_default: &str) -> Result<Self> {
         let device =
             crate::device::parse_device(&std::env::var("ADFORGE_DEVICE").unwrap_or_default())?;
         let kind = crate::device::parse_dtype(
             &std::env::var("ADFORGE_DTYPE").unwrap_or_else(|_| "f32".into()),
         )?;
-        Self::load(path_or_default, device, kind)
+        let mut model = Self::load(path_or_default, device, kind)?;
+        model.apply_decode_setting()?;
+        Ok(model)
+    }
+
+    /// Applies `ADFORGE_DECODE`: `auto` (the default) turns the quantized CPU decode step on
+    /// where [`Self::enable_quantized_decode`] allows it and keeps libtorch elsewhere;
+    /// `quantized` requires it (an error when the model does not qualify); `reference` keeps
+    /// every step on libtorch.
+    pub fn apply_decode_setting(&mut self) -> Result<()> {
+        let setting = std::env::var("ADFORGE_DECODE").unwrap_or_else(|_| "auto".into());
+        match setting.as_str() {
+            "auto" | "" => {
+                if let Err(e) = self.enable_quantized_decode() {
+                    tracing::info!(reason = %e, "decoding on libtorch");
+                }
+                Ok(())
+            }
+            "quantized" => self.enable_quantized_decode(),
+            "reference" => {
+                self.disable_quantized_decode();
+                Ok(())
+            }
+            other => Err(TextError::Config(format!(
+                "ADFORGE_DECODE={other:?}: expected auto, quantized or reference"
+            ))),
+        }
     }
 
     /// Token classes for structured output, computed on first use and kept with the model

@@ -123,6 +123,11 @@ pub struct Generation {
     pub mean_logprob: f32,
     /// How many tokens `mean_logprob` averages.
     pub scored_tokens: usize,
+    /// Structured output: how many values had to close while the model wanted to go on with
+    /// the word it was writing, because the value's length limit left no room (the copy then
+    /// ends on a fragment such as "city ra"). 0 for free text.
+    #[serde(default)]
+    pub cut_words: usize,
 }
 
 /// Receives text as it is generated.

@@ -34,7 +34,7 @@ pub struct Rope {
 }
 
 /// Inverse frequencies for `head_dim`, with the scaling applied (as transformers computes them).
-fn inverse_frequencies(head_dim: i64, theta: f64, scaling: &RopeScaling) -> Vec<f32> {
+pub(crate) fn inverse_frequencies(head_dim: i64, theta: f64, scaling: &RopeScaling) -> Vec<f32> {
     let base: Vec<f32> = (0..head_dim / 2)
         .map(|i| {
             let exponent = (2 * i) as f32 / head_dim as f32;

@@ -89,6 +89,12 @@ impl<'a> ActiveSequence<'a> {
         &self.tokens
     }
 
+    /// Most tokens this sequence may still generate.
+    pub(crate) fn remaining_budget(&self) -> usize {
+        self.max_new_tokens
+            .saturating_sub(self.tokens.len() - self.prompt_len)
+    }
+
     /// Whether generation has ended.
     pub(crate) fn is_finished(&self) -> bool {
         self.finish.is_some()
@@ -207,6 +213,7 @@ impl<'a> ActiveSequence<'a> {
                 (self.logprob_sum / self.scored as f64) as f32
             },
             scored_tokens: self.scored,
+            cut_words: self.constraint.as_ref().map_or(0, |c| c.cut_words()),
         }
     }
 }

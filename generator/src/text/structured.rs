@@ -41,6 +41,19 @@ pub struct JsonSchemaSpec {
     /// unset or unknown.
     #[serde(default)]
     pub language: Option<String>,
+    /// Words free values may not contain (lower case, one word each, e.g. "best", "guaranteed"):
+    /// a token that would start one of them as a word is never chosen. Phrases of several
+    /// words are left to the caller's checks.
+    #[serde(default)]
+    pub banned_words: Vec<String>,
+    /// Most exclamation marks in all free values together (`None`: no limit).
+    #[serde(default)]
+    pub max_exclamations: Option<usize>,
+    /// When set, the only numbers free values may state: each digit run (with `.` or `,`
+    /// between digits, which are ignored) must be one of these digit strings. A brief's numbers
+    /// are the facts copy may repeat; any other number would be invented.
+    #[serde(default)]
+    pub allowed_numbers: Option<Vec<String>>,
 }
 
 impl JsonField {
@@ -69,12 +82,46 @@ impl JsonSchemaSpec {
         Self {
             fields,
             language: None,
+            banned_words: Vec::new(),
+            max_exclamations: None,
+            allowed_numbers: None,
         }
     }
 
     /// The same spec for copy in `language` (ISO 639-1).
     pub fn with_language(mut self, language: &str) -> Self {
         self.language = Some(language.to_string());
+        self
+    }
+
+    /// The same spec with `words` banned from free values (see [`Self::banned_words`]); entries
+    /// of more than one word are ignored.
+    pub fn with_banned_words<S: AsRef<str>>(mut self, words: impl IntoIterator<Item = S>) -> Self {
+        for word in words {
+            let word = word.as_ref().trim().to_lowercase();
+            if !word.is_empty()
+                && word.chars().all(char::is_alphanumeric)
+                && !self.banned_words.contains(&word)
+            {
+                self.banned_words.push(word);
+            }
+        }
+        self
+    }
+
+    /// The same spec allowing only the numbers that occur in `facts` (see
+    /// [`Self::allowed_numbers`]).
+    pub fn with_numbers_from(mut self, facts: &str) -> Self {
+        let mut numbers: Vec<String> = digit_runs(facts).into_iter().map(|(_, n)| n).collect();
+        numbers.sort();
+        numbers.dedup();
+        self.allowed_numbers = Some(numbers);
+        self
+    }
+
+    /// The same spec with at most `max` exclamation marks in all free values together.
+    pub fn with_max_exclamations(mut self, max: usize) -> Self {
+        self.max_exclamations = Some(max);
         self
     }
 }
@@ -268,7 +315,69 @@ pub(crate) struct JsonConstraint {
     dangling: &'static [&'static str],
     /// Whether the model's next-token distribution lets the current word end (set by `mask`).
     word_may_end: bool,
+    /// Whether the model puts at least [`WORD_GOES_ON`] of its probability on going on with the
+    /// current word (set by `mask`, also when the budget forces the value to close).
+    word_goes_on: bool,
+    /// Values closed while `word_goes_on` ([`TokenConstraint::cut_words`]).
+    cut_words: usize,
+    /// Content tokens whose word is one of the spec's banned words.
+    banned: HashSet<u32>,
+    /// Exclamation marks written so far in free values.
+    exclamations: usize,
 }
+
+/// Whether a content token's text starts a banned word: its letters, after any leading white
+/// space, are one of `banned` (case ignored), followed by nothing or by punctuation.
+fn starts_banned_word(piece: &str, banned: &[String]) -> bool {
+    let core = piece.trim_start();
+    let letters: String = core
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    !letters.is_empty() && banned.contains(&letters)
+}
+
+/// The digit runs of `text` (digits, with `.` or `,` between two digits kept inside the run), as
+/// (byte offset just past the run, digits only).
+fn digit_runs(text: &str) -> Vec<(usize, String)> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_digit = chars.peek().is_some_and(|(_, n)| n.is_ascii_digit());
+        if c.is_ascii_digit() {
+            current.push(c);
+            if !next_is_digit && !chars.peek().is_some_and(|(_, n)| matches!(n, '.' | ',')) {
+                runs.push((i + 1, std::mem::take(&mut current)));
+            }
+        } else if matches!(c, '.' | ',') && !current.is_empty() && next_is_digit {
+            // a separator inside the number
+        } else if !current.is_empty() {
+            runs.push((i, std::mem::take(&mut current)));
+        }
+    }
+    if !current.is_empty() {
+        runs.push((text.len(), current));
+    }
+    runs
+}
+
+/// Grows the bonus given to closing a value as it fills: none under 60% of the limit, then up
+/// to [`CLOSE_PRESSURE`] at the limit, and twice that after a finished sentence. It steers the
+/// model to end where it has said something whole instead of running into the limit.
+fn close_bonus(used: usize, max: usize, text: &str) -> f32 {
+    let fill = used as f32 / max.max(1) as f32;
+    let bonus = CLOSE_PRESSURE * ((fill - 0.6) / 0.4).clamp(0.0, 1.0);
+    if text.ends_with(['.', '!', '?']) {
+        2.0 * bonus
+    } else {
+        bonus
+    }
+}
+
+/// Largest logit bonus of [`close_bonus`].
+const CLOSE_PRESSURE: f32 = 3.0;
 
 /// Graphemes in `text + piece`.
 fn joined_graphemes(text: &str, piece: &str) -> usize {
@@ -286,6 +395,20 @@ impl JsonConstraint {
     ) -> Self {
         let first = forced[0].iter().copied().collect();
         let dangling = dangling_words(spec.language.as_deref());
+        let banned = if spec.banned_words.is_empty() {
+            HashSet::new()
+        } else {
+            vocab
+                .content
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    c.as_deref()
+                        .is_some_and(|p| starts_banned_word(p, &spec.banned_words))
+                })
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
         Self {
             vocab,
             spec,
@@ -294,6 +417,10 @@ impl JsonConstraint {
             next_field: 0,
             dangling,
             word_may_end: true,
+            word_goes_on: false,
+            cut_words: 0,
+            banned,
+            exclamations: 0,
         }
     }
 
@@ -342,7 +469,10 @@ impl JsonConstraint {
     /// Whether content token `i` (`piece`) may follow `text` in the free field `f`: plain
     /// copy, within the limit, and either ending cleanly or leaving room for a whole word.
     fn free_piece_ok(&self, f: &JsonField, text: &str, i: usize, piece: &str) -> bool {
-        if !self.vocab.plain[i] || (text.is_empty() && piece.starts_with(char::is_whitespace)) {
+        if !self.vocab.plain[i]
+            || (text.is_empty() && piece.starts_with(char::is_whitespace))
+            || self.breaks_word_rules(text, i, piece)
+        {
             return false;
         }
         let joined = format!("{text}{piece}");
@@ -354,6 +484,32 @@ impl JsonConstraint {
             || ends_cleanly(&joined, &self.vocab.words, self.dangling)
     }
 
+    /// Whether content token `i` (`piece`) after `text` would start a banned word or go over
+    /// the exclamation marks allowed.
+    fn breaks_word_rules(&self, text: &str, i: usize, piece: &str) -> bool {
+        let starts_word = piece.starts_with(char::is_whitespace)
+            || !text.ends_with(|c: char| c.is_alphanumeric() || c == '\'' || c == '’');
+        (starts_word && self.banned.contains(&(i as u32)))
+            || self
+                .spec
+                .max_exclamations
+                .is_some_and(|max| self.exclamations + piece.matches('!').count() > max)
+            || (piece.contains(|c: char| c.is_ascii_digit()) && !self.numbers_ok(text, piece))
+    }
+
+    /// Whether every digit run that `piece` writes after `text` can still become an allowed
+    /// number.
+    fn numbers_ok(&self, text: &str, piece: &str) -> bool {
+        let Some(allowed) = &self.spec.allowed_numbers else {
+            return true;
+        };
+        let joined = format!("{text}{piece}");
+        digit_runs(&joined)
+            .into_iter()
+            .filter(|(end, _)| *end > text.len())
+            .all(|(_, run)| allowed.iter().any(|n| n.starts_with(&run)))
+    }
+
     /// Whether the free field `f` may close after `text` with the close token's `rest`.
     fn free_close_ok(&self, f: &JsonField, text: &str, rest: &str) -> bool {
         if !rest.is_empty()
@@ -363,7 +519,22 @@ impl JsonConstraint {
         {
             return false;
         }
+        if self
+            .spec
+            .max_exclamations
+            .is_some_and(|max| self.exclamations + rest.matches('!').count() > max)
+        {
+            return false;
+        }
         let value = format!("{text}{rest}");
+        if let Some(allowed) = &self.spec.allowed_numbers {
+            let whole = digit_runs(&value)
+                .into_iter()
+                .all(|(_, run)| allowed.contains(&run));
+            if !whole {
+                return false;
+            }
+        }
         self.word_may_end
             && value.graphemes(true).count() <= f.max_graphemes
             && ends_cleanly(&value, &self.vocab.words, self.dangling)
@@ -373,16 +544,13 @@ impl JsonConstraint {
     /// least [`WORD_GOES_ON`] of its probability on going on with it, or too little room is left
     /// for anything but ending.
     fn judge_word_end(&mut self, logits: &[f32]) {
+        self.word_may_end = true;
+        self.word_goes_on = false;
         let State::Value { field, text } = &self.state else {
             return;
         };
         let f = &self.spec.fields[*field];
-        let left = f.max_graphemes.saturating_sub(text.graphemes(true).count());
-        if f.allowed_values.is_some()
-            || left < self.vocab.exit_len
-            || !text.ends_with(char::is_alphanumeric)
-        {
-            self.word_may_end = true;
+        if f.allowed_values.is_some() || !text.ends_with(char::is_alphanumeric) {
             return;
         }
         let max = logits
@@ -391,7 +559,6 @@ impl JsonConstraint {
             .filter(|l| l.is_finite())
             .fold(f32::NEG_INFINITY, f32::max);
         if !max.is_finite() {
-            self.word_may_end = true;
             return;
         }
         let (mut all, mut goes_on) = (0f64, 0f64);
@@ -404,7 +571,11 @@ impl JsonConstraint {
                 }
             }
         }
-        self.word_may_end = goes_on / all < WORD_GOES_ON;
+        self.word_goes_on = goes_on / all >= WORD_GOES_ON;
+        // With too little room for anything but ending, the value must be allowed to close; the
+        // cut is then counted, and the caller decides what to do with such a value.
+        let left = f.max_graphemes.saturating_sub(text.graphemes(true).count());
+        self.word_may_end = !self.word_goes_on || left < self.vocab.exit_len;
     }
 }
 
@@ -429,6 +600,7 @@ impl TokenConstraint for JsonConstraint {
                 let used = text.graphemes(true).count();
                 let budget = f.max_graphemes.saturating_sub(used);
                 let roomy = budget.saturating_sub(self.vocab.exit_len);
+                let pressure = close_bonus(used, f.max_graphemes, text);
                 for (i, l) in logits.iter_mut().enumerate() {
                     let content = self.vocab.content.get(i).and_then(Option::as_ref);
                     let close = self.vocab.close.get(i).and_then(Option::as_ref);
@@ -444,6 +616,7 @@ impl TokenConstraint for JsonConstraint {
                             if graphemes <= roomy {
                                 self.vocab.plain[i]
                                     && !(text.is_empty() && piece.starts_with(char::is_whitespace))
+                                    && !self.breaks_word_rules(text, i, piece)
                             } else {
                                 self.free_piece_ok(f, text, i, piece)
                             }
@@ -451,7 +624,13 @@ impl TokenConstraint for JsonConstraint {
                         (_, Some(rest), Some(values)) => values
                             .iter()
                             .any(|v| v.strip_prefix(text.as_str()) == Some(rest.as_str())),
-                        (_, Some(rest), None) => self.free_close_ok(f, text, rest),
+                        (_, Some(rest), None) => {
+                            let ok = self.free_close_ok(f, text, rest);
+                            if ok {
+                                *l += pressure;
+                            }
+                            ok
+                        }
                         _ => false,
                     };
                     if !ok {
@@ -495,7 +674,14 @@ impl TokenConstraint for JsonConstraint {
 
     fn advance(&mut self, token: u32) {
         let i = token as usize;
+        if matches!(self.state, State::Value { .. })
+            && self.word_goes_on
+            && self.vocab.content.get(i).is_none_or(Option::is_none)
+        {
+            self.cut_words += 1;
+        }
         self.word_may_end = true;
+        self.word_goes_on = false;
         let state = std::mem::replace(&mut self.state, State::Complete);
         self.state = match state {
             State::Forced(mut queue) => {
@@ -515,6 +701,9 @@ impl TokenConstraint for JsonConstraint {
             }
             State::Value { field, mut text } => {
                 if let Some(piece) = self.vocab.content.get(i).and_then(Option::as_ref) {
+                    if self.spec.fields[field].allowed_values.is_none() {
+                        self.exclamations += piece.matches('!').count();
+                    }
                     text.push_str(piece);
                     State::Value { field, text }
                 } else {
@@ -534,10 +723,35 @@ impl TokenConstraint for JsonConstraint {
     fn is_forced(&self) -> bool {
         matches!(self.state, State::Forced(_))
     }
+
+    fn cut_words(&self) -> usize {
+        self.cut_words
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn digit_runs_keep_separators_inside_numbers() {
+        let runs = |t: &str| -> Vec<String> { digit_runs(t).into_iter().map(|(_, n)| n).collect() };
+        assert_eq!(
+            runs("Save 15% on 5,000 miles, 2.5 km."),
+            ["15", "5000", "25"]
+        );
+        assert_eq!(runs("Open 7 days, 24h"), ["7", "24"]);
+        assert_eq!(runs("no numbers"), Vec::<String>::new());
+        assert_eq!(digit_runs("at 8")[0].0, 4);
+    }
+
+    #[test]
+    fn closing_is_pushed_harder_as_the_value_fills() {
+        assert_eq!(close_bonus(10, 40, "Fresh bread"), 0.0);
+        let late = close_bonus(36, 40, "Fresh bread at your door");
+        assert!(late > 0.0 && late < CLOSE_PRESSURE);
+        assert_eq!(close_bonus(40, 40, "Fresh bread"), CLOSE_PRESSURE);
+        assert_eq!(close_bonus(40, 40, "Fresh bread."), 2.0 * CLOSE_PRESSURE);
+    }
+
     use super::*;
 
     #[test]

@@ -145,3 +145,67 @@ fn free_fields_too_short_to_end_on_a_word_are_refused() {
         .unwrap();
     assert!(err.to_string().contains("headline"), "{err}");
 }
+
+/// Drives `c` through its forced opening, then feeds `text` as the first value.
+fn start_value(model: &TextModel, c: &mut JsonConstraint, text: &str) {
+    let n = model.tokenizer.vocab_size();
+    while c.is_forced() {
+        let mut logits = vec![0.0; n];
+        c.mask(&mut logits);
+        let t = logits.iter().position(|l| l.is_finite()).unwrap() as u32;
+        c.advance(t);
+    }
+    for t in model.tokenizer.encode_fragment(text).unwrap() {
+        c.advance(t);
+    }
+}
+
+#[test]
+fn banned_words_and_extra_exclamation_marks_are_never_chosen() {
+    let Some(model) = default_model() else { return };
+    let spec = JsonSchemaSpec::new(vec![JsonField::free("headline", 60)])
+        .with_banned_words(["Best", "guaranteed", "two words"])
+        .with_max_exclamations(1);
+    assert_eq!(spec.banned_words, vec!["best", "guaranteed"]);
+    let token = |text: &str| {
+        let ids = model.tokenizer.encode_fragment(text).unwrap();
+        assert_eq!(ids.len(), 1, "{text:?} is one token");
+        ids[0]
+    };
+    let allowed_after = |text: &str, piece: &str| {
+        let mut c = constraint(&model, &spec);
+        start_value(&model, &mut c, text);
+        let mut logits = vec![0.0f32; model.tokenizer.vocab_size()];
+        c.mask(&mut logits);
+        c.allows(token(piece))
+    };
+    assert!(!allowed_after("The", " best"));
+    assert!(!allowed_after("Coffee,", " guaranteed"));
+    assert!(allowed_after("The", " finest"));
+    assert!(allowed_after("Fresh coffee", "!"));
+    assert!(!allowed_after("Fresh coffee! Now", "!"));
+}
+
+#[test]
+fn a_value_closed_inside_a_word_is_counted() {
+    let Some(model) = default_model() else { return };
+    let spec = JsonSchemaSpec::new(vec![JsonField::free("headline", 12)]);
+    let quote = model.tokenizer.encode_fragment("\"").unwrap()[0];
+    let n = model.tokenizer.vocab_size();
+    let ffee = model.tokenizer.encode_fragment("coffee").unwrap();
+    let continuation = *ffee.last().unwrap();
+    let close_after = |text: &str, favour: u32| {
+        let mut c = constraint(&model, &spec);
+        start_value(&model, &mut c, text);
+        let mut logits = vec![0.0f32; n];
+        logits[favour as usize] = 30.0;
+        c.mask(&mut logits);
+        assert!(c.allows(quote), "{text:?} must be able to close");
+        c.advance(quote);
+        c.cut_words()
+    };
+    // No room left and the model wants to go on with "co": the close is a cut.
+    assert_eq!(close_after("Fresh hot co", continuation), 1);
+    // No room left but the word is done: not a cut.
+    assert_eq!(close_after("Fresh coffee", quote), 0);
+}

@@ -169,6 +169,8 @@ fn resolve_hf_name<'a>(map: &'a HashMap<String, Tensor>, name: &str) -> Option<&
     let candidates = [
         name.to_string(),
         format!("transformer.{name}"),
+        // Image-text wrappers (Gemma 3 4B and up) keep the decoder under `language_model.`.
+        format!("language_model.{name}"),
         name.strip_prefix("model.")
             .map(str::to_string)
             .unwrap_or_default(),

@@ -10,7 +10,7 @@ pub mod lang;
 pub mod select;
 
 pub use examples::{cta_labels, examples_for, CopyExample, PlacementKind};
-pub use lang::{detect_language, LanguageCheck};
+pub use lang::{detect_language, identify, LanguageCheck};
 pub use select::{
     artefacts, names_brand_or_product, select_candidates, Candidate, CandidateReport, Rejection,
     Selection, SelectionConfig,

@@ -1,7 +1,9 @@
 //! Scoring and selection of over-generated copy: the pipeline decodes K candidates per wanted
 //! variant, and [`select_candidates`] keeps the best N that pass every check.
 //!
-//! A candidate is rejected, with every reason recorded, when a field is empty, when it holds
+//! A candidate is rejected, with every reason recorded, when a field is empty, when the decoder
+//! had to close a field inside a word, when it names neither the brand nor the product, when it
+//! holds
 //! markup or placeholder artefacts ([`artefacts`]), when language identification reliably names
 //! another language ([`crate::copy::lang`]), when it breaks a brand or policy rule, when it is
 //! off-topic (relevance to the brief under [`SelectionConfig::min_relevance`]), or when it
@@ -39,6 +41,9 @@ pub struct Candidate {
     pub mean_logprob: Option<f32>,
     /// Brand and policy rules it breaks.
     pub violations: Vec<Violation>,
+    /// Fields the decoder had to close inside a word because their limit left no room (the
+    /// engine's count; 0 when it does not report one).
+    pub cut_words: usize,
 }
 
 /// What selection needs besides the candidates.
@@ -124,6 +129,13 @@ pub enum Rejection {
         /// The numbers not in the brief.
         numbers: Vec<String>,
     },
+    /// Names neither the brand nor the product.
+    Unnamed,
+    /// A field ends inside a word: the limit left no room to finish it.
+    CutWord {
+        /// How many fields.
+        fields: usize,
+    },
     /// Repeats a better candidate.
     Duplicate {
         /// The kept candidate it repeats.
@@ -142,6 +154,8 @@ impl Rejection {
             Rejection::OffTopic { .. } => "off_topic",
             Rejection::Repetition { .. } => "repetition",
             Rejection::InventedFact { .. } => "invented_fact",
+            Rejection::Unnamed => "unnamed",
+            Rejection::CutWord { .. } => "cut_word",
             Rejection::Duplicate { .. } => "duplicate",
         }
     }
@@ -341,6 +355,11 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
             if !empty.is_empty() {
                 rejections.push(Rejection::Empty { fields: empty });
             }
+            if c.cut_words > 0 {
+                rejections.push(Rejection::CutWord {
+                    fields: c.cut_words,
+                });
+            }
             let found = artefacts(&c.copy.joined());
             if !found.is_empty() {
                 rejections.push(Rejection::Artefact { found });
@@ -378,6 +397,9 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                 });
             }
             let names = names_brand_or_product(&c.copy, &config.brand, &config.product);
+            if !names {
+                rejections.push(Rejection::Unnamed);
+            }
             let fluency = c.mean_logprob.map_or(0.0, |lp| 0.1 * lp.max(-5.0));
             CandidateReport {
                 index,
@@ -451,6 +473,7 @@ mod tests {
 
     fn candidate(headline: &str, body: &str, embedding: [f32; 3], relevance: f32) -> Candidate {
         Candidate {
+            cut_words: 0,
             copy: copy(headline, body),
             embedding: embedding.to_vec(),
             relevance,
@@ -598,6 +621,7 @@ mod tests {
             ("violation", 1),
             ("off_topic", 1),
             ("wrong_language", 1),
+            ("unnamed", 1),
         ] {
             assert_eq!(selection.rejected.get(reason), Some(&count), "{reason}");
         }

@@ -1,199 +1,276 @@
 //! A compiled index over all live segments that resolves one request to its matching segments
 //! without evaluating every rule.
 //!
-//! Each rule is reduced to a *guard*: up to [`MAX_CLAUSES`] clauses in conjunctive form, each
-//! clause a set of request keys (`country=FR`, `age=29`, `hour=19`, ...) of which the request must
-//! have at least one whenever the rule matches. The cheapest clause by an estimate of how many
-//! requests carry its keys is always kept, further ones only while they are selective. For each
-//! key the index keeps a posting list of (segment, clause bit). Rules that admit no guard (a
-//! lone `not`, an `any` with an unguarded branch) are kept on a short list that is always
-//! evaluated.
+//! Each rule is expanded to its disjunctive normal form: up to [`MAX_TERMS`] *terms*, each a
+//! conjunction of possibly negated leaves, and every term becomes one or more *entries* of the
+//! index. A term is summarised per request attribute, its *dimensions*: which values of the
+//! country, of each free attribute, which interests, ages, hours, days it accepts. For each
+//! dimension the index keeps, per value a request may carry, the bit set of entries that accept
+//! it (stored as lists of changes from a default when few entries name the value).
 //!
-//! The guard is a necessary condition only, so a segment whose every clause was hit still has
-//! its rule evaluated. Three things keep that cheap:
-//! - every posting carries the segment's *prefilter*, a few bit masks summarising the top-level
-//!   conjunction (one bit per value of each single-valued attribute, interests and keywords as
-//!   64-bit masks, the age range, hours and days), so most segments are rejected while a
-//!   posting list is read front to back, without a random memory access;
-//! - rules are compiled to flat programs over interned symbols, stored back to back in one
-//!   array, with the constant-time checks of each `all`/`any` first;
-//! - [`SegmentIndex::build`] lays segments out grouped by the first key of their most selective
-//!   clause, so the segments of one posting list are close together in memory. Results are
-//!   still returned in insertion order.
+//! [`SegmentIndex::build`] lays the entries out grouped by their value of a *primary*
+//! attribute (see [`SegmentIndex`]), so a request's candidates start as two runs of entries: its
+//! value's group and the entries that need no value. A query ANDs in, dimension by dimension,
+//! the entries that accept the request's value, reading only the words of those runs (a few
+//! hundred words at 100,000 segments), with no branch per entry. The entries left are the
+//! candidates. Most terms are *exact*: a candidate entry of an exact term is a match without
+//! evaluating anything. The others (a time window that cuts an hour, two interest lists in one
+//! conjunction, a rule with too many terms) only narrow the candidates and their segment's rule
+//! runs as a compiled program. Results come back in insertion order.
 //!
-//! Per-request scratch space lives in a thread-local buffer, so [`SegmentIndex::matching`] takes
-//! `&self` and the index can be shared between threads behind an `Arc`.
+//! Values are interned to symbols when the index is built, the request is translated to the
+//! same symbols once per query, and the per-request buffers live in a thread-local scratch
+//! space, so [`SegmentIndex::matching`] takes `&self` and the index can be shared between
+//! threads behind an `Arc`.
 //!
-//! Files: `guard` reduces a rule to the request keys it needs, `program` compiles a rule to its
-//! flat program and runs it, `prefilter` builds and checks the bit-mask summary; this file owns
-//! the posting lists and the query.
+//! Files: `terms` expands a rule to its summarised terms, `dims` holds the per-dimension bit
+//! sets, `bits` the bit-set operations, `program` compiles a rule to a flat program and runs
+//! it; this file owns the entries and the query.
 
-mod guard;
-mod prefilter;
+mod bits;
+mod dims;
 mod program;
+mod terms;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use crate::request::{AdRequest, PreparedRequest};
-use crate::rules::{Rule, MAX_AGE};
 
-pub use guard::MAX_CLAUSES;
-use guard::{guard, Key, StrKind, STR_KINDS};
-use prefilter::{Prefilter, RequestBits};
-use program::{run, Compiled, RequestSymbols, Symbols};
+use crate::rules::Rule;
+use bits::{clear_ranges, for_each_set_between, set_range, words_for, Bits, Ranges};
+use dims::{MaskDim, SetDim, ValueDim};
+use program::{run, Compiled, RequestSymbols, Symbols, NO_SYMBOL};
+pub use terms::MAX_TERMS;
+use terms::{age_slot, terms, Term, ValueSet, AGE_SLOTS};
 
-/// One entry of a posting list: the segment's position, the bit of the clause it satisfies and
-/// the segment's prefilter.
-#[derive(Debug, Clone, Copy)]
-struct Posting {
-    /// The segment's prefilter, copied here so that most segments are rejected while the
-    /// posting list is read in order, without touching per-segment memory.
-    filter: Prefilter,
-    segment: u32,
-    bit: u8,
-}
-
-/// Scratch space for one thread's queries.
+/// Per-thread buffers of the query.
 #[derive(Default)]
 struct Scratch {
-    generation: u32,
-    stamp: Vec<u32>,
-    hits: Vec<u8>,
-    touched: Vec<u32>,
+    /// Candidate entries; all zero between queries (the query clears what it set).
+    candidates: Vec<u64>,
+    /// Set when a query did not finish: `candidates` must be cleared first.
+    dirty: bool,
+    set_buffer: Vec<u64>,
+    keep: Vec<u32>,
+    /// Entry ranges of the query, then the same as word ranges.
+    entry_ranges: Vec<(usize, usize)>,
+    word_ranges: Vec<(usize, usize)>,
+    /// Candidate hits as `segment << 1 | inexact`, one sorted run per entry range.
+    hits: Vec<u64>,
+    merged: Vec<u64>,
+    matched: Vec<u32>,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Contiguous entries of the built index that accept one value of the primary attribute.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    symbol: u32,
+    start: u32,
+    end: u32,
+}
+
 /// All live segments compiled for fast matching. `Id` is whatever the caller identifies
 /// segments by (a database id, a UUID...).
+///
+/// [`SegmentIndex::build`] picks a *primary* attribute, the single-valued one that most terms
+/// require a value of (the country, in most deployments), splits each term that lists several
+/// of its values into one entry per value, and lays entries out grouped by that value. A
+/// request's candidates then lie in two runs of entries (its value's group and the terms that
+/// need no value), plus any segments inserted after the build, and every other dimension is
+/// only read over those runs.
 #[derive(Debug, Clone)]
 pub struct SegmentIndex<Id> {
     ids: Vec<Id>,
-    /// Insertion sequence number of the segment at each position (positions are in the order
-    /// [`SegmentIndex::build`] lays segments out, which groups them by their rarest key).
-    sequence: Vec<u32>,
-    /// One past the largest insertion sequence number.
-    next_sequence: u32,
     /// Rule programs of all segments, back to back (see [`Compiled::emit`]).
     code: Vec<u32>,
     /// Where each segment's program starts in `code`, plus one final end offset.
     starts: Vec<u32>,
     symbols: Symbols,
-    /// Bit mask of the clauses each segment must hit (0 for unguarded segments).
-    required: Vec<u8>,
-    prefilters: Vec<Prefilter>,
-    strings: [HashMap<String, Vec<Posting>>; STR_KINDS],
-    ages: Vec<Vec<Posting>>,
-    hours: Vec<Vec<Posting>>,
-    days: Vec<Vec<Posting>>,
-    attributes: HashMap<String, HashMap<String, Vec<Posting>>>,
-    unguarded: Vec<u32>,
+    /// The segment of each entry.
+    entry_segment: Vec<u32>,
+    /// Entries whose term is exact: a candidate among them is a match.
+    exact: Bits,
+    /// Segments with an entry that constrains nothing (checked on every request).
+    unguarded: usize,
+    /// Slot in `singles` of the primary attribute, if any term requires one of its values.
+    primary: Option<usize>,
+    /// Groups of the primary attribute's values, by symbol.
+    groups: Vec<Group>,
+    /// Entries `rest.0..rest.1` need no value of the primary attribute.
+    rest: (u32, u32),
+    /// Entries laid out by [`SegmentIndex::build`]; later ones were inserted after it.
+    built: u32,
+    /// Gender, country, region, city, language, device, os.
+    singles: [ValueDim; 7],
+    /// Free attributes by name symbol, in the order first seen.
+    attributes: Vec<(u32, ValueDim)>,
+    /// Interests, keywords.
+    sets: [SetDim; 2],
+    ages: MaskDim,
+    hours: MaskDim,
+    days: MaskDim,
 }
 
 impl<Id: Clone> Default for SegmentIndex<Id> {
     fn default() -> Self {
         SegmentIndex {
             ids: Vec::new(),
-            sequence: Vec::new(),
-            next_sequence: 0,
             code: Vec::new(),
             starts: vec![0],
             symbols: Symbols::default(),
-            required: Vec::new(),
-            prefilters: Vec::new(),
-            strings: Default::default(),
-            ages: vec![Vec::new(); usize::from(MAX_AGE) + 1],
-            hours: vec![Vec::new(); 24],
-            days: vec![Vec::new(); 7],
-            attributes: HashMap::new(),
-            unguarded: Vec::new(),
+            entry_segment: Vec::new(),
+            exact: Bits::default(),
+            unguarded: 0,
+            primary: None,
+            groups: Vec::new(),
+            rest: (0, 0),
+            built: 0,
+            singles: Default::default(),
+            attributes: Vec::new(),
+            sets: Default::default(),
+            ages: MaskDim::new(AGE_SLOTS),
+            hours: MaskDim::new(24),
+            days: MaskDim::new(7),
         }
     }
 }
 
 impl<Id: Clone> SegmentIndex<Id> {
     /// Compiles the given (segment id, validated rule) pairs.
-    ///
-    /// Segments are laid out grouped by the first key of their most selective clause, so that
-    /// the segments of one posting list sit next to each other in memory.
     pub fn build(segments: impl IntoIterator<Item = (Id, Rule)>) -> Self {
-        let mut keyed: Vec<(Option<Key>, u32, Id, Rule)> = segments
-            .into_iter()
-            .enumerate()
-            .map(|(i, (id, rule))| {
-                let key = guard(&rule)
-                    .into_iter()
-                    .next()
-                    .and_then(|c| c.keys.into_iter().next());
-                let sequence = u32::try_from(i).expect("fewer than 2^32 segments");
-                (key, sequence, id, rule)
-            })
-            .collect();
-        keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut index = SegmentIndex::default();
-        for (_, sequence, id, rule) in keyed {
-            index.insert_at(id, rule, sequence);
+        let mut pending: Vec<(u32, Term)> = Vec::new();
+        for (id, rule) in segments {
+            let segment = index.add_segment(id, &rule);
+            let terms = terms(&rule, &mut index.symbols);
+            pending.extend(terms.into_iter().map(|t| (segment, t)));
         }
+        // The primary attribute: the one most terms need a value of.
+        let required = |slot: usize| {
+            pending
+                .iter()
+                .filter(|(_, t)| matches!(t.singles[slot], ValueSet::In(_)))
+                .count()
+        };
+        index.primary = (0..index.singles.len())
+            .map(|slot| (required(slot), slot))
+            .max()
+            .filter(|(count, _)| *count > 0)
+            .map(|(_, slot)| slot);
+        let mut entries: Vec<(u32, u32, Term)> = Vec::with_capacity(pending.len());
+        for (segment, term) in pending {
+            let split = index.primary.and_then(|p| match &term.singles[p] {
+                ValueSet::In(values) => Some((p, values.clone())),
+                _ => None,
+            });
+            match split {
+                Some((p, values)) => {
+                    for v in values {
+                        let mut one = term.clone();
+                        one.singles[p] = ValueSet::In(vec![v]);
+                        entries.push((v, segment, one));
+                    }
+                }
+                None => entries.push((NO_SYMBOL, segment, term)),
+            }
+        }
+        entries.sort_by_key(|(key, segment, _)| (*key, *segment));
+        for (i, (key, segment, term)) in entries.into_iter().enumerate() {
+            let i = i as u32;
+            if key == NO_SYMBOL {
+                if index.rest.1 == 0 {
+                    index.rest.0 = i;
+                }
+                index.rest.1 = i + 1;
+                index.push_entry(segment, &term, false);
+            } else {
+                match index.groups.last_mut() {
+                    Some(group) if group.symbol == key => group.end = i + 1,
+                    _ => index.groups.push(Group {
+                        symbol: key,
+                        start: i,
+                        end: i + 1,
+                    }),
+                }
+                index.push_entry(segment, &term, true);
+            }
+        }
+        index.built = index.entry_segment.len() as u32;
+        index.compact();
         index
     }
 
-    /// Adds one segment after all others. To change or remove segments, build a new index.
+    /// Adds one segment after all others. To change or remove segments, build a new index
+    /// (which also lays the entries out for the fastest queries).
     pub fn insert(&mut self, id: Id, rule: Rule) {
-        let sequence = self.next_sequence;
-        self.insert_at(id, rule, sequence);
+        let segment = self.add_segment(id, &rule);
+        for term in terms(&rule, &mut self.symbols) {
+            self.push_entry(segment, &term, false);
+        }
     }
 
-    fn insert_at(&mut self, id: Id, rule: Rule, sequence: u32) {
-        let position = u32::try_from(self.ids.len()).expect("fewer than 2^32 segments");
-        self.sequence.push(sequence);
-        self.next_sequence = self
-            .next_sequence
-            .max(sequence.checked_add(1).expect("fewer than 2^32 segments"));
-        let clauses = guard(&rule);
-        let compiled = Compiled::new(&rule, &mut self.symbols);
-        let filter = Prefilter::new(&compiled);
-        let mut required = 0u8;
-        for (i, clause) in clauses.iter().enumerate() {
-            let bit = 1u8 << i;
-            required |= bit;
-            let posting = Posting {
-                filter,
-                segment: position,
-                bit,
-            };
-            for key in &clause.keys {
-                self.postings_mut(key).push(posting);
-            }
-        }
-        if clauses.is_empty() {
-            self.unguarded.push(position);
-        }
-        self.ids.push(id);
-        self.prefilters.push(filter);
-        compiled.emit(&mut self.code);
+    /// Stores the segment's id and program; returns its position.
+    fn add_segment(&mut self, id: Id, rule: &Rule) -> u32 {
+        let segment = u32::try_from(self.ids.len()).expect("fewer than 2^32 segments");
+        Compiled::new(rule, &mut self.symbols).emit(&mut self.code);
         self.starts
             .push(u32::try_from(self.code.len()).expect("rule programs under 2^32 words"));
-        self.required.push(required);
+        self.ids.push(id);
+        segment
     }
 
-    fn postings_mut(&mut self, key: &Key) -> &mut Vec<Posting> {
-        match key {
-            Key::Str(kind, value) => self.strings[*kind as usize]
-                .entry(value.clone())
-                .or_default(),
-            Key::Age(age) => &mut self.ages[usize::from(*age)],
-            Key::Hour(hour) => &mut self.hours[usize::from(*hour)],
-            Key::Day(day) => &mut self.days[usize::from(*day)],
-            Key::Attr(name, value) => self
-                .attributes
-                .entry(name.clone())
-                .or_default()
-                .entry(value.clone())
-                .or_default(),
+    /// Appends one entry of `segment`; `grouped` when it lies in the group of its primary
+    /// attribute's value.
+    fn push_entry(&mut self, segment: u32, term: &Term, grouped: bool) {
+        let entry = self.entry_segment.len();
+        assert!(entry < u32::MAX as usize, "fewer than 2^32 index entries");
+        if !term.constrained {
+            // One unconstrained term per segment at most (it only comes from a fallback).
+            self.unguarded += 1;
         }
+        self.entry_segment.push(segment);
+        self.exact.push(term.exact);
+        for (slot, (dim, values)) in self.singles.iter_mut().zip(&term.singles).enumerate() {
+            if grouped && self.primary == Some(slot) {
+                dim.push_grouped(values);
+            } else {
+                dim.push(values);
+            }
+        }
+        for (key, _) in &term.attributes {
+            if !self.attributes.iter().any(|(k, _)| k == key) {
+                self.attributes.push((*key, ValueDim::unconstrained(entry)));
+            }
+        }
+        for (key, dim) in &mut self.attributes {
+            match term.attributes.iter().find(|(k, _)| k == key) {
+                Some((_, values)) => dim.push(values),
+                None => dim.push(&ValueSet::Any),
+            }
+        }
+        for (dim, set) in self.sets.iter_mut().zip(&term.sets) {
+            dim.push(set);
+        }
+        self.ages.push(|slot| term.accepts_age(slot));
+        self.hours.push(|hour| term.hours & (1 << hour) != 0);
+        self.days.push(|day| term.days & (1 << day) != 0);
+    }
+
+    /// Stores the values named by many entries as bit sets.
+    fn compact(&mut self) {
+        for (slot, dim) in self.singles.iter_mut().enumerate() {
+            if self.primary != Some(slot) {
+                dim.compact();
+            }
+        }
+        self.attributes
+            .iter_mut()
+            .for_each(|(_, dim)| dim.compact());
+        self.sets.iter_mut().for_each(SetDim::compact);
     }
 
     /// Number of segments in the index.
@@ -206,9 +283,11 @@ impl<Id: Clone> SegmentIndex<Id> {
         self.ids.is_empty()
     }
 
-    /// Number of segments whose rule admits no guard and is evaluated on every request.
+    /// Number of segments whose rule the index cannot narrow at all (more than [`MAX_TERMS`]
+    /// terms and no single-conjunction child of a top-level `all`): they are evaluated on every
+    /// request.
     pub fn unguarded_len(&self) -> usize {
-        self.unguarded.len()
+        self.unguarded
     }
 
     /// The ids of the segments whose rules match `request`, in insertion order.
@@ -220,7 +299,13 @@ impl<Id: Clone> SegmentIndex<Id> {
     pub fn matching_prepared(&self, request: &PreparedRequest) -> Vec<Id> {
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            self.matching_with(request, &mut scratch)
+            let scratch = &mut *scratch;
+            self.matching_into(request, scratch);
+            scratch
+                .matched
+                .iter()
+                .map(|&s| self.ids[s as usize].clone())
+                .collect()
         })
     }
 
@@ -230,238 +315,161 @@ impl<Id: Clone> SegmentIndex<Id> {
         run(&self.code[start..end], request)
     }
 
-    fn matching_with(&self, req: &PreparedRequest, scratch: &mut Scratch) -> Vec<Id> {
-        let n = self.ids.len();
-        if scratch.stamp.len() < n {
-            scratch.stamp.resize(n, 0);
-            scratch.hits.resize(n, 0);
-        }
-        scratch.generation = scratch.generation.wrapping_add(1);
-        if scratch.generation == 0 {
-            scratch.stamp.iter_mut().for_each(|s| *s = 0);
-            scratch.generation = 1;
-        }
-        let generation = scratch.generation;
-        scratch.touched.clear();
+    /// Leaves the positions of the matching segments, in order, in `scratch.matched`.
+    fn matching_into(&self, req: &PreparedRequest, scratch: &mut Scratch) {
         let Scratch {
-            stamp,
+            candidates,
+            dirty,
+            set_buffer,
+            keep,
+            entry_ranges,
+            word_ranges,
             hits,
-            touched,
-            ..
+            merged,
+            matched,
         } = scratch;
+        matched.clear();
+        let entries = self.entry_segment.len();
+        if entries == 0 {
+            return;
+        }
         let symbols = RequestSymbols::new(req, &self.symbols);
-        let bits = RequestBits::new(&symbols);
-        let mut visit = |postings: &[Posting]| {
-            for p in postings {
-                if !p.filter.admits(&bits) {
-                    continue;
-                }
-                let s = p.segment as usize;
-                if stamp[s] != generation {
-                    stamp[s] = generation;
-                    hits[s] = 0;
-                    touched.push(p.segment);
-                }
-                hits[s] |= p.bit;
-            }
-        };
-        let strings = |kind: StrKind, value: &str| self.strings[kind as usize].get(value);
-        let singles = [
-            (StrKind::Gender, &req.gender),
-            (StrKind::Country, &req.country),
-            (StrKind::Region, &req.region),
-            (StrKind::City, &req.city),
-            (StrKind::Language, &req.language),
-            (StrKind::Device, &req.device),
-            (StrKind::Os, &req.os),
-        ];
-        for (kind, value) in singles {
-            if let Some(postings) = value.as_deref().and_then(|v| strings(kind, v)) {
-                visit(postings);
-            }
+        let words = words_for(entries);
+        if *dirty {
+            candidates.clear();
         }
-        for interest in &req.interests {
-            if let Some(postings) = strings(StrKind::Interest, interest) {
-                visit(postings);
-            }
-        }
-        for keyword in &req.keywords {
-            if let Some(postings) = strings(StrKind::Keyword, keyword) {
-                visit(postings);
-            }
-        }
-        if let Some(postings) = req.age.and_then(|a| self.ages.get(usize::from(a))) {
-            visit(postings);
-        }
-        visit(&self.hours[usize::from(req.local_hour())]);
-        visit(&self.days[req.weekday.num_days_from_monday() as usize]);
-        for (name, value) in &req.attributes {
-            if let Some(postings) = self.attributes.get(name).and_then(|m| m.get(value)) {
-                visit(postings);
-            }
-        }
+        *dirty = true;
+        candidates.resize(words, 0);
+        set_buffer.resize(words, 0);
 
-        let mut matched: Vec<u32> = touched
-            .iter()
-            .copied()
-            .filter(|&s| {
-                let s = s as usize;
-                hits[s] == self.required[s] && self.run_segment(s, &symbols)
-            })
-            .collect();
-        matched.extend(self.unguarded.iter().copied().filter(|&s| {
-            self.prefilters[s as usize].admits(&bits) && self.run_segment(s as usize, &symbols)
-        }));
-        matched.sort_unstable_by_key(|&s| self.sequence[s as usize]);
-        matched
-            .into_iter()
-            .map(|s| self.ids[s as usize].clone())
-            .collect()
+        // The entries that need no primary value, and those inserted after the build.
+        let built = self.built as usize;
+        entry_ranges.clear();
+        match self.primary {
+            Some(_) => entry_ranges.push((self.rest.0 as usize, self.rest.1 as usize)),
+            None => entry_ranges.push((0, built)),
+        }
+        entry_ranges.push((built, entries));
+        entry_ranges.retain(|(start, end)| start < end);
+        let group = self.primary.and_then(|p| {
+            self.groups
+                .binary_search_by_key(&symbols.single[p], |g| g.symbol)
+                .ok()
+                .map(|i| (self.groups[i].start as usize, self.groups[i].end as usize))
+        });
+        for &(start, end) in entry_ranges.iter() {
+            set_range(candidates, start, end);
+        }
+        cover(entry_ranges, word_ranges);
+        if let Some(p) = self.primary {
+            // Every entry of the request's group accepts its value: only the others are
+            // checked, before the group's bits are set.
+            let others = Ranges {
+                entries: entry_ranges,
+                words: word_ranges,
+            };
+            self.singles[p].restrict(symbols.single[p], candidates, &others, keep);
+        }
+        if let Some((start, end)) = group {
+            set_range(candidates, start, end);
+            entry_ranges.insert(0, (start, end));
+            cover(entry_ranges, word_ranges);
+        }
+        let ranges = &Ranges {
+            entries: entry_ranges,
+            words: word_ranges,
+        };
+
+        self.ages.restrict(age_slot(req.age), candidates, ranges);
+        self.days.restrict(
+            req.weekday.num_days_from_monday() as usize,
+            candidates,
+            ranges,
+        );
+        self.hours
+            .restrict(usize::from(req.local_hour()), candidates, ranges);
+        for (slot, (dim, &value)) in self.singles.iter().zip(&symbols.single).enumerate() {
+            if self.primary != Some(slot) {
+                dim.restrict(value, candidates, ranges, keep);
+            }
+        }
+        for (key, dim) in &self.attributes {
+            dim.restrict(symbols.attribute(*key), candidates, ranges, keep);
+        }
+        self.sets[0].restrict(&symbols.interests, candidates, ranges, set_buffer);
+        self.sets[1].restrict(&symbols.keywords, candidates, ranges, set_buffer);
+
+        // Each entry range is sorted by segment: merge their hits.
+        merged.clear();
+        for &(start, end) in ranges.entries {
+            hits.clear();
+            let exact = self.exact.words();
+            for_each_set_between(candidates, exact, start, end, |entry, exact| {
+                hits.push(u64::from(self.entry_segment[entry as usize]) << 1 | u64::from(!exact));
+            });
+            merge_sorted(merged, hits);
+        }
+        clear_ranges(candidates, ranges.words);
+        *dirty = false;
+        // Exact hits sort before inexact ones of the same segment.
+        let mut decided = u32::MAX;
+        for &hit in merged.iter() {
+            let segment = (hit >> 1) as u32;
+            if segment == decided {
+                continue;
+            }
+            decided = segment;
+            if hit & 1 == 0 || self.run_segment(segment as usize, &symbols) {
+                matched.push(segment);
+            }
+        }
+    }
+}
+
+/// The word ranges that hold the entry ranges, overlapping ones merged.
+fn cover(entry_ranges: &[(usize, usize)], word_ranges: &mut Vec<(usize, usize)>) {
+    word_ranges.clear();
+    for &(start, end) in entry_ranges {
+        word_ranges.push((start / 64, end.div_ceil(64)));
+    }
+    word_ranges.sort_unstable();
+    let mut merged = 0;
+    for i in 0..word_ranges.len() {
+        let (start, end) = word_ranges[i];
+        if merged > 0 && start <= word_ranges[merged - 1].1 {
+            word_ranges[merged - 1].1 = word_ranges[merged - 1].1.max(end);
+        } else {
+            word_ranges[merged] = (start, end);
+            merged += 1;
+        }
+    }
+    word_ranges.truncate(merged);
+}
+
+/// Merges the sorted `run` into the sorted `into`.
+fn merge_sorted(into: &mut Vec<u64>, run: &[u64]) {
+    if run.is_empty() {
+        return;
+    }
+    if into.last().is_none_or(|&last| last <= run[0]) {
+        into.extend_from_slice(run);
+        return;
+    }
+    let left = into.len();
+    into.extend_from_slice(run);
+    // Merge in place from the back: `into[..left]` and `run` into `into`.
+    let (mut i, mut j, mut k) = (left, run.len(), into.len());
+    while j > 0 {
+        k -= 1;
+        if i > 0 && into[i - 1] > run[j - 1] {
+            into[k] = into[i - 1];
+            i -= 1;
+        } else {
+            into[k] = run[j - 1];
+            j -= 1;
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{TimeZone, Utc};
-    use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
-    use serde_json::{json, Value};
-
-    const COUNTRIES: &[&str] = &["FR", "DE", "ES", "US", "GB"];
-    const INTERESTS: &[&str] = &["cycling", "cooking", "golf", "travel", "gaming", "music"];
-    const DEVICES: &[&str] = &["mobile", "desktop", "tablet"];
-
-    fn random_leaf(rng: &mut StdRng) -> Value {
-        let pick = |rng: &mut StdRng, list: &[&str]| list[rng.gen_range(0..list.len())].to_string();
-        match rng.gen_range(0..10) {
-            0 => json!({"country": [pick(rng, COUNTRIES), pick(rng, COUNTRIES)]}),
-            7 => json!({"language": [pick(rng, &["fr", "en"])]}),
-            8 => json!({"keywords": [pick(rng, &["bike", "shoes"])]}),
-            9 => json!({"city": [pick(rng, &["paris", "lyon"])]}),
-            1 => {
-                let min = rng.gen_range(13..60);
-                json!({"age": {"min": min, "max": min + rng.gen_range(0..30)}})
-            }
-            2 => json!({"interests": [pick(rng, INTERESTS), pick(rng, INTERESTS)]}),
-            3 => json!({"device": [pick(rng, DEVICES)]}),
-            4 => {
-                let from = rng.gen_range(0..24);
-                let to = (from + rng.gen_range(1..12)) % 24;
-                json!({"time_of_day": {"from": format!("{from:02}:00"), "to": format!("{to:02}:30")}})
-            }
-            5 => {
-                let day = ["mon", "sat"][rng.gen_range(0..2)];
-                json!({"day_of_week": [day, "sun"]})
-            }
-            _ => {
-                let plan = ["free", "pro"][rng.gen_range(0..2)];
-                json!({"attribute": {"key": "plan", "values": [plan]}})
-            }
-        }
-    }
-
-    fn random_rule(rng: &mut StdRng, depth: u32) -> Value {
-        if depth == 0 {
-            return random_leaf(rng);
-        }
-        match rng.gen_range(0..5) {
-            0 | 1 => {
-                json!({"all": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()})
-            }
-            2 => {
-                json!({"any": (0..rng.gen_range(1..4)).map(|_| random_rule(rng, depth - 1)).collect::<Vec<_>>()})
-            }
-            3 => json!({"not": random_rule(rng, depth - 1)}),
-            _ => random_leaf(rng),
-        }
-    }
-
-    fn random_request(rng: &mut StdRng) -> AdRequest {
-        let ts = Utc
-            .timestamp_opt(1_772_000_000 + rng.gen_range(0..604_800), 0)
-            .unwrap();
-        let mut r = AdRequest::at(ts, chrono_tz::Europe::Paris);
-        if rng.gen_bool(0.9) {
-            r.age = Some(rng.gen_range(13..80));
-        }
-        if rng.gen_bool(0.9) {
-            r.country = Some(COUNTRIES[rng.gen_range(0..COUNTRIES.len())].into());
-        }
-        r.device = Some(DEVICES[rng.gen_range(0..DEVICES.len())].into());
-        if rng.gen_bool(0.7) {
-            r.language = Some(["fr-FR", "en", "de"][rng.gen_range(0..3)].into());
-            r.city = Some(["Paris", "Lyon", "Berlin"][rng.gen_range(0..3)].into());
-        }
-        if rng.gen_bool(0.5) {
-            r.keywords.push(["bike", "ski"][rng.gen_range(0..2)].into());
-        }
-        for _ in 0..rng.gen_range(0..3) {
-            r.interests
-                .push(INTERESTS[rng.gen_range(0..INTERESTS.len())].into());
-        }
-        if rng.gen_bool(0.5) {
-            r.attributes
-                .insert("plan".into(), ["free", "pro"][rng.gen_range(0..2)].into());
-        }
-        r
-    }
-
-    #[test]
-    fn index_agrees_with_evaluating_every_rule() {
-        let mut rng = StdRng::seed_from_u64(7);
-        let mut segments = Vec::new();
-        while segments.len() < 2000 {
-            // Randomly generated rules can contradict themselves; those are rejected.
-            if let Ok(rule) = Rule::from_json(&random_rule(&mut rng, 3)) {
-                segments.push((segments.len(), rule));
-            }
-        }
-        let index = SegmentIndex::build(segments.clone());
-        assert!(index.unguarded_len() < segments.len() / 2);
-        let mut total = 0;
-        for _ in 0..500 {
-            let request = random_request(&mut rng);
-            let prepared = PreparedRequest::new(&request);
-            let expected: Vec<usize> = segments
-                .iter()
-                .filter(|(_, rule)| rule.matches(&prepared))
-                .map(|(id, _)| *id)
-                .collect();
-            let got = index.matching(&request);
-            assert_eq!(got, expected, "request {request:?}");
-            total += got.len();
-        }
-        assert!(total > 0, "the random rules should match some requests");
-    }
-
-    #[test]
-    fn results_keep_insertion_order() {
-        let rule = |v: Value| Rule::from_json(&v).unwrap();
-        // Laid out by rarest key (city "b" before "z"), returned in insertion order.
-        let mut index = SegmentIndex::build([
-            ("first", rule(json!({"city": ["z"]}))),
-            ("second", rule(json!({"city": ["b"]}))),
-        ]);
-        index.insert("third", rule(json!({"city": ["a"]})));
-        let ts = Utc.with_ymd_and_hms(2026, 3, 7, 18, 15, 0).unwrap();
-        let mut request = AdRequest::at(ts, chrono_tz::UTC);
-        for (city, expected) in [("z", "first"), ("b", "second"), ("a", "third")] {
-            request.city = Some(city.into());
-            assert_eq!(index.matching(&request), vec![expected]);
-        }
-        let any = SegmentIndex::build([
-            (1, rule(json!({"not": {"city": ["q"]}}))),
-            (2, rule(json!({"city": ["b"]}))),
-            (3, rule(json!({"any": [{"city": ["b"]}, {"os": ["ios"]}]}))),
-        ]);
-        request.city = Some("b".into());
-        assert_eq!(any.matching(&request), vec![1, 2, 3]);
-    }
-
-    #[test]
-    fn index_is_shareable_between_threads() {
-        fn shareable<T: Send + Sync>() {}
-        shareable::<SegmentIndex<String>>();
-    }
-}
+mod tests;

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use super::guard::StrKind;
 use crate::request::PreparedRequest;
 use crate::rules::{Rule, TimeWindow, MAX_AGE};
 
@@ -16,12 +15,14 @@ pub(super) const NO_SYMBOL: u32 = u32::MAX;
 pub(super) struct Symbols(HashMap<String, u32>);
 
 impl Symbols {
-    fn intern(&mut self, value: &str) -> u32 {
+    /// The symbol of `value`, a new one if it was not seen before.
+    pub(super) fn intern(&mut self, value: &str) -> u32 {
         let next = self.0.len() as u32;
         *self.0.entry(value.to_string()).or_insert(next)
     }
 
-    fn get(&self, value: &str) -> u32 {
+    /// The symbol of `value`, or [`NO_SYMBOL`] if it was never interned.
+    pub(super) fn get(&self, value: &str) -> u32 {
         self.0.get(value).copied().unwrap_or(NO_SYMBOL)
     }
 }
@@ -34,7 +35,7 @@ pub(super) enum Compiled {
     Any(Vec<Compiled>),
     Not(Box<Compiled>),
     Age(u8, u8),
-    /// A single-valued attribute (slot = `StrKind` up to `Os`) in the set.
+    /// A single-valued attribute (slot: 0 gender, 1 country, 2 region, 3 city, 4 language, 5 device, 6 os) in the set.
     Single(u8, Vec<u32>),
     Interests(Vec<u32>),
     Keywords(Vec<u32>),
@@ -63,13 +64,13 @@ impl Compiled {
             }
             Rule::Not(child) => Compiled::Not(Box::new(Compiled::new(child, symbols))),
             Rule::Age(range) => Compiled::Age(range.min.unwrap_or(0), range.max.unwrap_or(MAX_AGE)),
-            Rule::Gender(v) => Compiled::Single(StrKind::Gender as u8, set(symbols, v)),
-            Rule::Country(v) => Compiled::Single(StrKind::Country as u8, set(symbols, v)),
-            Rule::Region(v) => Compiled::Single(StrKind::Region as u8, set(symbols, v)),
-            Rule::City(v) => Compiled::Single(StrKind::City as u8, set(symbols, v)),
-            Rule::Language(v) => Compiled::Single(StrKind::Language as u8, set(symbols, v)),
-            Rule::Device(v) => Compiled::Single(StrKind::Device as u8, set(symbols, v)),
-            Rule::Os(v) => Compiled::Single(StrKind::Os as u8, set(symbols, v)),
+            Rule::Gender(v) => Compiled::Single(0, set(symbols, v)),
+            Rule::Country(v) => Compiled::Single(1, set(symbols, v)),
+            Rule::Region(v) => Compiled::Single(2, set(symbols, v)),
+            Rule::City(v) => Compiled::Single(3, set(symbols, v)),
+            Rule::Language(v) => Compiled::Single(4, set(symbols, v)),
+            Rule::Device(v) => Compiled::Single(5, set(symbols, v)),
+            Rule::Os(v) => Compiled::Single(6, set(symbols, v)),
             Rule::Interests(v) => Compiled::Interests(set(symbols, v)),
             Rule::Keywords(v) => Compiled::Keywords(set(symbols, v)),
             Rule::TimeOfDay(window) => Compiled::Time(*window),
@@ -226,7 +227,7 @@ pub(super) fn run(code: &[u32], r: &RequestSymbols) -> bool {
 pub(super) struct RequestSymbols {
     /// Age in years, when known.
     pub(super) age: Option<u8>,
-    /// Gender, country, region, city, language, device, os (in `StrKind` order).
+    /// Gender, country, region, city, language, device, os (slot order of `Compiled::Single`).
     pub(super) single: [u32; 7],
     /// Interests the index knows, sorted.
     pub(super) interests: Vec<u32>,
@@ -241,6 +242,15 @@ pub(super) struct RequestSymbols {
 }
 
 impl RequestSymbols {
+    /// The symbol of the request's value of the free attribute `key` ([`NO_SYMBOL`] if the
+    /// request has none or no segment names it).
+    pub(super) fn attribute(&self, key: u32) -> u32 {
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(NO_SYMBOL, |(_, v)| *v)
+    }
+
     /// Translates `req` into the symbols of one index; values no segment mentions become
     /// [`NO_SYMBOL`] (or are dropped from lists).
     pub(super) fn new(req: &PreparedRequest, symbols: &Symbols) -> Self {

@@ -28,6 +28,8 @@ pub enum Column {
     Description,
     /// `offer`
     Offer,
+    /// `call_to_action`
+    CallToAction,
     /// `tone`
     Tone,
     /// `allow_claims`
@@ -44,11 +46,13 @@ pub enum Column {
     RequiredPhrases,
     /// `disclaimer`
     Disclaimer,
+    /// `product_image`
+    ProductImage,
 }
 
 impl Column {
     /// Every column, in documentation order.
-    pub const ALL: [Column; 17] = [
+    pub const ALL: [Column; 19] = [
         Column::Campaign,
         Column::Segment,
         Column::Placement,
@@ -58,6 +62,7 @@ impl Column {
         Column::LandingUrl,
         Column::Description,
         Column::Offer,
+        Column::CallToAction,
         Column::Tone,
         Column::AllowClaims,
         Column::Persona,
@@ -66,6 +71,7 @@ impl Column {
         Column::BannedWords,
         Column::RequiredPhrases,
         Column::Disclaimer,
+        Column::ProductImage,
     ];
 
     /// Columns every file must have.
@@ -83,6 +89,7 @@ impl Column {
             Column::LandingUrl => "landing_url",
             Column::Description => "description",
             Column::Offer => "offer",
+            Column::CallToAction => "call_to_action",
             Column::Tone => "tone",
             Column::AllowClaims => "allow_claims",
             Column::Persona => "persona",
@@ -91,6 +98,7 @@ impl Column {
             Column::BannedWords => "banned_words",
             Column::RequiredPhrases => "required_phrases",
             Column::Disclaimer => "disclaimer",
+            Column::ProductImage => "product_image",
         }
     }
 

@@ -28,6 +28,7 @@
 //! | `landing_url` | with `brand` | Where a click leads: an http(s) URL with a host. |
 //! | `description` | no | What the product is and why it matters (up to 4000 characters). |
 //! | `offer` | no | The offer, e.g. `20% off the first month`. |
+//! | `call_to_action` | no | The campaign's own call to action, e.g. `Book a test ride` (up to 40 characters); used where it fits the placement, else a standard label of the language. |
 //! | `tone` | no | Voice of the copy, e.g. `playful`. |
 //! | `allow_claims` | no | Whether superlatives and guarantees may be used (default false). |
 //! | `persona` | no | Who the segment's people are, in words. |
@@ -36,6 +37,7 @@
 //! | `banned_words` | no | Words the copy must not contain, separated by `|`. |
 //! | `required_phrases` | no | Phrases the copy must contain, separated by `|`. |
 //! | `disclaimer` | no | Legal text shown on every image. |
+//! | `product_image` | no | A product photo (PNG, JPEG or WebP) shown in the row's creatives: on the command line a path relative to the CSV file's folder, over the API the file name of a picture uploaded with the batch. A row naming a stored campaign uses the campaign's own photos without it. See [`photos`]. |
 //!
 //! Every value is checked by the same rules as the JSON API (`CampaignInput`, `SegmentInput`,
 //! `PlacementInput` and `BrandKitInput`). A row without `brand` refers to a stored campaign
@@ -60,6 +62,7 @@
 //! batch its predecessor left unfinished the same way (see [`service`]).
 
 pub mod csv_input;
+pub mod photos;
 pub mod records;
 pub mod results;
 pub mod rows;

@@ -27,6 +27,28 @@ pub struct RowSpec {
     pub placement: Placement,
     /// Variants to write.
     pub variants: u32,
+    /// The product photos its creatives show, in order: the stored campaign's own, or the
+    /// row's `product_image` (see [`super::photos`]).
+    pub product_photos: Vec<RowPhoto>,
+}
+
+/// A product photo for a row's creatives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RowPhoto {
+    /// One of the stored campaign's photos.
+    Stored {
+        /// Its id.
+        id: String,
+        /// Its asset name.
+        asset: String,
+    },
+    /// The picture the row's `product_image` cell names.
+    File {
+        /// The cell's value.
+        name: String,
+        /// The checked file.
+        path: std::path::PathBuf,
+    },
 }
 
 /// Campaigns, segments and placements stored for the caller, looked up by name. The command
@@ -38,6 +60,11 @@ pub trait StoredResources {
     fn segment(&mut self, campaign: &Campaign, name: &str) -> Result<Option<Segment>, String>;
     /// The campaign's placement with this name.
     fn placement(&mut self, campaign: &Campaign, name: &str) -> Result<Option<Placement>, String>;
+    /// The campaign's product photos, in order (none by default).
+    fn product_photos(&mut self, campaign: &Campaign) -> Result<Vec<RowPhoto>, String> {
+        let _ = campaign;
+        Ok(Vec::new())
+    }
 }
 
 /// Resolves and validates `row`. `stored` answers rows that name a stored campaign (no
@@ -106,6 +133,7 @@ pub fn resolve(
         segment,
         placement,
         variants,
+        product_photos: Vec::new(),
     })
 }
 
@@ -156,6 +184,9 @@ fn resolve_stored(
         Some(placement) => placement,
         None => preset_placement(number, &campaign.id, key)?,
     };
+    let product_photos = stored
+        .product_photos(&campaign)
+        .map_err(|e| err("campaign", e))?;
     Ok(RowSpec {
         row: number,
         campaign,
@@ -163,6 +194,7 @@ fn resolve_stored(
         segment,
         placement,
         variants,
+        product_photos,
     })
 }
 
@@ -185,6 +217,7 @@ fn inline_campaign(row: &RawRow) -> Result<Campaign, RowError> {
         product: row.get(Column::Product).to_string(),
         description: row.get(Column::Description).to_string(),
         offer: row.optional(Column::Offer),
+        call_to_action: row.optional(Column::CallToAction),
         landing_url: row.get(Column::LandingUrl).to_string(),
         objective: Objective::default(),
         tone: row.optional(Column::Tone),

@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sha2::{Digest, Sha256};
 
 use super::csv_input::BatchReader;
+use super::photos::{PhotoFolder, PhotoSource};
 use super::results::{check_same_input, creative_records, error_record, write_zip, ResultsFile};
 pub use super::results::{IMAGES_DIR, IMAGES_ZIP, RESULTS_FILE, RESULT_COLUMNS};
-use super::rows::{self, RowSpec, StoredResources};
+use super::rows::{self, RowPhoto, RowSpec, StoredResources};
 use super::{BatchError, Limits, RowError};
 use crate::config::Settings;
 use crate::infra::assets::AssetStore;
 use crate::jobs::generation::pipeline::{CopySettings, GroupInput, Pipeline, Variant};
+use crate::jobs::generation::product::ProductShot;
 
 /// How a batch runs.
 #[derive(Clone, Copy, Debug)]
@@ -24,6 +26,8 @@ pub struct BatchOptions {
     pub default_variants: u32,
     /// Process only the first N data rows of the file.
     pub limit_rows: Option<u64>,
+    /// Where `product_image` values point.
+    pub photos: PhotoSource,
 }
 
 impl Default for BatchOptions {
@@ -32,6 +36,7 @@ impl Default for BatchOptions {
             limits: Limits::default(),
             default_variants: 1,
             limit_rows: None,
+            photos: PhotoSource::default(),
         }
     }
 }
@@ -71,6 +76,8 @@ pub struct PipelineGenerator {
     assets: AssetStore,
     copy: CopySettings,
     pipeline: Option<Pipeline>,
+    /// The product photos prepared last, kept while the next rows show the same ones.
+    photos: Option<(Vec<RowPhoto>, Vec<ProductShot>)>,
 }
 
 impl PipelineGenerator {
@@ -83,6 +90,7 @@ impl PipelineGenerator {
             assets,
             copy: CopySettings::from_settings(settings),
             pipeline: None,
+            photos: None,
         }
     }
 }
@@ -110,11 +118,29 @@ impl Generate for PipelineGenerator {
             .and_then(|name| self.assets.read(name).ok())
             .and_then(|bytes| image::load_from_memory(&bytes).ok())
             .map(|img| img.to_rgba8());
+        if self
+            .photos
+            .as_ref()
+            .is_none_or(|(photos, _)| *photos != spec.product_photos)
+        {
+            let shots = spec
+                .product_photos
+                .iter()
+                .map(|photo| load_shot(&self.assets, photo))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(GenerateError::Row)?;
+            self.photos = Some((spec.product_photos.clone(), shots));
+        }
+        let products = self
+            .photos
+            .as_ref()
+            .map_or(&[][..], |(_, shots)| &shots[..]);
         pipeline
             .generate_group(&GroupInput {
                 campaign: &spec.campaign,
                 brand_kit: spec.brand_kit.as_ref(),
                 logo: logo.as_ref(),
+                products,
                 segment: &spec.segment,
                 placement: &spec.placement,
                 variants: spec.variants,
@@ -125,6 +151,24 @@ impl Generate for PipelineGenerator {
 
     fn assets(&self) -> &AssetStore {
         &self.assets
+    }
+}
+
+/// Reads, decodes and cuts out one of a row's product photos.
+fn load_shot(assets: &AssetStore, photo: &RowPhoto) -> Result<ProductShot, String> {
+    match photo {
+        RowPhoto::Stored { id, asset } => {
+            let bytes = assets
+                .read(asset)
+                .map_err(|e| format!("product photo {id}: {e}"))?;
+            ProductShot::decode(id.clone(), &bytes).map_err(|e| e.to_string())
+        }
+        RowPhoto::File { name, path } => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| format!("column product_image: {}: {e}", path.display()))?;
+            ProductShot::decode(name.clone(), &bytes)
+                .map_err(|e| format!("column product_image: {e}"))
+        }
     }
 }
 
@@ -186,6 +230,7 @@ pub fn check(
     mut stored: Option<&mut (dyn StoredResources + '_)>,
 ) -> Result<Checked, BatchError> {
     let mut reader = BatchReader::open(input, options.limits)?;
+    let mut photos = PhotoFolder::new(input, options.photos);
     let mut checked = Checked::default();
     while let Some(row) = reader.next_row()? {
         if options
@@ -196,7 +241,8 @@ pub fn check(
         }
         checked.rows_total += 1;
         let resolved = row.and_then(|row| {
-            rows::resolve(&row, options.default_variants, stored.as_deref_mut()).map(|_| ())
+            let mut spec = rows::resolve(&row, options.default_variants, stored.as_deref_mut())?;
+            photos.attach(&row, &mut spec)
         });
         if let Err(error) = resolved {
             checked.errors.push(error);
@@ -239,6 +285,7 @@ pub fn run(
     progress.started(checked.rows_total, summary.rows_resumed);
 
     let mut reader = BatchReader::open(input, options.limits)?;
+    let mut photos = PhotoFolder::new(input, options.photos);
     let mut seen = 0u64;
     while let Some(row) = reader.next_row()? {
         if options.limit_rows.is_some_and(|limit| seen >= limit) {
@@ -255,8 +302,11 @@ pub fn run(
         if stop.load(Ordering::Relaxed) {
             return Err(BatchError::Stopped);
         }
-        let spec = row
-            .and_then(|row| rows::resolve(&row, options.default_variants, stored.as_deref_mut()));
+        let spec = row.and_then(|row| {
+            let mut spec = rows::resolve(&row, options.default_variants, stored.as_deref_mut())?;
+            photos.attach(&row, &mut spec)?;
+            Ok(spec)
+        });
         let (records, outcome) = match spec {
             Err(error) => (
                 vec![error_record(number, None, &error)],

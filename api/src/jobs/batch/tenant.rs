@@ -3,10 +3,10 @@
 
 use diesel::prelude::*;
 
-use super::rows::StoredResources;
+use super::rows::{RowPhoto, StoredResources};
 use crate::domain::{BrandKit, Campaign, Placement, Segment};
 use crate::store::schema::campaigns as campaigns_table;
-use crate::store::{brand_kits, campaigns, placements, segments, Conn};
+use crate::store::{brand_kits, campaigns, placements, product_images, segments, Conn};
 
 /// The tenant's stored campaigns, segments and placements, found by name.
 pub struct TenantResources<'a> {
@@ -46,5 +46,17 @@ impl StoredResources for TenantResources<'_> {
         let all = placements::for_campaign(&mut *self.conn, self.advertiser_id, &campaign.id)
             .map_err(|e| e.to_string())?;
         Ok(all.into_iter().find(|p| p.input.name == name))
+    }
+
+    fn product_photos(&mut self, campaign: &Campaign) -> Result<Vec<RowPhoto>, String> {
+        let photos = product_images::of_campaign(&mut *self.conn, self.advertiser_id, &campaign.id)
+            .map_err(|e| e.to_string())?;
+        Ok(photos
+            .into_iter()
+            .map(|photo| RowPhoto::Stored {
+                id: photo.id,
+                asset: photo.asset,
+            })
+            .collect())
     }
 }

@@ -165,6 +165,7 @@ impl Brief {
             product: self.campaign.product.clone(),
             description: self.campaign.description.clone(),
             offer: self.campaign.offer.clone(),
+            call_to_action: None,
             landing_url: self.campaign.landing_url.clone(),
             objective: Objective::default(),
             tone: self.brand.voice.clone(),

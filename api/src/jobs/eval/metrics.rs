@@ -304,29 +304,10 @@ fn is_emoji(c: char) -> bool {
     matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
 }
 
-/// The language of `text` by `whatlang`, among the Latin-script languages an advertiser is
-/// likely to ask for, as an ISO 639-1 code; `None` when nothing is recognised (empty text).
+/// The language of `text` as an ISO 639-1 code, by the identifier copy selection uses
+/// ([`adforge_targeting::copy::identify`]); `None` when nothing is recognised (empty text).
 pub fn detect_language(text: &str) -> Option<&'static str> {
-    use whatlang::Lang;
-    const CANDIDATES: [(Lang, &str); 10] = [
-        (Lang::Eng, "en"),
-        (Lang::Fra, "fr"),
-        (Lang::Spa, "es"),
-        (Lang::Deu, "de"),
-        (Lang::Ita, "it"),
-        (Lang::Por, "pt"),
-        (Lang::Nld, "nl"),
-        (Lang::Swe, "sv"),
-        (Lang::Pol, "pl"),
-        (Lang::Tur, "tr"),
-    ];
-    let detector =
-        whatlang::Detector::with_allowlist(CANDIDATES.iter().map(|(lang, _)| *lang).collect());
-    let lang = detector.detect_lang(text)?;
-    CANDIDATES
-        .iter()
-        .find(|(candidate, _)| *candidate == lang)
-        .map(|(_, code)| *code)
+    adforge_targeting::copy::identify(text)
 }
 
 #[cfg(test)]

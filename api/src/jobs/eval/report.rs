@@ -187,6 +187,7 @@ pub fn evaluate(
             campaign: &values.campaign,
             brand_kit: Some(&values.brand_kit),
             logo: None,
+            products: &[],
             segment: &values.segment,
             placement: &values.placement,
             variants: options.variants,

@@ -9,12 +9,18 @@
 
 use adforge_generator::embed::SentenceEmbedder;
 use adforge_generator::text::{
-    CancelToken, ChatMessage, JsonField, JsonSchemaSpec, Prompt, SamplingParams, TextScheduler,
+    CancelToken, ChatMessage, JsonField, JsonSchemaSpec, Prompt, SamplingParams, StructuredOutput,
+    TextScheduler,
 };
 use adforge_targeting as targeting;
 use targeting::copy::{Candidate, Selection, SelectionConfig};
 
 use super::pipeline::PipelineError;
+
+/// Decoding rounds at most per group: when fewer candidates than wanted pass the checks, another
+/// K × (missing variants) are decoded with new seeds, up to this many rounds in all. Most groups
+/// need one round; the rest would otherwise deliver fewer variants than asked.
+pub const MAX_ROUNDS: u32 = 3;
 
 /// Sampling temperature of candidates: low enough to stay on the brief, high enough that K
 /// candidates differ.
@@ -89,12 +95,32 @@ pub fn write_copy(
         max_graphemes: max,
         allowed_values: allowed,
     };
+    // The decoder never starts a word the rules forbid (single words: "best", "guaranteed",
+    // the brand's banned words); phrases are left to the checks after decoding.
+    let pack = targeting::RulePack::builtin(brief.segment.language);
+    let mut banned: Vec<&String> = brief.brand.banned_phrases.iter().collect();
+    if !brief.campaign.allow_claims {
+        banned.extend(pack.superlatives.iter().chain(&pack.guarantees));
+    }
+    // The brief's own text: the only numbers the copy may state come from it.
+    let facts = format!(
+        "{} {} {} {} {} {}",
+        brief.brand.name,
+        brief.campaign.product,
+        brief.campaign.description,
+        brief.campaign.key_benefits.join(" "),
+        brief.segment.persona,
+        brief.brand.required_phrases.join(" ")
+    );
     let schema = JsonSchemaSpec::new(vec![
         field("headline", brief.placement.headline_max, None),
         field("body", brief.placement.body_max, None),
         field("cta", brief.placement.cta_max, allowed.clone()),
     ])
-    .with_language(brief.segment.language.code());
+    .with_language(brief.segment.language.code())
+    .with_banned_words(banned)
+    .with_numbers_from(&facts)
+    .with_max_exclamations(pack.punctuation.max_exclamations);
     let prompt = Prompt::Messages(
         prompts
             .text
@@ -112,106 +138,128 @@ pub fn write_copy(
         repetition_penalty: 1.0,
         ..SamplingParams::default()
     };
-    let count = brief.variants.max(1) * brief.candidates_per_variant.max(1);
-    let jobs: Vec<(Prompt, SamplingParams)> = (0..count)
-        .map(|i| {
-            let sampling = SamplingParams {
-                seed: Some(brief.seed + u64::from(i)),
-                ..sampling.clone()
-            };
-            (prompt.clone(), sampling)
-        })
-        .collect();
-    // One batch: the candidates share the prompt's prefill and decode together, alongside
-    // other groups in flight.
-    let outputs = text.generate_json_batch_cancellable(&jobs, &schema, cancel)?;
-    let copies: Vec<targeting::AdCopy> = outputs
-        .iter()
-        .map(|out| {
-            let field = |name: &str| {
-                out.values
-                    .get(name)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            };
-            targeting::AdCopy {
-                headline: field("headline"),
-                body: field("body"),
-                call_to_action: field("cta"),
-            }
-        })
-        .collect();
-
-    let mut texts = vec![format!(
-        "{}. {}",
-        brief.campaign.product, brief.campaign.description
-    )];
-    texts.extend(copies.iter().map(targeting::AdCopy::joined));
-    let embeddings = {
-        let embedder = embedder.lock().unwrap_or_else(|p| p.into_inner());
-        embedder.embed(&texts)?
-    };
-    let (target, embeddings) = embeddings
-        .split_first()
-        .ok_or_else(|| PipelineError::Setting {
-            name: "copy",
-            message: "the embedder returned no vectors".into(),
-        })?;
-    let pack = targeting::RulePack::builtin(brief.segment.language);
-    let checker = targeting::PolicyChecker::new(
-        pack,
-        brief.brand,
-        brief.placement,
-        brief.campaign.allow_claims,
-    );
-    let candidates: Vec<Candidate> = copies
-        .iter()
-        .zip(embeddings)
-        .zip(&outputs)
-        .map(|((copy, embedding), out)| Candidate {
-            copy: copy.clone(),
-            relevance: targeting::rank::cosine(target, embedding),
-            embedding: embedding.clone(),
-            mean_logprob: (out.generation.scored_tokens > 0).then_some(out.generation.mean_logprob),
-            violations: checker.check(copy),
-        })
-        .collect();
     let config = SelectionConfig::new(
         brief.variants as usize,
         brief.segment.language,
         &brief.brand.name,
         &brief.campaign.product,
     )
-    .with_facts(&format!(
-        "{} {} {} {} {} {}",
-        brief.brand.name,
-        brief.campaign.product,
-        brief.campaign.description,
-        brief.campaign.key_benefits.join(" "),
-        brief.segment.persona,
-        brief.brand.required_phrases.join(" ")
-    ));
-    let selection = targeting::copy::select_candidates(&candidates, &config);
+    .with_facts(&facts);
+    let checker = targeting::PolicyChecker::new(
+        pack,
+        brief.brand,
+        brief.placement,
+        brief.campaign.allow_claims,
+    );
+    let target = embed_texts(
+        embedder,
+        &[format!(
+            "{}. {}",
+            brief.campaign.product, brief.campaign.description
+        )],
+    )?
+    .pop()
+    .ok_or_else(no_vectors)?;
+
+    let wanted = brief.variants.max(1);
+    let mut decoded: Vec<(targeting::AdCopy, u64, usize)> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut selection = Selection::default();
+    for _round in 0..MAX_ROUNDS {
+        let missing = wanted.saturating_sub(selection.selected.len() as u32);
+        if missing == 0 {
+            break;
+        }
+        // Seeds continue across rounds, so every candidate of a group has its own.
+        let first_seed = brief.seed + decoded.len() as u64;
+        let jobs: Vec<(Prompt, SamplingParams)> = (0..missing
+            * brief.candidates_per_variant.max(1))
+            .map(|i| {
+                let sampling = SamplingParams {
+                    seed: Some(first_seed + u64::from(i)),
+                    ..sampling.clone()
+                };
+                (prompt.clone(), sampling)
+            })
+            .collect();
+        // One batch: the candidates share the prompt's prefill and decode together, alongside
+        // other groups in flight.
+        let outputs = text.generate_json_batch_cancellable(&jobs, &schema, cancel)?;
+        let copies: Vec<targeting::AdCopy> = outputs.iter().map(copy_of).collect();
+        let embeddings = embed_texts(
+            embedder,
+            &copies
+                .iter()
+                .map(targeting::AdCopy::joined)
+                .collect::<Vec<_>>(),
+        )?;
+        for ((copy, embedding), (out, (_, job))) in copies
+            .into_iter()
+            .zip(embeddings)
+            .zip(outputs.iter().zip(&jobs))
+        {
+            candidates.push(Candidate {
+                relevance: targeting::rank::cosine(&target, &embedding),
+                embedding,
+                mean_logprob: (out.generation.scored_tokens > 0)
+                    .then_some(out.generation.mean_logprob),
+                violations: checker.check(&copy),
+                cut_words: out.generation.cut_words,
+                copy: copy.clone(),
+            });
+            decoded.push((
+                copy,
+                job.seed.unwrap_or(brief.seed),
+                out.generation.token_ids.len(),
+            ));
+        }
+        selection = targeting::copy::select_candidates(&candidates, &config);
+    }
     Ok(WrittenCopy {
         prompts,
-        candidates: copies
-            .into_iter()
-            .zip(&jobs)
-            .zip(&outputs)
-            .map(|((copy, (_, s)), out)| {
-                (
-                    copy,
-                    s.seed.unwrap_or(brief.seed),
-                    out.generation.token_ids.len(),
-                )
-            })
-            .collect(),
+        candidates: decoded,
         selection,
         sampling,
         allowed_ctas: allowed,
     })
+}
+
+/// The copy in one decoded JSON object (a missing field reads as empty, which selection
+/// rejects).
+fn copy_of(out: &StructuredOutput) -> targeting::AdCopy {
+    let field = |name: &str| {
+        out.values
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    targeting::AdCopy {
+        headline: field("headline"),
+        body: field("body"),
+        call_to_action: field("cta"),
+    }
+}
+
+/// MiniLM vectors of `texts`, one per text.
+fn embed_texts(
+    embedder: &std::sync::Mutex<SentenceEmbedder>,
+    texts: &[String],
+) -> Result<Vec<Vec<f32>>, PipelineError> {
+    let embedder = embedder.lock().unwrap_or_else(|p| p.into_inner());
+    let vectors = embedder.embed(texts)?;
+    if vectors.len() != texts.len() {
+        return Err(no_vectors());
+    }
+    Ok(vectors)
+}
+
+fn no_vectors() -> PipelineError {
+    PipelineError::Setting {
+        name: "copy",
+        message: "the embedder returned a wrong number of vectors".into(),
+    }
 }
 
 impl WrittenCopy {

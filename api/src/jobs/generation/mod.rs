@@ -7,7 +7,9 @@
 //! (segment, placement) group.
 
 pub mod copy;
+pub mod models;
 pub mod pipeline;
+pub mod product;
 pub mod worker;
 
 use diesel::prelude::*;

@@ -6,13 +6,16 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use adforge_generator::compose::{self, Background, BrandStyle, CreativeCopy, OutputFormat, Rgb};
+use adforge_generator::compose::{
+    self, Background, BrandStyle, CreativeCopy, OutputFormat, ProductBackdrop, Rgb,
+};
 use adforge_generator::embed::{EmbedError, SentenceEmbedder};
 use adforge_generator::image::{DiffusionPipeline, ImageRequest};
 use adforge_generator::text::{CancelToken, TextModel, TextScheduler};
 use adforge_targeting as targeting;
 use sha2::{Digest, Sha256};
 
+use super::product::{placement_record, shot_for_variant, ProductShot};
 use crate::domain::{BrandKit, Campaign, ImageAsset, Placement, Segment, Violation};
 use crate::infra::assets::AssetStore;
 
@@ -48,6 +51,17 @@ pub enum PipelineError {
     /// The segment's language is one the text model does not write.
     #[error("{0}")]
     Language(String),
+    /// A product photo cannot be shown (see [`super::product::ProductShot::prepare`]).
+    #[error("product photo {id}: {message}")]
+    Product {
+        /// The photo's id (or the batch row's `product_image` value).
+        id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A configured model cannot be found (a catalogue model not pulled names the command).
+    #[error("{0}")]
+    Model(#[from] super::models::ModelPathError),
     /// A setting is out of range.
     #[error("setting {name}: {message}")]
     Setting {
@@ -112,16 +126,18 @@ pub struct DiffusionBackgrounds {
 impl DiffusionBackgrounds {
     /// Loads the configured checkpoint; `None` when no `image_model` is set.
     pub fn load(settings: &crate::config::Settings) -> Result<Option<Self>, PipelineError> {
-        let Some(dir) = &settings.image_model else {
+        let Some(configured) = &settings.image_model else {
             return Ok(None);
         };
-        if settings.image_size == 0 || !settings.image_size.is_multiple_of(8) {
+        let dir = &super::models::image_model_path(configured)?;
+        let painting = settings.image_settings();
+        if painting.size == 0 || !painting.size.is_multiple_of(8) {
             return Err(PipelineError::Setting {
                 name: "image_size",
-                message: format!("{} is not a positive multiple of 8", settings.image_size),
+                message: format!("{} is not a positive multiple of 8", painting.size),
             });
         }
-        if settings.image_steps == 0 {
+        if painting.steps == 0 {
             return Err(PipelineError::Setting {
                 name: "image_steps",
                 message: "must be at least 1".into(),
@@ -136,13 +152,17 @@ impl DiffusionBackgrounds {
         let pipeline = DiffusionPipeline::load(dir, device, tch::Kind::Float)?;
         Ok(Some(DiffusionBackgrounds {
             pipeline: Mutex::new(pipeline),
-            model_id: dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            steps: settings.image_steps,
-            guidance: settings.image_guidance,
-            size: settings.image_size,
+            model_id: if dir == configured {
+                dir.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                // A catalogue model: its short name says more than a snapshot's commit.
+                configured.display().to_string()
+            },
+            steps: painting.steps,
+            guidance: painting.guidance,
+            size: painting.size,
         }))
     }
 
@@ -170,6 +190,29 @@ impl DiffusionBackgrounds {
         Ok(image::DynamicImage::ImageRgb8(first).to_rgba8())
     }
 
+    /// Paints a scene around the product placed on `canvas` (transparent where the scene
+    /// goes), at the canvas's size; the product is kept pixel for pixel.
+    fn paint_scene(
+        &self,
+        canvas: &image::RgbaImage,
+        prompt: &str,
+        negative: &str,
+        seed: u64,
+    ) -> Result<image::RgbaImage, PipelineError> {
+        let pipeline = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());
+        let settings = adforge_generator::image::PaintSettings {
+            prompt: prompt.to_string(),
+            negative: negative.to_string(),
+            steps: self.steps,
+            guidance: self.guidance,
+            seed,
+            work_size: self.size,
+            ..adforge_generator::image::PaintSettings::default()
+        };
+        let painted = adforge_generator::image::paint_scene(&pipeline, canvas, &settings)?;
+        Ok(image::DynamicImage::ImageRgb8(painted).to_rgba8())
+    }
+
     /// How it paints, for provenance.
     fn describe(&self, seed: u64) -> serde_json::Value {
         serde_json::json!({
@@ -187,6 +230,9 @@ pub struct GroupInput<'a> {
     pub brand_kit: Option<&'a BrandKit>,
     /// The brand kit's logo, decoded.
     pub logo: Option<&'a image::RgbaImage>,
+    /// The campaign's product photos, prepared; variant `v` shows photo `v % len` (none: the
+    /// creatives show the copy over the background alone).
+    pub products: &'a [ProductShot],
     /// The segment written for.
     pub segment: &'a Segment,
     /// The placement written for.
@@ -229,11 +275,7 @@ impl Pipeline {
     ) -> Result<Self, PipelineError> {
         let device = adforge_generator::device::parse_device(device)
             .map_err(|e| PipelineError::Text(adforge_generator::text::TextError::from(e)))?;
-        let path = if text_model == "default" {
-            models_dir.join(adforge_generator::text::DEFAULT_MODEL_FILE)
-        } else {
-            PathBuf::from(text_model)
-        };
+        let path = super::models::text_model_path(text_model, models_dir)?;
         let text = TextScheduler::start(
             TextModel::load(&path.to_string_lossy(), device, tch::Kind::Float)?,
             MAX_TEXT_BATCH,
@@ -318,7 +360,7 @@ impl Pipeline {
             product: campaign.product.clone(),
             description: campaign.description.clone(),
             key_benefits: campaign.offer.iter().cloned().collect(),
-            call_to_action: None,
+            call_to_action: campaign.call_to_action.clone(),
             allow_claims: campaign.allow_claims,
         };
         let kit = input.brand_kit.map(|k| &k.input);
@@ -395,10 +437,12 @@ impl Pipeline {
             let background_seed = candidate_seed;
             let mut images_provenance =
                 serde_json::json!({ "engine": "compositor", "background": "designed" });
+            let shot = shot_for_variant(input.products, number);
+            let mut product_sizes = serde_json::Map::new();
             if duplicate_of.is_none() {
                 check()?;
-                let background = match &self.backgrounds {
-                    Some(painter) => {
+                let background = match (&self.backgrounds, shot) {
+                    (Some(painter), None) => {
                         images_provenance = painter.describe(background_seed);
                         Background::Image(painter.paint(
                             &prompts.image.prompt,
@@ -406,7 +450,13 @@ impl Pipeline {
                             background_seed,
                         )?)
                     }
-                    None => Background::Designed,
+                    // Painted at each size around the product, below.
+                    (Some(painter), Some(_)) => {
+                        images_provenance = painter.describe(background_seed);
+                        Background::Designed
+                    }
+                    (None, Some(shot)) => shot.background(ProductBackdrop::Designed),
+                    (None, None) => Background::Designed,
                 };
                 let mut creative_copy =
                     CreativeCopy::new(&copy.headline, &copy.body, &copy.call_to_action);
@@ -422,15 +472,32 @@ impl Pipeline {
                             continue;
                         }
                     };
+                    let scene = match (&self.backgrounds, shot) {
+                        (Some(painter), Some(shot)) => Some(self.scene_background(
+                            painter,
+                            shot,
+                            &creative_copy,
+                            &style,
+                            input.logo,
+                            size,
+                            background_seed,
+                            &prompts.image,
+                        )?),
+                        _ => None,
+                    };
                     match compose::compose(
                         &creative_copy,
                         &style,
                         input.logo,
-                        &background,
+                        scene.as_ref().unwrap_or(&background),
                         size,
                         OutputFormat::Png,
                     ) {
                         Ok(rendered) => {
+                            if shot.is_some() {
+                                product_sizes
+                                    .insert(format!("{w}x{h}"), placement_record(&rendered));
+                            }
                             let extension = match rendered.format {
                                 OutputFormat::Png => "png",
                                 OutputFormat::Webp => "webp",
@@ -453,6 +520,12 @@ impl Pipeline {
                 "ranking_model": "all-MiniLM-L6-v2",
                 "disclaimer": brand.disclaimer,
                 "images": images_provenance,
+                "product": shot.map(|shot| {
+                    let mut record = shot.provenance();
+                    record["backdrop"] = if self.backgrounds.is_some() { "scene" } else { "designed" }.into();
+                    record["sizes"] = product_sizes.into();
+                    record
+                }),
                 "prompts": { "system": prompts.text.system, "user": prompts.text.user,
                              "examples": prompts.text.examples.len(),
                              "image": prompts.image.prompt, "image_negative": prompts.image.negative_prompt },
@@ -477,6 +550,39 @@ impl Pipeline {
             });
         }
         Ok(variants)
+    }
+}
+
+impl Pipeline {
+    /// The background of one size of a product creative with a diffusion model: a scene
+    /// painted around the product where the layout places it (from the image prompt, which
+    /// names the product and the segment's people), or the designed background when the
+    /// size has no room for the product.
+    #[allow(clippy::too_many_arguments)]
+    fn scene_background(
+        &self,
+        painter: &DiffusionBackgrounds,
+        shot: &ProductShot,
+        copy: &CreativeCopy,
+        style: &BrandStyle,
+        logo: Option<&image::RgbaImage>,
+        size: compose::AdSize,
+        seed: u64,
+        prompt: &targeting::ImagePrompt,
+    ) -> Result<Background, PipelineError> {
+        let placed = compose::product_canvas(copy, style, logo, &shot.product, size);
+        let backdrop = match placed {
+            Ok(Some(placed)) => ProductBackdrop::Scene(painter.paint_scene(
+                &placed.canvas,
+                &prompt.prompt,
+                &prompt.negative_prompt,
+                seed,
+            )?),
+            // No room for the product at this size: composing says why (and an error here
+            // comes back from composing, where it is recorded as a layout violation).
+            Ok(None) | Err(_) => ProductBackdrop::Designed,
+        };
+        Ok(shot.background(backdrop))
     }
 }
 

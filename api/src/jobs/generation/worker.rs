@@ -17,6 +17,7 @@ use diesel::prelude::*;
 use adforge_generator::text::CancelToken;
 
 use super::pipeline::{GroupInput, Pipeline, SharedPipeline, Variant};
+use super::product::ProductShot;
 use super::{JobPlan, JobRow};
 use crate::config::Settings;
 use crate::domain::Campaign;
@@ -26,7 +27,7 @@ use crate::store::columns::{json_from_text, json_text};
 use crate::store::creatives::CreativeRow;
 use crate::store::leases::{self, Heartbeat, LeaseStatus, Leased, Queue};
 use crate::store::schema::{creatives, generation_items, generation_jobs};
-use crate::store::{brand_kits, campaigns, placements, segments};
+use crate::store::{brand_kits, campaigns, placements, product_images, segments};
 use crate::store::{new_id, now_millis, Conn, Store};
 
 /// How many (segment, placement) groups of a job one worker generates at once; their model
@@ -204,6 +205,25 @@ fn finish(store: &Store, job_id: &str, worker: &str, status: LeaseStatus, error:
     }
 }
 
+/// The campaign's product photos, read, decoded and cut out once for the whole job.
+fn product_shots(
+    conn: &mut Conn,
+    assets: &AssetStore,
+    advertiser: &str,
+    campaign_id: &str,
+) -> Result<Vec<ProductShot>, String> {
+    product_images::of_campaign(conn, advertiser, campaign_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|photo| {
+            let bytes = assets
+                .read(&photo.asset)
+                .map_err(|e| format!("product photo {}: {e}", photo.id))?;
+            ProductShot::decode(photo.id, &bytes).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 /// A seed derived from the item's identity, so a redone group writes the same copy.
 fn group_seed(job_id: &str, segment_id: &str, placement_id: &str) -> u64 {
     let digest = sha2::Digest::finalize(sha2::Digest::chain_update(
@@ -240,6 +260,7 @@ fn process(
         .and_then(|name| assets.read(name).ok())
         .and_then(|bytes| image::load_from_memory(&bytes).ok())
         .map(|img| img.to_rgba8());
+    let products = product_shots(&mut conn, assets, advertiser, &campaign.id)?;
 
     let groups: Vec<(&String, &String)> = plan
         .segment_ids
@@ -273,8 +294,8 @@ fn process(
             let running: Vec<_> = todo
                 .iter()
                 .map(|(segment_id, placement_id, rows)| {
-                    let (campaign, brand_kit, logo) =
-                        (&campaign, brand_kit.as_ref(), logo.as_ref());
+                    let (campaign, brand_kit, logo, products) =
+                        (&campaign, brand_kit.as_ref(), logo.as_ref(), &products[..]);
                     scope.spawn(move || {
                         let (segment, placement) = rows.as_ref().map_err(Clone::clone)?;
                         pipeline
@@ -283,6 +304,7 @@ fn process(
                                     campaign,
                                     brand_kit,
                                     logo,
+                                    products,
                                     segment,
                                     placement,
                                     variants: plan.variants,

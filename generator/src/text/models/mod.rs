@@ -4,3 +4,4 @@
 pub mod gemma;
 pub mod gpt2;
 pub mod llama;
+pub mod llama_cpu;

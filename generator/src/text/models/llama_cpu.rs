@@ -1,0 +1,577 @@
+//! The quantized CPU decode step of Llama-family GGUF models: one token of one sequence per
+//! call, reading the file's Q4_0 / Q4_1 / Q8_0 blocks as stored ([`QuantMatrix`]) with int8
+//! activations, and doing the per-layer small ops (RMSNorm, RoPE, the in-place KV cache write,
+//! attention) in plain loops instead of a few dozen libtorch calls per layer.
+//!
+//! Used for batch-1 decoding on the CPU when [`TextModel::enable_quantized_decode`] turned it
+//! on (see there for when it applies); prefill, batched decoding, CUDA and the f32 reference
+//! stay on libtorch. The keys and values of a sequence move between the libtorch
+//! [`KvCache`] and this decoder's [`CpuDecodeState`] when the batch changes shape.
+//!
+//! Query and key rows are kept in the Hugging Face order (llama.cpp's interleaved rotary
+//! permutation is undone row by row at load), so the cache layout and rotation match the
+//! libtorch path exactly.
+//!
+//! [`TextModel::enable_quantized_decode`]: crate::text::TextModel::enable_quantized_decode
+
+use std::time::{Duration, Instant};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::nn::quant::{simd, ActivationBlocks, ComputePool, QuantMatrix, SharedMut};
+use crate::nn::GgufFile;
+use crate::text::architecture::Architecture;
+use crate::text::error::{Result, TextError};
+use crate::text::kv_cache::KvCache;
+use crate::text::models::llama::LlamaConfig;
+use crate::text::rope::inverse_frequencies;
+
+struct CpuLayer {
+    attn_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+    /// q, k and v rows stacked (q and k in Hugging Face row order).
+    qkv: QuantMatrix,
+    qkv_bias: Option<Vec<f32>>,
+    o: QuantMatrix,
+    o_bias: Option<Vec<f32>>,
+    /// gate rows then up rows.
+    gate_up: QuantMatrix,
+    gate_up_bias: Option<Vec<f32>>,
+    down: QuantMatrix,
+    down_bias: Option<Vec<f32>>,
+    qk_norm: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+/// A Llama-family network held as GGUF blocks for the quantized CPU decode step.
+pub struct LlamaCpuDecoder {
+    config: LlamaConfig,
+    inv_freq: Vec<f32>,
+    embed: QuantMatrix,
+    layers: Vec<CpuLayer>,
+    norm: Vec<f32>,
+    head: QuantMatrix,
+}
+
+/// One sequence's keys and values (per layer `[position, kv_heads · head_dim]`, preallocated
+/// for the sequence's whole budget and written in place) and the step's scratch buffers.
+pub struct CpuDecodeState {
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    len: usize,
+    x: Vec<f32>,
+    h: Vec<f32>,
+    qkv: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    gate_up: Vec<f32>,
+    act: Vec<f32>,
+    xq: ActivationBlocks,
+    logits: Vec<f32>,
+    times: StepTimes,
+}
+
+/// Where the decode steps of a state spent their time (wall clock, summed over steps).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimes {
+    /// Steps run.
+    pub steps: u64,
+    /// Whole steps.
+    pub total: Duration,
+    /// Quantized matrix-vector products, the output head included (activation quantization
+    /// included).
+    pub matvec: Duration,
+    /// Attention over the cache.
+    pub attention: Duration,
+}
+
+impl CpuDecodeState {
+    /// Time spent so far, split by kind of work.
+    pub fn times(&self) -> StepTimes {
+        self.times
+    }
+
+    /// Number of cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Finds a tensor in any shard.
+fn find<'a>(
+    shards: &'a [GgufFile],
+    name: &str,
+) -> Result<(&'a crate::nn::GgufTensorInfo, &'a [u8])> {
+    shards
+        .iter()
+        .find_map(|s| s.tensor_bytes(name))
+        .ok_or_else(|| TextError::Config(format!("GGUF tensor {name} is missing")))
+}
+
+fn has(shards: &[GgufFile], name: &str) -> bool {
+    shards.iter().any(|s| s.tensors.contains_key(name))
+}
+
+fn matrix(shards: &[GgufFile], name: &str, rows: usize, cols: usize) -> Result<QuantMatrix> {
+    let (info, bytes) = find(shards, name)?;
+    if info.shape != [rows as i64, cols as i64] {
+        return Err(TextError::Config(format!(
+            "GGUF tensor {name} has shape {:?}, expected [{rows}, {cols}]",
+            info.shape
+        )));
+    }
+    QuantMatrix::new(name, info.ggml_type, rows, cols, bytes)
+        .map_err(|e| TextError::Config(e.to_string()))
+}
+
+fn vector(shards: &[GgufFile], name: &str, len: usize) -> Result<Vec<f32>> {
+    let (info, bytes) = find(shards, name)?;
+    let values = info
+        .ggml_type
+        .dequantize(bytes)
+        .map_err(|e| TextError::Config(format!("GGUF tensor {name}: {e}")))?;
+    if values.len() != len {
+        return Err(TextError::Config(format!(
+            "GGUF tensor {name} has {} values, expected {len}",
+            values.len()
+        )));
+    }
+    Ok(values)
+}
+
+fn optional_vector(shards: &[GgufFile], name: &str, len: usize) -> Result<Option<Vec<f32>>> {
+    if has(shards, name) {
+        vector(shards, name, len).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Row order that undoes llama.cpp's interleaving of the two rotary halves of each head.
+fn unpermute_order(heads: usize, head_dim: usize) -> Vec<usize> {
+    let half = head_dim / 2;
+    (0..heads * head_dim)
+        .map(|r| {
+            let (h, within) = (r / head_dim, r % head_dim);
+            let (j, i) = (within / half, within % half);
+            h * head_dim + 2 * i + j
+        })
+        .collect()
+}
+
+fn concat(parts: [Option<Vec<f32>>; 3]) -> Option<Vec<f32>> {
+    if parts.iter().all(Option::is_none) {
+        return None;
+    }
+    Some(parts.into_iter().flatten().flatten().collect())
+}
+
+impl LlamaCpuDecoder {
+    /// Reads the decoder from GGUF shards. Fails with a clear message when a tensor's encoding
+    /// has no quantized kernel or the architecture is not one this step implements.
+    pub fn load(config: &LlamaConfig, shards: &[GgufFile]) -> Result<Self> {
+        let c = config;
+        if c.head_dim % 2 != 0 {
+            return Err(TextError::Config("odd head_dim".into()));
+        }
+        let (h, hd, inter) = (
+            c.hidden_size as usize,
+            c.head_dim as usize,
+            c.intermediate_size as usize,
+        );
+        let (nh, nkv) = (
+            c.num_attention_heads as usize,
+            c.num_key_value_heads as usize,
+        );
+        let permuted = matches!(c.architecture, Architecture::Llama | Architecture::Mistral);
+        let mut layers = Vec::with_capacity(c.num_hidden_layers as usize);
+        for i in 0..c.num_hidden_layers {
+            let p = |n: &str| format!("blk.{i}.{n}");
+            let (qkv, qkv_bias) = if c.architecture == Architecture::Phi3 {
+                let rows = (nh + 2 * nkv) * hd;
+                (
+                    matrix(shards, &p("attn_qkv.weight"), rows, h)?,
+                    optional_vector(shards, &p("attn_qkv.bias"), rows)?,
+                )
+            } else {
+                let mut q = matrix(shards, &p("attn_q.weight"), nh * hd, h)?;
+                let mut k = matrix(shards, &p("attn_k.weight"), nkv * hd, h)?;
+                let v = matrix(shards, &p("attn_v.weight"), nkv * hd, h)?;
+                let mut qb = optional_vector(shards, &p("attn_q.bias"), nh * hd)?;
+                let mut kb = optional_vector(shards, &p("attn_k.bias"), nkv * hd)?;
+                let vb = optional_vector(shards, &p("attn_v.bias"), nkv * hd)?;
+                if permuted {
+                    let (oq, ok) = (unpermute_order(nh, hd), unpermute_order(nkv, hd));
+                    q = q
+                        .permute_rows("attn_q", &oq)
+                        .map_err(|e| TextError::Config(e.to_string()))?;
+                    k = k
+                        .permute_rows("attn_k", &ok)
+                        .map_err(|e| TextError::Config(e.to_string()))?;
+                    qb = qb.map(|b| oq.iter().map(|&r| b[r]).collect());
+                    kb = kb.map(|b| ok.iter().map(|&r| b[r]).collect());
+                }
+                let qkv = QuantMatrix::stack("attn_qkv", vec![q, k, v])
+                    .map_err(|e| TextError::Config(e.to_string()))?;
+                (qkv, concat([qb, kb, vb]))
+            };
+            let (gate_up, gate_up_bias) = if c.architecture == Architecture::Phi3 {
+                (
+                    matrix(shards, &p("ffn_up.weight"), 2 * inter, h)?,
+                    optional_vector(shards, &p("ffn_up.bias"), 2 * inter)?,
+                )
+            } else {
+                let gate = matrix(shards, &p("ffn_gate.weight"), inter, h)?;
+                let up = matrix(shards, &p("ffn_up.weight"), inter, h)?;
+                let gb = optional_vector(shards, &p("ffn_gate.bias"), inter)?;
+                let ub = optional_vector(shards, &p("ffn_up.bias"), inter)?;
+                let stacked = QuantMatrix::stack("ffn_gate_up", vec![gate, up])
+                    .map_err(|e| TextError::Config(e.to_string()))?;
+                (stacked, concat([gb, ub, None]))
+            };
+            let qk_norm = if c.qk_norm {
+                Some((
+                    vector(shards, &p("attn_q_norm.weight"), hd)?,
+                    vector(shards, &p("attn_k_norm.weight"), hd)?,
+                ))
+            } else {
+                None
+            };
+            layers.push(CpuLayer {
+                attn_norm: vector(shards, &p("attn_norm.weight"), h)?,
+                ffn_norm: vector(shards, &p("ffn_norm.weight"), h)?,
+                qkv,
+                qkv_bias,
+                o: matrix(shards, &p("attn_output.weight"), h, nh * hd)?,
+                o_bias: optional_vector(shards, &p("attn_output.bias"), h)?,
+                gate_up,
+                gate_up_bias,
+                down: matrix(shards, &p("ffn_down.weight"), h, inter)?,
+                down_bias: optional_vector(shards, &p("ffn_down.bias"), h)?,
+                qk_norm,
+            });
+        }
+        let vocab = c.vocab_size as usize;
+        let embed = matrix(shards, "token_embd.weight", vocab, h)?;
+        let head = if c.tie_word_embeddings || !has(shards, "output.weight") {
+            embed.clone()
+        } else {
+            matrix(shards, "output.weight", vocab, h)?
+        };
+        Ok(Self {
+            config: config.clone(),
+            inv_freq: inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling),
+            embed,
+            layers,
+            norm: vector(shards, "output_norm.weight", h)?,
+            head,
+        })
+    }
+
+    /// Bytes of quantized weights held.
+    pub fn weight_bytes(&self) -> usize {
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| l.qkv.byte_len() + l.o.byte_len() + l.gate_up.byte_len() + l.down.byte_len())
+            .sum();
+        layers + self.embed.byte_len() + self.head.byte_len()
+    }
+
+    fn kv_width(&self) -> usize {
+        (self.config.num_key_value_heads * self.config.head_dim) as usize
+    }
+
+    /// An empty state with room for `capacity` positions.
+    pub fn new_state(&self, capacity: usize) -> CpuDecodeState {
+        let c = &self.config;
+        let (h, inter) = (c.hidden_size as usize, c.intermediate_size as usize);
+        let q = (c.num_attention_heads * c.head_dim) as usize;
+        let kv = self.kv_width();
+        let buffers = || {
+            (0..self.layers.len())
+                .map(|_| Vec::with_capacity(capacity * kv))
+                .collect()
+        };
+        CpuDecodeState {
+            keys: buffers(),
+            values: buffers(),
+            len: 0,
+            x: vec![0.0; h],
+            h: vec![0.0; h],
+            qkv: vec![0.0; q + 2 * kv],
+            attn: vec![0.0; q],
+            proj: vec![0.0; h],
+            gate_up: vec![0.0; 2 * inter],
+            act: vec![0.0; inter],
+            xq: ActivationBlocks::default(),
+            logits: vec![0.0; c.vocab_size as usize],
+            times: StepTimes::default(),
+        }
+    }
+
+    /// Moves a one-row libtorch cache (`[1, kv_heads, seq, head_dim]` per layer) into a new
+    /// state with room for `capacity` positions.
+    pub fn state_from_cache(&self, cache: &KvCache, capacity: usize) -> Result<CpuDecodeState> {
+        let layers = cache
+            .layer_tensors()
+            .ok_or_else(|| TextError::InvalidRequest("the cache is empty".into()))?;
+        let seq = cache.seq_len() as usize;
+        let mut state = self.new_state(capacity.max(seq + 1));
+        let as_rows = |t: &Tensor| -> Result<Vec<f32>> {
+            let t = t
+                .to_device(Device::Cpu)
+                .to_kind(Kind::Float)
+                .squeeze_dim(0)
+                .transpose(0, 1)
+                .contiguous()
+                .reshape([-1]);
+            Vec::<f32>::try_from(&t).map_err(|e| TextError::InvalidRequest(e.to_string()))
+        };
+        for (i, (k, v)) in layers.iter().enumerate() {
+            if k.size().first() != Some(&1) {
+                return Err(TextError::InvalidRequest(
+                    "the quantized step takes one row".into(),
+                ));
+            }
+            state.keys[i].extend_from_slice(&as_rows(k)?);
+            state.values[i].extend_from_slice(&as_rows(v)?);
+        }
+        state.len = seq;
+        Ok(state)
+    }
+
+    /// The state's keys and values as a one-row libtorch cache.
+    pub fn state_to_cache(&self, state: &CpuDecodeState) -> KvCache {
+        let c = &self.config;
+        let (nkv, hd, t) = (c.num_key_value_heads, c.head_dim, state.len as i64);
+        let to_tensor = |rows: &[f32]| {
+            Tensor::from_slice(&rows[..state.len * self.kv_width()])
+                .reshape([t, nkv, hd])
+                .transpose(0, 1)
+                .unsqueeze(0)
+                .contiguous()
+        };
+        KvCache::from_layers(
+            state
+                .keys
+                .iter()
+                .zip(&state.values)
+                .map(|(k, v)| (to_tensor(k), to_tensor(v)))
+                .collect(),
+        )
+    }
+
+    /// Runs `token` at `position` (which must equal the state's length), appends its keys
+    /// and values, and returns the next-token logits.
+    pub fn step<'s>(
+        &self,
+        pool: &ComputePool,
+        state: &'s mut CpuDecodeState,
+        token: u32,
+        position: usize,
+    ) -> Result<&'s [f32]> {
+        let c = &self.config;
+        if position != state.len {
+            return Err(TextError::InvalidRequest(format!(
+                "position {position} does not follow the {} cached positions",
+                state.len
+            )));
+        }
+        if token as usize >= self.embed.rows() || position as i64 >= c.max_position_embeddings {
+            return Err(TextError::InvalidRequest(format!(
+                "token {token} or position {position} is out of the model's range"
+            )));
+        }
+        let eps = c.rms_norm_eps as f32;
+        let (nh, nkv, hd) = (
+            c.num_attention_heads as usize,
+            c.num_key_value_heads as usize,
+            c.head_dim as usize,
+        );
+        let (q_len, kv) = (nh * hd, self.kv_width());
+        let inter = c.intermediate_size as usize;
+        let start = Instant::now();
+        let (cos, sin) = self.rotation(position);
+        let s = state;
+        let mut matvec = Duration::ZERO;
+        let mut attention = Duration::ZERO;
+        let timed = |acc: &mut Duration, since: Instant| *acc += since.elapsed();
+        self.embed.dequantize_row(token as usize, &mut s.x);
+        for (li, layer) in self.layers.iter().enumerate() {
+            simd::rms_norm(&s.x, &layer.attn_norm, eps, &mut s.h);
+            let t = Instant::now();
+            s.xq.quantize(&s.h);
+            layer.qkv.matvec(pool, &s.xq, &mut s.qkv);
+            timed(&mut matvec, t);
+            add_bias(&mut s.qkv, layer.qkv_bias.as_deref());
+            let (q, rest) = s.qkv.split_at_mut(q_len);
+            let (k, v) = rest.split_at_mut(kv);
+            for head in q.chunks_exact_mut(hd) {
+                if let Some((qn, _)) = &layer.qk_norm {
+                    rms_norm_in_place(head, qn, eps);
+                }
+                rotate(head, &cos, &sin);
+            }
+            for head in k.chunks_exact_mut(hd) {
+                if let Some((_, kn)) = &layer.qk_norm {
+                    rms_norm_in_place(head, kn, eps);
+                }
+                rotate(head, &cos, &sin);
+            }
+            s.keys[li].extend_from_slice(k);
+            s.values[li].extend_from_slice(v);
+            let first = match c.sliding_window {
+                Some(w) if w > 0 => (position + 1).saturating_sub(w as usize),
+                _ => 0,
+            };
+            let t = Instant::now();
+            attend(
+                pool,
+                q,
+                &s.keys[li],
+                &s.values[li],
+                (nh, nkv, hd),
+                first..position + 1,
+                &mut s.attn,
+            );
+            timed(&mut attention, t);
+            let t = Instant::now();
+            s.xq.quantize(&s.attn);
+            layer.o.matvec(pool, &s.xq, &mut s.proj);
+            timed(&mut matvec, t);
+            add_bias(&mut s.proj, layer.o_bias.as_deref());
+            s.x.iter_mut().zip(&s.proj).for_each(|(x, p)| *x += p);
+
+            simd::rms_norm(&s.x, &layer.ffn_norm, eps, &mut s.h);
+            let t = Instant::now();
+            s.xq.quantize(&s.h);
+            layer.gate_up.matvec(pool, &s.xq, &mut s.gate_up);
+            timed(&mut matvec, t);
+            add_bias(&mut s.gate_up, layer.gate_up_bias.as_deref());
+            let (gate, up) = s.gate_up.split_at(inter);
+            for ((a, &g), &u) in s.act.iter_mut().zip(gate).zip(up) {
+                *a = g / (1.0 + (-g).exp()) * u;
+            }
+            let t = Instant::now();
+            s.xq.quantize(&s.act);
+            layer.down.matvec(pool, &s.xq, &mut s.proj);
+            timed(&mut matvec, t);
+            add_bias(&mut s.proj, layer.down_bias.as_deref());
+            s.x.iter_mut().zip(&s.proj).for_each(|(x, p)| *x += p);
+        }
+        s.len += 1;
+        simd::rms_norm(&s.x, &self.norm, eps, &mut s.h);
+        let t = Instant::now();
+        s.xq.quantize(&s.h);
+        self.head.matvec(pool, &s.xq, &mut s.logits);
+        timed(&mut matvec, t);
+        s.times.steps += 1;
+        s.times.total += start.elapsed();
+        s.times.matvec += matvec;
+        s.times.attention += attention;
+        Ok(&s.logits)
+    }
+
+    /// cos and sin of every rotary frequency at `position` (as the libtorch tables compute
+    /// them: the angle in f32).
+    fn rotation(&self, position: usize) -> (Vec<f32>, Vec<f32>) {
+        self.inv_freq
+            .iter()
+            .map(|&f| {
+                let angle = position as f32 * f;
+                (angle.cos(), angle.sin())
+            })
+            .unzip()
+    }
+}
+
+fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
+    if let Some(b) = bias {
+        x.iter_mut().zip(b).for_each(|(x, b)| *x += b);
+    }
+}
+
+fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
+    let mean = simd::dot(x, x) / x.len() as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    x.iter_mut().zip(weight).for_each(|(v, w)| *v *= scale * w);
+}
+
+/// Rotary embedding in the "rotate half" layout: element `i` pairs with `i + head_dim / 2`.
+fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
+    let half = x.len() / 2;
+    let (a, b) = x.split_at_mut(half);
+    for i in 0..half {
+        let (x1, x2) = (a[i], b[i]);
+        a[i] = x1 * cos[i] - x2 * sin[i];
+        b[i] = x2 * cos[i] + x1 * sin[i];
+    }
+}
+
+/// Softmax attention of every query head over cached positions `span`, heads split over the
+/// pool; writes `[heads · head_dim]` into `out`.
+fn attend(
+    pool: &ComputePool,
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    (nh, nkv, hd): (usize, usize, usize),
+    span: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let kv = nkv * hd;
+    let group = nh / nkv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let out_ptr = SharedMut(out.as_mut_ptr());
+    pool.run(nh, &|head| {
+        let kvh = head / group;
+        let qh = &q[head * hd..(head + 1) * hd];
+        let mut scores = Vec::with_capacity(span.len());
+        let mut max = f32::NEG_INFINITY;
+        for t in span.clone() {
+            let s = simd::dot(qh, &keys[t * kv + kvh * hd..t * kv + (kvh + 1) * hd]) * scale;
+            max = max.max(s);
+            scores.push(s);
+        }
+        let mut total = 0f32;
+        for s in scores.iter_mut() {
+            *s = (*s - max).exp();
+            total += *s;
+        }
+        // SAFETY: each head's slice of `out` is written by exactly one chunk.
+        let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(head * hd), hd) };
+        o.fill(0.0);
+        for (t, &p) in span.clone().zip(&scores) {
+            simd::axpy(
+                p / total,
+                &values[t * kv + kvh * hd..t * kv + (kvh + 1) * hd],
+                o,
+            );
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_order_matches_the_tensor_version() {
+        // llama.cpp stores head rows as (i, j) pairs; Hugging Face as (j, i).
+        let order = unpermute_order(2, 4);
+        assert_eq!(order, vec![0, 2, 1, 3, 4, 6, 5, 7]);
+    }
+
+    #[test]
+    fn rotate_half_matches_the_formula() {
+        let mut x = vec![1.0, 2.0, 3.0, 4.0];
+        let (cos, sin) = (vec![0.5, 1.0], vec![0.25, 0.0]);
+        rotate(&mut x, &cos, &sin);
+        assert_eq!(x, vec![1.0 * 0.5 - 3.0 * 0.25, 2.0, 3.0 * 0.5 + 0.25, 4.0]);
+    }
+}
