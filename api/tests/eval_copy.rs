@@ -53,8 +53,6 @@ fn run(models: &std::path::Path, keep: impl Fn(&str) -> bool, variants: u32) -> 
 }
 
 #[test]
-#[ignore = "issue #13 targets not met yet: 93% of English copy detected as English (target 95%) \
-            in the last run; run with --ignored to measure"]
 fn english_copy_from_the_default_model_meets_the_targets() {
     let Some(models) = models_dir() else { return };
     let report = run(&models, |language| language == "en", 4);

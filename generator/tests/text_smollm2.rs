@@ -202,6 +202,9 @@ fn smollm2_structured_output_always_within_limits() {
             },
         ],
         language: None,
+        banned_words: Vec::new(),
+        max_exclamations: None,
+        allowed_numbers: None,
     };
     let prompt = Prompt::Chat {
         system: Some(spec.instruction()),
@@ -343,6 +346,9 @@ fn smollm2_structured_requests_from_threads_share_one_batch() {
             },
         ],
         language: None,
+        banned_words: Vec::new(),
+        max_exclamations: None,
+        allowed_numbers: None,
     };
     let prompt = |product: &str| Prompt::Chat {
         system: Some(spec.instruction()),

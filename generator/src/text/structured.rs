@@ -16,7 +16,8 @@ use super::constraint::TokenConstraint;
 use super::error::{Result, TextError};
 use super::tokenizer::TextTokenizer;
 use super::words::{
-    dangles_anywhere, dangling_words, ends_cleanly, is_plain_piece, vocabulary_words,
+    dangles_anywhere, dangling_words, ends_cleanly, is_plain_piece, last_word_is_whole,
+    vocabulary_words,
 };
 
 /// One string field of the object.
@@ -198,6 +199,8 @@ pub struct StructuredVocab {
     words: HashSet<String>,
     /// Graphemes always enough to end a free value cleanly from any state (one whole word).
     exit_len: usize,
+    /// The token that is a lone closing quote.
+    lone_close: u32,
 }
 
 impl StructuredVocab {
@@ -222,11 +225,11 @@ impl StructuredVocab {
                     .map(str::to_string),
             );
         }
-        if !close.iter().any(|c| c.as_deref() == Some("")) {
+        let Some(lone_close) = close.iter().position(|c| c.as_deref() == Some("")) else {
             return Err(TextError::Structured(
                 "the vocabulary has no token for a lone '\"'".into(),
             ));
-        }
+        };
         let plain = content
             .iter()
             .map(|c| c.as_deref().is_some_and(is_plain_piece))
@@ -277,6 +280,7 @@ impl StructuredVocab {
             continues_word,
             words,
             exit_len,
+            lone_close: lone_close as u32,
         })
     }
 
@@ -324,6 +328,9 @@ pub(crate) struct JsonConstraint {
     banned: HashSet<u32>,
     /// Exclamation marks written so far in free values.
     exclamations: usize,
+    /// Set by `mask` when the rules left no token in a free value: the value may then only
+    /// close with a lone quote, and the close counts as a cut, so the caller rejects the copy.
+    stuck: bool,
 }
 
 /// Whether a content token's text starts a banned word: its letters, after any leading white
@@ -421,6 +428,7 @@ impl JsonConstraint {
             cut_words: 0,
             banned,
             exclamations: 0,
+            stuck: false,
         }
     }
 
@@ -527,6 +535,10 @@ impl JsonConstraint {
             return false;
         }
         let value = format!("{text}{rest}");
+        let length = value.graphemes(true).count();
+        if length + self.vocab.exit_len > f.max_graphemes && !last_word_is_whole(&value) {
+            return false;
+        }
         if let Some(allowed) = &self.spec.allowed_numbers {
             let whole = digit_runs(&value)
                 .into_iter()
@@ -585,6 +597,7 @@ impl TokenConstraint for JsonConstraint {
     /// would leave no room to end on a whole word, and the closing quote where the value would
     /// end mid-word or dangling.
     fn mask(&mut self, logits: &mut [f32]) {
+        self.stuck = false;
         self.judge_word_end(logits);
         match &self.state {
             State::Forced(queue) => {
@@ -637,6 +650,15 @@ impl TokenConstraint for JsonConstraint {
                         *l = f32::NEG_INFINITY;
                     }
                 }
+                // A way out is always kept: when the rules leave nothing (a number that cannot
+                // be finished in the room left, say), the value closes and counts as cut.
+                if f.allowed_values.is_none() && logits.iter().all(|l| !l.is_finite()) {
+                    let close = self.vocab.lone_close as usize;
+                    if let Some(l) = logits.get_mut(close) {
+                        *l = 0.0;
+                        self.stuck = true;
+                    }
+                }
             }
             State::Complete => logits.iter_mut().for_each(|l| *l = f32::NEG_INFINITY),
         }
@@ -644,6 +666,9 @@ impl TokenConstraint for JsonConstraint {
 
     /// Exact: grapheme counts of the joined text.
     fn allows(&self, token: u32) -> bool {
+        if self.stuck {
+            return token == self.vocab.lone_close;
+        }
         let i = token as usize;
         match &self.state {
             State::Forced(queue) => queue.front() == Some(&token),
@@ -675,11 +700,12 @@ impl TokenConstraint for JsonConstraint {
     fn advance(&mut self, token: u32) {
         let i = token as usize;
         if matches!(self.state, State::Value { .. })
-            && self.word_goes_on
+            && (self.word_goes_on || self.stuck)
             && self.vocab.content.get(i).is_none_or(Option::is_none)
         {
             self.cut_words += 1;
         }
+        self.stuck = false;
         self.word_may_end = true;
         self.word_goes_on = false;
         let state = std::mem::replace(&mut self.state, State::Complete);

@@ -37,6 +37,28 @@ const DE: &[&str] = &[
     "seine", "aber", "ist",
 ];
 
+/// Words of one or two letters that are whole words in English, French, Spanish or German. At
+/// the very end of a value's room, a shorter last word not in this list is taken to be the start
+/// of a longer word that did not fit (" re" of "returns").
+const SHORT_WORDS: &[&str] = &[
+    "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
+    "no", "of", "ok", "on", "or", "so", "to", "up", "us", "we", "tv", "uk", "eu", "ai", "à", "y",
+    "o", "e", "au", "ce", "de", "du", "en", "et", "il", "je", "la", "le", "ma", "ne", "ni", "ou",
+    "sa", "se", "si", "ta", "te", "tu", "un", "vu", "el", "es", "ha", "lo", "mi", "ya", "yo", "su",
+    "ab", "am", "da", "er", "im", "ob", "um", "wo", "zu",
+];
+
+/// Whether the last word of `text` is a whole short word or longer than two letters.
+pub(crate) fn last_word_is_whole(text: &str) -> bool {
+    let core = text.trim_end_matches(FINAL_PUNCT);
+    match last_word(core) {
+        Some(word) if word.chars().count() <= 2 && !word.chars().all(|c| c.is_ascii_digit()) => {
+            SHORT_WORDS.contains(&word.to_lowercase().as_str())
+        }
+        _ => true,
+    }
+}
+
 /// The words a value may not end with in `language` (ISO 639-1; English when unknown).
 pub(crate) fn dangling_words(language: Option<&str>) -> &'static [&'static str] {
     let code = language
@@ -172,6 +194,16 @@ mod tests {
             &words(),
             dangling_words(Some("es"))
         ));
+    }
+
+    #[test]
+    fn short_last_words_must_be_whole_words() {
+        assert!(last_word_is_whole("Returns accepted"));
+        assert!(last_word_is_whole("Sign up"));
+        assert!(last_word_is_whole("Save 15"));
+        assert!(last_word_is_whole("Free returns, no"));
+        assert!(!last_word_is_whole("including re"));
+        assert!(!last_word_is_whole("Free delivery in th"));
     }
 
     #[test]

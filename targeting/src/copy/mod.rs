@@ -1,12 +1,13 @@
 //! Copy quality: the data prompts show the model ([`examples`]: few-shot ads and standard calls
-//! to action per language, from `assets/copy/`), language identification ([`lang`]) and the
-//! scoring and selection of over-generated candidates ([`select`]).
+//! to action per language, from `assets/copy/`), language identification ([`lang`]), naming
+//! of the brand or product ([`naming`]) and the scoring and selection of over-generated candidates ([`select`]).
 //!
 //! Everything here takes plain values: the caller decodes the candidates, computes their
 //! embeddings with `adforge_generator::embed` and passes numbers in.
 
 pub mod examples;
 pub mod lang;
+pub mod naming;
 pub mod select;
 
 pub use examples::{cta_labels, examples_for, CopyExample, PlacementKind};

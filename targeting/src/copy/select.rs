@@ -321,20 +321,14 @@ fn fold(text: &str) -> String {
     )
 }
 
-/// Whether the copy names the brand or the product: the brand name, the product name, or the
-/// product's last word of at least four letters (its main noun in English: "cold brew" for
-/// "single-origin cold brew"), as whole words, ignoring case and accents.
+/// Whether the copy (headline, body and CTA) names the brand or the product
+/// ([`crate::copy::naming::names_brand_or_product`]).
 pub fn names_brand_or_product(copy: &AdCopy, brand: &str, product: &str) -> bool {
-    let text = fold(&format!("{} {}", copy.headline, copy.body));
-    let wanted = |name: &str| {
-        let name = fold(name);
-        name.trim().chars().count() >= 2 && text.contains(&name)
-    };
-    let noun = product
-        .split(|c: char| !c.is_alphanumeric())
-        .rfind(|w| w.chars().count() >= 4)
-        .unwrap_or("");
-    wanted(brand) || wanted(product) || (!noun.is_empty() && wanted(noun))
+    crate::copy::naming::names_brand_or_product(
+        &format!("{} {} {}", copy.headline, copy.body, copy.call_to_action),
+        brand,
+        product,
+    )
 }
 
 /// Scores every candidate, rejects those that fail a check and keeps up to `config.wanted` of

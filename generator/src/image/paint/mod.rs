@@ -159,7 +159,8 @@ mod tests {
             ((w as f64 / h as f64) - 1200.0 / 628.0).abs() < 0.05,
             "{w}x{h}"
         );
-        assert!((w * h) as f64 > 0.9 * 512.0 * 512.0 && (w * h) as f64 < 1.1 * 512.0 * 512.0);
+        let area = f64::from(w * h);
+        assert!(area > 0.9 * 512.0 * 512.0 && area < 1.1 * 512.0 * 512.0);
         let (w, h) = working_size(1080, 1920, 512);
         assert_eq!((w, h), (384, 680));
         // Extreme banners keep the long side within twice the working size.
