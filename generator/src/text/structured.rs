@@ -774,8 +774,8 @@ mod tests {
         assert_eq!(close_bonus(10, 40, "Fresh bread"), 0.0);
         let late = close_bonus(36, 40, "Fresh bread at your door");
         assert!(late > 0.0 && late < CLOSE_PRESSURE);
-        assert_eq!(close_bonus(40, 40, "Fresh bread"), CLOSE_PRESSURE);
-        assert_eq!(close_bonus(40, 40, "Fresh bread."), 2.0 * CLOSE_PRESSURE);
+        assert!((close_bonus(40, 40, "Fresh bread") - CLOSE_PRESSURE).abs() < 1e-5);
+        assert!((close_bonus(40, 40, "Fresh bread.") - 2.0 * CLOSE_PRESSURE).abs() < 1e-5);
     }
 
     use super::*;
