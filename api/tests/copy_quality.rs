@@ -11,39 +11,6 @@ use std::time::{Duration, Instant};
 use common::{Db, TestApp};
 use serde_json::{json, Value};
 
-fn models_available() -> bool {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models");
-    let present = dir
-        .join(adforge_generator::text::DEFAULT_MODEL_FILE)
-        .exists()
-        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
-    if !present {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but the default models are missing; run scripts/setup.sh"
-        );
-        eprintln!("default models missing: run scripts/setup.sh; test skipped");
-    }
-    present
-}
-
-fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use adforge_api::infra::changes::ChangeSignal;
-    use adforge_api::jobs::generation::{pipeline::SharedPipeline, worker};
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let context = worker::WorkerContext {
-        store: app.state.store.clone(),
-        assets: app.state.assets.clone(),
-        pipeline: SharedPipeline::new(&app.state.settings, app.state.assets.clone()),
-        serving: ChangeSignal::Cache(app.state.serving.cache().clone()),
-    };
-    let options = worker::WorkerOptions::from_settings(&app.state.settings);
-    let flag = stop.clone();
-    std::thread::spawn(move || worker::run(context, options, flag));
-    stop
-}
-
 async fn wait_for_job(app: &TestApp, key: &str, job: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
@@ -90,7 +57,7 @@ async fn campaign(app: &TestApp, key: &str, language: &str) -> String {
 
 #[actix_web::test]
 async fn a_language_the_model_does_not_write_gets_an_error_not_copy() {
-    if !models_available() {
+    if !common::models_available() {
         return;
     }
     let app = TestApp::spawn(Db::Sqlite).await;
@@ -102,7 +69,7 @@ async fn a_language_the_model_does_not_write_gets_an_error_not_copy() {
     let (status, _) = app.call("GET", "/v1/models/text", "", None).await;
     assert_eq!(status, 401);
 
-    let stop = start_worker(&app);
+    let stop = common::start_worker(&app);
     let c = campaign(&app, &key, "fr").await;
     let (status, job) = app
         .call(
@@ -133,12 +100,12 @@ async fn a_language_the_model_does_not_write_gets_an_error_not_copy() {
 
 #[actix_web::test]
 async fn english_copy_is_selected_from_scored_candidates() {
-    if !models_available() {
+    if !common::models_available() {
         return;
     }
     let app = TestApp::spawn_with(Db::Sqlite, |s| s.copy_candidates_per_variant = 3).await;
     let key = app.new_tenant("Northwind");
-    let stop = start_worker(&app);
+    let stop = common::start_worker(&app);
     let c = campaign(&app, &key, "en").await;
     let (status, job) = app
         .call(

@@ -10,40 +10,6 @@ use std::time::{Duration, Instant};
 use common::{Db, TestApp};
 use serde_json::{json, Value};
 
-fn models_available() -> bool {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models");
-    let present = dir
-        .join(adforge_generator::text::DEFAULT_MODEL_FILE)
-        .exists()
-        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
-    if !present {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but the default models are missing; run scripts/setup.sh"
-        );
-        eprintln!("default models missing: run scripts/setup.sh; test skipped");
-    }
-    present
-}
-
-/// Starts an in-process worker for the app's database.
-fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use adforge_api::infra::changes::ChangeSignal;
-    use adforge_api::jobs::generation::{pipeline::SharedPipeline, worker};
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let context = worker::WorkerContext {
-        store: app.state.store.clone(),
-        assets: app.state.assets.clone(),
-        pipeline: SharedPipeline::new(&app.state.settings, app.state.assets.clone()),
-        serving: ChangeSignal::Cache(app.state.serving.cache().clone()),
-    };
-    let options = worker::WorkerOptions::from_settings(&app.state.settings);
-    let flag = stop.clone();
-    std::thread::spawn(move || worker::run(context, options, flag));
-    stop
-}
-
 pub async fn wait_for_job(app: &TestApp, key: &str, job: &str, timeout: Duration) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
@@ -70,7 +36,7 @@ async fn get_url(app: &TestApp, url: &str) -> reqwest::Response {
 
 #[actix_web::test]
 async fn generate_approve_serve_and_count() {
-    if !models_available() {
+    if !common::models_available() {
         return;
     }
     let mut dbs = vec![Db::Sqlite];
@@ -97,7 +63,7 @@ async fn generate_approve_serve_and_count() {
             s.copy_candidates_per_variant = 6;
         })
         .await;
-        let stop = start_worker(&app);
+        let stop = common::start_worker(&app);
         let key = app.new_tenant("Acme");
         let campaign = app
             .create(
@@ -324,7 +290,7 @@ fn tiny_diffusion_checkpoint() -> Option<std::path::PathBuf> {
 
 #[actix_web::test]
 async fn configured_diffusion_model_paints_the_backgrounds() {
-    if !models_available() {
+    if !common::models_available() {
         return;
     }
     let Some(checkpoint) = tiny_diffusion_checkpoint() else {
@@ -336,7 +302,7 @@ async fn configured_diffusion_model_paints_the_backgrounds() {
         s.image_steps = 2;
     })
     .await;
-    let stop = start_worker(&app);
+    let stop = common::start_worker(&app);
     let key = app.new_tenant("Acme");
     let kit = app
         .create(

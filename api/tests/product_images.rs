@@ -396,40 +396,6 @@ async fn a_campaign_holds_at_most_twenty_photos() {
     );
 }
 
-fn models_available() -> bool {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models");
-    let present = dir
-        .join(adforge_generator::text::DEFAULT_MODEL_FILE)
-        .exists()
-        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
-    if !present {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI=true but the default models are missing; run scripts/setup.sh"
-        );
-        eprintln!("default models missing: run scripts/setup.sh; test skipped");
-    }
-    present
-}
-
-/// Starts an in-process generation worker for the app's database; set the flag to stop it.
-fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use adforge_api::infra::changes::ChangeSignal;
-    use adforge_api::jobs::generation::{pipeline::SharedPipeline, worker};
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let context = worker::WorkerContext {
-        store: app.state.store.clone(),
-        assets: app.state.assets.clone(),
-        pipeline: SharedPipeline::new(&app.state.settings, app.state.assets.clone()),
-        serving: ChangeSignal::Cache(app.state.serving.cache().clone()),
-    };
-    let options = worker::WorkerOptions::from_settings(&app.state.settings);
-    let flag = stop.clone();
-    std::thread::spawn(move || worker::run(context, options, flag));
-    stop
-}
-
 /// Share of the picture's pixels close to the packshot's magenta.
 fn magenta_share(png: &[u8]) -> f64 {
     let picture = image::load_from_memory(png).unwrap().to_rgb8();
@@ -445,11 +411,11 @@ fn magenta_share(png: &[u8]) -> f64 {
 
 #[actix_web::test]
 async fn generated_creatives_show_the_photo_and_record_it() {
-    if !models_available() {
+    if !common::models_available() {
         return;
     }
     let app = TestApp::spawn_with(Db::Sqlite, |s| s.copy_candidates_per_variant = 6).await;
-    let stop = start_worker(&app);
+    let stop = common::start_worker(&app);
     let key = app.new_tenant("Acme");
     let campaign = app
         .create(

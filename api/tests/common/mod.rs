@@ -191,3 +191,38 @@ pub struct Seed {
     pub placement: String,
     pub creative: String,
 }
+
+/// Whether the default models fetched by scripts/setup.sh are there; under CI=true they must be.
+pub fn models_available() -> bool {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.deps/models");
+    let present = dir
+        .join(adforge_generator::text::DEFAULT_MODEL_FILE)
+        .exists()
+        && dir.join("all-minilm-l6-v2/model.safetensors").exists();
+    if !present {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI=true but the default models are missing; run scripts/setup.sh"
+        );
+        eprintln!("default models missing: run scripts/setup.sh; test skipped");
+    }
+    present
+}
+
+/// Starts an in-process generation worker for the app's database; set the flag to stop it.
+pub fn start_worker(app: &TestApp) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use adforge_api::infra::changes::ChangeSignal;
+    use adforge_api::jobs::generation::{pipeline::SharedPipeline, worker};
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let context = worker::WorkerContext {
+        store: app.state.store.clone(),
+        assets: app.state.assets.clone(),
+        pipeline: SharedPipeline::new(&app.state.settings, app.state.assets.clone()),
+        serving: ChangeSignal::Cache(app.state.serving.cache().clone()),
+    };
+    let options = worker::WorkerOptions::from_settings(&app.state.settings);
+    let flag = stop.clone();
+    std::thread::spawn(move || worker::run(context, options, flag));
+    stop
+}
