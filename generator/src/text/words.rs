@@ -39,8 +39,9 @@ const DE: &[&str] = &[
 
 /// Words of one or two letters that are whole words in English, French, Spanish or German. At
 /// the very end of a value's room, a shorter last word not in this list is taken to be the start
-/// of a longer word that did not fit (" re" of "returns").
-const SHORT_WORDS: &[&str] = &[
+/// of a longer word that did not fit (" re" of "returns"). The copy evaluation counts them as
+/// complete words too.
+pub const SHORT_WORDS: &[&str] = &[
     "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
     "no", "of", "ok", "on", "or", "so", "to", "up", "us", "we", "tv", "uk", "eu", "ai", "à", "y",
     "o", "e", "au", "ce", "de", "du", "en", "et", "il", "je", "la", "le", "ma", "ne", "ni", "ou",

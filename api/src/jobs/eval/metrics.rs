@@ -13,16 +13,6 @@ pub struct Vocabulary {
     words: HashSet<String>,
 }
 
-/// Words of one or two letters that are complete words in English, French, Spanish or German
-/// (a cut usually leaves one or two letters of the next word).
-const SHORT_WORDS: &[&str] = &[
-    "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
-    "no", "of", "ok", "on", "or", "so", "to", "up", "us", "we", "tv", "uk", "eu", "ai", "à", "y",
-    "o", "e", "au", "ce", "de", "du", "en", "et", "il", "je", "la", "le", "ma", "ne", "ni", "ou",
-    "sa", "se", "si", "ta", "te", "tu", "un", "vu", "el", "es", "ha", "lo", "mi", "ya", "yo", "su",
-    "ab", "am", "da", "du", "er", "im", "ob", "um", "wo", "zu",
-];
-
 impl Vocabulary {
     /// Whole words of a WordPiece vocabulary (one token per line, as MiniLM's `vocab.txt`):
     /// lines of three letters or more, without the `##` continuation mark; the short words of
@@ -35,7 +25,7 @@ impl Vocabulary {
             .filter(|w| w.chars().count() >= 3 && w.chars().all(char::is_alphabetic))
             .map(fold)
             .collect();
-        words.extend(SHORT_WORDS.iter().map(|w| fold(w)));
+        words.extend(adforge_generator::text::SHORT_WORDS.iter().map(|w| fold(w)));
         Vocabulary { words }
     }
 
