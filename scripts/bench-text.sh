@@ -12,8 +12,9 @@
 #   BENCH_BURN=1         keep one core busy with a CPU burner (a shell loop) during the runs
 #   BENCH_SKIP_PEERS=1   adforge only (no transformers, no llama.cpp)
 #   BENCH_DEVICE         cpu (default) or cuda (adforge side only)
-# llama.cpp comes from the benchmark venv: `.deps/pyref/bin/pip install llama-cpp-python`
-# (it builds llama.cpp from source for this CPU, several minutes on 2 cores).
+#   BENCH_LLAMACPP_VERSION  llama-cpp-python version installed into the benchmark venv when it is
+#                        missing (default 0.3.36; it builds llama.cpp from source for this CPU,
+#                        5 to 10 minutes on 2 cores, once)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,6 +30,12 @@ cargo bench --profile "$PROFILE" -p adforge-generator --bench text_throughput --
 BIN=$(ls -t "$CARGO_TARGET_DIR/$( [ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")"/deps/text_throughput-* \
       | grep -v '\.d$' | head -n1)
 
+if [ "${BENCH_SKIP_PEERS:-0}" != 1 ] && ! "$PY" -c 'import llama_cpp' 2>/dev/null; then
+  echo "installing llama-cpp-python into the benchmark venv (builds llama.cpp from source)" >&2
+  "$PY" -m pip install -q "llama-cpp-python==${BENCH_LLAMACPP_VERSION:-0.3.36}" >&2 ||
+    echo "llama-cpp-python could not be installed; the llama.cpp peer is skipped" >&2
+fi
+
 BURNER=""
 stop_burner() { if [ -n "$BURNER" ]; then kill "$BURNER" 2>/dev/null || true; fi; }
 trap stop_burner EXIT
@@ -40,6 +47,7 @@ if [ "${BENCH_BURN:-0}" = 1 ]; then
 fi
 
 adforge() { "$BIN" --prompt-tokens "$PROMPT" --new-tokens "$NEW" --device "${BENCH_DEVICE:-cpu}" "$@"; }
+
 results=()
 results+=("$(adforge --batch 1 --decode quantized)")
 if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
