@@ -10,7 +10,10 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod multi;
 mod pool;
+#[cfg(target_arch = "x86_64")]
+mod quantize_avx2;
 mod scalar;
 pub mod simd;
 
@@ -326,6 +329,17 @@ impl ActivationBlocks {
         assert!(x.len().is_multiple_of(BLOCK), "length is a multiple of 32");
         self.blocks
             .resize(x.len() / BLOCK, ActivationBlock::default());
+        #[cfg(target_arch = "x86_64")]
+        if kernel_isa() == KernelIsa::Avx2 {
+            // SAFETY: Avx2 is only chosen when the CPU has AVX2; the lengths match.
+            unsafe { quantize_avx2::quantize(x, &mut self.blocks) };
+            return;
+        }
+        self.quantize_portable(x);
+    }
+
+    /// The portable loop of [`Self::quantize`] (the buffer already sized).
+    fn quantize_portable(&mut self, x: &[f32]) {
         for (block, xs) in self.blocks.iter_mut().zip(x.chunks_exact(BLOCK)) {
             let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;
