@@ -289,8 +289,16 @@ impl QuantMatrix {
 }
 
 /// A raw pointer to an output buffer that threads write disjoint ranges of.
-#[derive(Clone, Copy)]
 pub(crate) struct SharedMut<T>(pub(crate) *mut T);
+
+// Copyable whatever `T` is (a derive would ask for `T: Copy`).
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SharedMut<T> {}
 
 impl<T> SharedMut<T> {
     /// The pointer (a method, so closures capture the `Sync` wrapper, not the raw pointer).

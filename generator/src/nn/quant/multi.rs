@@ -221,7 +221,9 @@ mod tiles {
         xs: &[ActivationBlocks],
         out: Outputs,
     ) {
-        debug_assert!(xs.iter().all(|x| x.blocks.len() * kind.block_bytes() == row_bytes));
+        debug_assert!(xs
+            .iter()
+            .all(|x| x.blocks.len() * kind.block_bytes() == row_bytes));
         for r in 0..data.len() / row_bytes {
             let row = data.as_ptr().add(r * row_bytes);
             let mut first = 0;
@@ -243,7 +245,6 @@ mod tiles {
 mod tests {
     use half::f16;
 
-    use super::super::GgmlType;
     use super::*;
 
     /// xorshift, so failures reproduce.
@@ -349,7 +350,12 @@ mod tests {
 
     /// Rows `range` of the product on `isa`'s kernels, against the one-vector kernel of the
     /// same `isa` on the same rows.
-    fn check_rows(isa: KernelIsa, matrix: &QuantMatrix, xs: &[ActivationBlocks], range: Range<usize>) {
+    fn check_rows(
+        isa: KernelIsa,
+        matrix: &QuantMatrix,
+        xs: &[ActivationBlocks],
+        range: Range<usize>,
+    ) {
         let rows = matrix.rows();
         let mut out = vec![f32::NAN; xs.len() * rows];
         // SAFETY: one thread writes rows `range` of every vector's outputs in `out`.
@@ -369,7 +375,11 @@ mod tests {
                 let (part, row) = matrix.row(r);
                 let mut want = [0f32];
                 rows_with(isa, part.kind, row, x, &mut want);
-                assert_eq!(out[m * rows + r].to_bits(), want[0].to_bits(), "{isa:?} vector {m} row {r}");
+                assert_eq!(
+                    out[m * rows + r].to_bits(),
+                    want[0].to_bits(),
+                    "{isa:?} vector {m} row {r}"
+                );
             }
         }
     }
