@@ -7,14 +7,16 @@
 //! Prints one JSON line: prefill and decode tokens per second, the model's load time, the
 //! process's peak RSS, and a per-step split of decode time into matrix products and the rest.
 //!
-//! `--decode quantized` (batch 1, CPU, GGUF) decodes with the quantized CPU step; its split is
-//! timed inside the step. The reference (libtorch) split times the step's matrix products
+//! `--decode quantized` (CPU, GGUF) decodes with the quantized CPU step, all rows in one
+//! batched step per token (each row its own cache, the weights read once per step); its split
+//! is timed inside the step. The reference (libtorch) split times the step's matrix products
 //! alone: `linear` on weights of the model's shapes with a one-token input, as the step calls
 //! them, subtracted from the measured step time.
 
 use std::time::Instant;
 
 use adforge_generator::nn::quant::ComputePool;
+use adforge_generator::text::models::llama_cpu::StepScratch;
 use adforge_generator::text::{CausalLm, KvCache, TextModel};
 use tch::{Kind, Tensor};
 
@@ -56,9 +58,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "quantized" => true,
         other => return Err(format!("--decode {other:?}: expected reference or quantized").into()),
     };
-    if quantized && batch != 1 {
-        return Err("--decode quantized decodes one sequence (--batch 1)".into());
-    }
     let load_start = Instant::now();
     let mut model = TextModel::load(&model_path, device, kind)?;
     if quantized {
@@ -95,17 +94,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let prefill = start.elapsed().as_secs_f64();
         let steps = if record { new_tokens } else { 2 };
         if let Some(decoder) = model.quantized_decoder() {
-            let mut token = host.first().copied().unwrap_or(0) as u32;
+            let mut tokens: Vec<u32> = host.iter().map(|&t| t as u32).collect();
             let capacity = (prompt_tokens + steps + 1) as usize;
             let start = Instant::now();
-            let mut state = decoder.state_from_cache(&cache, capacity)?;
-            for step in 0..steps {
-                let logits =
-                    decoder.step(pool, &mut state, token, (prompt_tokens + step) as usize)?;
-                token = adforge_generator::text::argmax(logits).unwrap_or(0);
+            // Every row has the same prompt: one row's cache, copied into each row's state.
+            cache.select_rows(&Tensor::from_slice(&[0i64]).to_device(device));
+            let first = decoder.state_from_cache(&cache, capacity)?;
+            let mut states = vec![first; batch as usize];
+            let mut scratch = StepScratch::default();
+            let mut logits = Vec::new();
+            let vocab = decoder.vocab_size();
+            for _ in 0..steps {
+                decoder.step_batch(pool, &mut scratch, &mut states, &tokens, &mut logits)?;
+                for (token, row) in tokens.iter_mut().zip(logits.chunks_exact(vocab)) {
+                    *token = adforge_generator::text::argmax(row).unwrap_or(0);
+                }
             }
             let per = |d: std::time::Duration| d.as_secs_f64() / steps as f64;
-            let times = state.times();
+            let times = scratch.times();
             return Ok((
                 prefill,
                 start.elapsed().as_secs_f64() / steps as f64,

@@ -1,34 +1,55 @@
-//! The batch engine: many sequences in one forward pass. Rows are left-padded to a shared
-//! sequence axis; padding is masked out and position ids count only real tokens, so a row's
-//! greedy output does not depend on what it is batched with. Sequences can join (after their
-//! own prefill) and leave a running batch at every step, which is what the continuous-batching
-//! scheduler builds on.
+//! The batch engine: many sequences in one forward pass, joining (after their own prefill) and
+//! leaving a running batch at every step, which is what the continuous-batching scheduler
+//! builds on. A row's greedy output does not depend on what it is batched with.
 //!
-//! While exactly one sequence runs and the model has the quantized CPU decode step on
-//! ([`TextModel::enable_quantized_decode`]), its steps run there: its keys and values move out
-//! of the libtorch cache into the step's own cache, and back when another sequence joins.
+//! Two ways to decode, chosen by the model:
+//! - With the quantized CPU decode step on ([`TextModel::enable_quantized_decode`]), every
+//!   row keeps its own keys and values in a [`CpuDecodeState`] and all rows step together in
+//!   [`LlamaCpuDecoder::step_batch`], which reads the weights once per step for all of them.
+//!   A sequence joins after its own libtorch prefill (candidates with the same prompt share
+//!   one), whose cache moves into its state; a row leaves by dropping its state. There is no
+//!   shared, padded cache.
+//! - Otherwise (CUDA, safetensors models, `ADFORGE_DECODE=reference`) rows decode on libtorch,
+//!   left-padded to a shared sequence axis; padding is masked out and position ids count only
+//!   real tokens.
+//!
+//! [`LlamaCpuDecoder::step_batch`]: super::models::llama_cpu::LlamaCpuDecoder::step_batch
 
 use tch::{Kind, Tensor};
 
 use super::error::{Result, TextError};
 use super::kv_cache::KvCache;
 use super::model::TextModel;
-use super::models::llama_cpu::CpuDecodeState;
+use super::models::llama_cpu::{CpuDecodeState, LlamaCpuDecoder, StepScratch};
 use super::request::Generation;
 use super::sequence::ActiveSequence;
 use crate::nn::quant::ComputePool;
 
-/// Sequences decoding together, sharing one left-padded KV cache.
+/// Next-token logits of every row after the last forward pass, `[rows, vocab]` f32.
+enum Logits {
+    /// From libtorch (possibly on the GPU).
+    Tensor(Tensor),
+    /// From the quantized step, on the host.
+    Host(Vec<f32>),
+}
+
+/// A finished (or failed) sequence, as the batch hands it back.
+pub(crate) type Outcome<'a> = (ActiveSequence<'a>, Result<()>);
+
+/// Sequences decoding together.
 pub(crate) struct Batch<'a> {
     rows: Vec<ActiveSequence<'a>>,
-    /// Leading padding columns of each row in the cache.
+    /// libtorch decoding: leading padding columns of each row in `cache`.
     pads: Vec<i64>,
+    /// libtorch decoding: the rows' shared, left-padded keys and values.
     cache: KvCache,
-    /// Next-token logits of each row, `[rows, vocab]` f32, after the last forward pass.
-    logits: Option<Tensor>,
-    /// The single row's keys and values while the quantized step decodes it (`cache` is then
-    /// empty).
-    quantized: Option<CpuDecodeState>,
+    logits: Option<Logits>,
+    /// Quantized decoding: each row's keys and values, in the order of `rows`.
+    states: Vec<CpuDecodeState>,
+    /// Quantized decoding: the step's buffers.
+    scratch: StepScratch,
+    /// Quantized decoding: the last step's logits buffer, reused by the next step.
+    spare: Vec<f32>,
 }
 
 impl<'a> Batch<'a> {
@@ -39,14 +60,9 @@ impl<'a> Batch<'a> {
             pads: Vec::new(),
             cache: KvCache::new(model.network.num_layers()),
             logits: None,
-            quantized: None,
-        }
-    }
-
-    /// Moves the quantized step's keys and values back into the libtorch cache.
-    fn leave_quantized(&mut self, model: &TextModel) {
-        if let (Some(state), Some(decoder)) = (self.quantized.take(), model.quantized_decoder()) {
-            self.cache = decoder.state_to_cache(&state);
+            states: Vec::new(),
+            scratch: StepScratch::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -60,36 +76,77 @@ impl<'a> Batch<'a> {
         self.rows.is_empty()
     }
 
-    /// Prefills `seqs` (together, left-padded) and adds them to the running batch.
+    /// Prefills `seqs` and adds them to the running batch. Returns the sequences that are
+    /// already finished (or could not be prefilled).
     pub(crate) fn admit(
         &mut self,
         model: &TextModel,
         seqs: Vec<ActiveSequence<'a>>,
-    ) -> Vec<ActiveSequence<'a>> {
+    ) -> Vec<Outcome<'a>> {
         let (ready, done): (Vec<_>, Vec<_>) = seqs.into_iter().partition(|s| !s.is_finished());
+        let mut done: Vec<Outcome<'a>> = done.into_iter().map(|s| (s, Ok(()))).collect();
         if ready.is_empty() {
             return done;
         }
-        self.leave_quantized(model);
         let _guard = tch::no_grad_guard();
-        let device = model.device();
         // Rows with the same prompt (candidates of one request) share one prefill: only the
         // distinct prompts run, and their cache rows and logits are then repeated.
-        let mut distinct: Vec<&[u32]> = Vec::new();
-        let row_of: Vec<i64> = ready
+        let mut distinct: Vec<Vec<u32>> = Vec::new();
+        let row_of: Vec<usize> = ready
             .iter()
             .map(|s| {
                 let tokens = s.tokens();
-                let at = distinct
+                distinct
                     .iter()
-                    .position(|d| *d == tokens)
+                    .position(|d| d == tokens)
                     .unwrap_or_else(|| {
-                        distinct.push(tokens);
+                        distinct.push(tokens.to_vec());
                         distinct.len() - 1
-                    });
-                at as i64
+                    })
             })
             .collect();
+        match model.quantized_decoder() {
+            Some(decoder) => {
+                let prefilled = distinct
+                    .iter()
+                    .map(|prompt| prefill_alone(model, decoder, prompt))
+                    .collect::<Vec<_>>();
+                let mut host = match self.logits.take() {
+                    Some(Logits::Host(v)) => v,
+                    _ => Vec::new(),
+                };
+                for (seq, &r) in ready.into_iter().zip(&row_of) {
+                    match &prefilled[r] {
+                        Ok((state, logits)) => {
+                            let mut state = state.clone();
+                            state.reserve(
+                                (seq.tokens().len() + seq.remaining_budget() + 1)
+                                    .min(model.network.max_positions().max(1) as usize),
+                            );
+                            host.extend_from_slice(logits);
+                            self.states.push(state);
+                            self.rows.push(seq);
+                        }
+                        Err(e) => done.push((seq, Err(TextError::InvalidRequest(e.to_string())))),
+                    }
+                }
+                self.logits = Some(Logits::Host(host));
+            }
+            None => self.admit_reference(model, ready, &distinct, &row_of),
+        }
+        done
+    }
+
+    /// [`Self::admit`] on libtorch: the distinct prompts prefill together, left-padded, and
+    /// join the shared cache.
+    fn admit_reference(
+        &mut self,
+        model: &TextModel,
+        ready: Vec<ActiveSequence<'a>>,
+        distinct: &[Vec<u32>],
+        row_of: &[usize],
+    ) {
+        let device = model.device();
         let lens: Vec<i64> = distinct.iter().map(|s| s.len() as i64).collect();
         let t = *lens.iter().max().unwrap_or(&1);
         let n = distinct.len() as i64;
@@ -120,10 +177,11 @@ impl<'a> Batch<'a> {
         let mut logits = model.network.logits(&hidden.select(1, t - 1));
         let mut pads = pads;
         if distinct.len() < ready.len() {
-            let index = Tensor::from_slice(&row_of).to_device(device);
+            let rows: Vec<i64> = row_of.iter().map(|&r| r as i64).collect();
+            let index = Tensor::from_slice(&rows).to_device(device);
             cache.select_rows(&index);
             logits = logits.index_select(0, &index);
-            pads = row_of.iter().map(|&r| pads[r as usize]).collect();
+            pads = row_of.iter().map(|&r| pads[r]).collect();
         }
 
         // Align the new rows with the running ones on the shared sequence axis.
@@ -139,54 +197,66 @@ impl<'a> Batch<'a> {
         }
         self.cache.extend_rows(cache);
         self.pads.extend(pads);
-        self.logits = Some(match self.logits.take() {
-            Some(prev) => Tensor::cat(&[prev, logits], 0),
-            None => logits,
-        });
+        self.logits = Some(Logits::Tensor(match self.logits.take() {
+            Some(Logits::Tensor(prev)) => Tensor::cat(&[prev, logits], 0),
+            _ => logits,
+        }));
         self.rows.extend(ready);
-        done
     }
 
     /// Picks one token for every row, retires finished rows (returned), and runs the forward
     /// pass that yields the next logits of the rows left.
-    pub(crate) fn step(&mut self, model: &TextModel) -> Vec<(ActiveSequence<'a>, Result<()>)> {
+    pub(crate) fn step(&mut self, model: &TextModel) -> Vec<Outcome<'a>> {
         let _guard = tch::no_grad_guard();
-        let Some(logits) = self.logits.take() else {
-            return Vec::new();
-        };
-        let vocab = logits.size()[1] as usize;
-        let host: Vec<f32> =
-            match Vec::<f32>::try_from(logits.to_device(tch::Device::Cpu).reshape([-1])) {
-                Ok(v) => v,
-                Err(e) => {
-                    let msg = e.to_string();
-                    return self.drain_all(|| Err(TextError::InvalidRequest(msg.clone())));
+        let host: Vec<f32> = match self.logits.take() {
+            None => return Vec::new(),
+            Some(Logits::Host(v)) => v,
+            Some(Logits::Tensor(t)) => {
+                match Vec::<f32>::try_from(t.to_device(tch::Device::Cpu).reshape([-1])) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let msg = e.to_string();
+                        return self.drain_all(|| Err(TextError::InvalidRequest(msg.clone())));
+                    }
                 }
-            };
+            }
+        };
+        if self.rows.is_empty() {
+            return Vec::new();
+        }
+        let vocab = host.len() / self.rows.len();
         let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(self.rows.len());
+        let mut row_logits = Vec::with_capacity(vocab);
         for (row, chunk) in self.rows.iter_mut().zip(host.chunks_exact(vocab)) {
             if row.check_cancelled() {
                 outcomes.push(Some(Ok(())));
                 continue;
             }
-            let mut row_logits = chunk.to_vec();
+            row_logits.clear();
+            row_logits.extend_from_slice(chunk);
             match row.advance(model, &mut row_logits) {
                 Ok(()) if !row.is_finished() => outcomes.push(None),
                 Ok(()) => outcomes.push(Some(Ok(()))),
                 Err(e) => outcomes.push(Some(Err(e))),
             }
         }
+        self.spare = host;
+        let quantized = model.quantized_decoder();
         let mut finished = Vec::new();
         if outcomes.iter().any(Option::is_some) {
             let mut keep_rows = Vec::new();
             let mut kept = Vec::new();
             let mut kept_pads = Vec::new();
+            let mut kept_states = Vec::new();
             let rows = std::mem::take(&mut self.rows);
+            let mut states = std::mem::take(&mut self.states).into_iter();
             for (i, (row, outcome)) in rows.into_iter().zip(outcomes).enumerate() {
+                let state = states.next();
                 match outcome {
                     None => {
                         keep_rows.push(i as i64);
-                        kept_pads.push(self.pads[i]);
+                        kept_pads.extend(self.pads.get(i));
+                        kept_states.extend(state);
                         kept.push(row);
                     }
                     Some(r) => finished.push((row, r)),
@@ -194,24 +264,34 @@ impl<'a> Batch<'a> {
             }
             self.rows = kept;
             self.pads = kept_pads;
+            self.states = kept_states;
             if self.rows.is_empty() {
                 self.cache = KvCache::new(model.network.num_layers());
-                self.quantized = None;
                 return finished;
             }
-            self.leave_quantized(model);
-            let index = Tensor::from_slice(&keep_rows).to_device(model.device());
-            self.cache.select_rows(&index);
-            let common = self.pads.iter().copied().min().unwrap_or(0);
-            self.cache.drop_front(common);
-            self.pads.iter_mut().for_each(|p| *p -= common);
+            if quantized.is_none() {
+                let index = Tensor::from_slice(&keep_rows).to_device(model.device());
+                self.cache.select_rows(&index);
+                let common = self.pads.iter().copied().min().unwrap_or(0);
+                self.cache.drop_front(common);
+                self.pads.iter_mut().for_each(|p| *p -= common);
+            }
         }
-        self.decode(model);
+        match quantized {
+            Some(decoder) => {
+                if let Err(e) = self.decode_quantized(decoder) {
+                    let msg = e.to_string();
+                    finished.extend(self.drain_all(|| Err(TextError::InvalidRequest(msg.clone()))));
+                }
+            }
+            None => self.decode_reference(model),
+        }
         finished
     }
 
-    fn drain_all(&mut self, err: impl Fn() -> Result<()>) -> Vec<(ActiveSequence<'a>, Result<()>)> {
+    fn drain_all(&mut self, err: impl Fn() -> Result<()>) -> Vec<Outcome<'a>> {
         self.pads.clear();
+        self.states.clear();
         self.logits = None;
         std::mem::take(&mut self.rows)
             .into_iter()
@@ -219,15 +299,32 @@ impl<'a> Batch<'a> {
             .collect()
     }
 
-    /// One decoding forward pass over the last token of every row.
-    fn decode(&mut self, model: &TextModel) {
-        if self.rows.len() == 1 && self.pads.first() == Some(&0) {
-            if let Some(logits) = self.decode_quantized(model) {
-                self.logits = Some(logits);
-                return;
-            }
+    /// One step of every row on the quantized decoder, all rows together.
+    fn decode_quantized(&mut self, decoder: &LlamaCpuDecoder) -> Result<()> {
+        if self.states.len() != self.rows.len() {
+            return Err(TextError::InvalidRequest(
+                "the quantized decode step was turned on while the batch ran".into(),
+            ));
         }
-        self.leave_quantized(model);
+        let tokens: Vec<u32> = self
+            .rows
+            .iter()
+            .map(|r| r.tokens().last().copied().unwrap_or(0))
+            .collect();
+        let mut logits = std::mem::take(&mut self.spare);
+        decoder.step_batch(
+            ComputePool::global(),
+            &mut self.scratch,
+            &mut self.states,
+            &tokens,
+            &mut logits,
+        )?;
+        self.logits = Some(Logits::Host(logits));
+        Ok(())
+    }
+
+    /// One decoding forward pass over the last token of every row, on libtorch.
+    fn decode_reference(&mut self, model: &TextModel) {
         let device = model.device();
         let n = self.rows.len() as i64;
         let last: Vec<i64> = self
@@ -256,42 +353,29 @@ impl<'a> Batch<'a> {
         let hidden = model
             .network
             .forward(&ids, &positions, mask.as_ref(), &mut self.cache);
-        self.logits = Some(model.network.logits(&hidden.select(1, 0)));
+        self.logits = Some(Logits::Tensor(model.network.logits(&hidden.select(1, 0))));
     }
 }
 
-impl Batch<'_> {
-    /// The single row's step on the quantized CPU decoder, when the model has it; `None`
-    /// leaves the step to libtorch.
-    fn decode_quantized(&mut self, model: &TextModel) -> Option<Tensor> {
-        let decoder = model.quantized_decoder()?;
-        let row = self.rows.first()?;
-        let token = *row.tokens().last()?;
-        let position = row.tokens().len() - 1;
-        if self.quantized.is_none() {
-            let capacity = (row.tokens().len() + row.remaining_budget() + 1)
-                .min(model.network.max_positions().max(1) as usize);
-            match decoder.state_from_cache(&self.cache, capacity) {
-                Ok(state) => {
-                    self.quantized = Some(state);
-                    self.cache = KvCache::new(model.network.num_layers());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "quantized decode step unavailable; using libtorch");
-                    return None;
-                }
-            }
-        }
-        let state = self.quantized.as_mut()?;
-        match decoder.step(ComputePool::global(), state, token, position) {
-            Ok(logits) => Some(Tensor::from_slice(logits).unsqueeze(0)),
-            Err(e) => {
-                tracing::warn!(error = %e, "quantized decode step failed; using libtorch");
-                self.leave_quantized(model);
-                None
-            }
-        }
-    }
+/// Prefills one prompt alone on libtorch and moves its keys and values into a state of the
+/// quantized decoder; returns the state and the next-token logits.
+fn prefill_alone(
+    model: &TextModel,
+    decoder: &LlamaCpuDecoder,
+    prompt: &[u32],
+) -> Result<(CpuDecodeState, Vec<f32>)> {
+    let device = model.device();
+    let t = prompt.len() as i64;
+    let ids: Vec<i64> = prompt.iter().map(|&x| x as i64).collect();
+    let ids = Tensor::from_slice(&ids).reshape([1, t]).to_device(device);
+    let positions = Tensor::arange(t, (Kind::Int64, device)).unsqueeze(0);
+    let mut cache = KvCache::new(model.network.num_layers());
+    let hidden = model.network.forward(&ids, &positions, None, &mut cache);
+    let logits = model.network.logits(&hidden.select(1, t - 1));
+    let logits = Vec::<f32>::try_from(logits.to_device(tch::Device::Cpu).reshape([-1]))
+        .map_err(|e| TextError::InvalidRequest(e.to_string()))?;
+    let state = decoder.state_from_cache(&cache, prompt.len() + 1)?;
+    Ok((state, logits))
 }
 
 /// Causal mask for a left-padded prefill: row b attends to real keys up to the query, and
@@ -318,7 +402,7 @@ pub(crate) fn run_batch<'a>(
     let mut results: Vec<(u64, Result<Generation>)> = batch
         .admit(model, seqs)
         .into_iter()
-        .map(|s| (s.id, Ok(s.into_generation())))
+        .map(|(seq, outcome)| (seq.id, outcome.map(|()| seq.into_generation())))
         .collect();
     while !batch.is_empty() {
         for (seq, outcome) in batch.step(model) {

@@ -175,12 +175,12 @@ impl TextModel {
         })
     }
 
-    /// Turns on the quantized CPU decode step ([`LlamaCpuDecoder`]) for batch-1 decoding.
+    /// Turns on the quantized CPU decode step ([`LlamaCpuDecoder`]) for decoding.
     ///
     /// It applies to Llama-family models (Llama, Mistral, Qwen2, Qwen3, Phi-3, SmolLM2) read
     /// from a GGUF file whose matrices are Q4_0, Q4_1 or Q8_0, loaded on the CPU. Once on,
-    /// every decoding step that runs a single sequence (one request, or a batch that has
-    /// shrunk to one) uses it; prefill and steps over two or more sequences stay on libtorch.
+    /// every decoding step uses it, for any number of sequences at once (each keeps its own
+    /// cache; the weights are read once per step for all of them); prefill stays on libtorch.
     /// Its output differs from the f32 path by the rounding of 8-bit activations, so greedy
     /// tokens can part from the f32 path's after a while; the f32 path is what
     /// [`TextModel::load`] gives and stays the reference. Errors explain why a model does not

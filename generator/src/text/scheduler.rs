@@ -268,9 +268,12 @@ fn worker_loop(model: TextModel, rx: Receiver<Job>, max_batch: usize, peak: &Ato
                 running = batch.len(),
                 "text batch admits requests"
             );
-            for seq in batch.admit(&model, seqs) {
+            for (seq, outcome) in batch.admit(&model, seqs) {
                 if let Some(sink) = sinks.remove(&seq.id) {
-                    send(&sink, SchedulerEvent::Done(Ok(seq.into_generation())));
+                    send(
+                        &sink,
+                        SchedulerEvent::Done(outcome.map(|()| seq.into_generation())),
+                    );
                 }
             }
             peak.fetch_max(batch.len(), Ordering::Relaxed);

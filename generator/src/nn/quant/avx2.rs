@@ -15,13 +15,13 @@ pub(super) fn available() -> bool {
 }
 
 #[inline(always)]
-unsafe fn half_at(p: *const u8) -> f32 {
+pub(super) unsafe fn half_at(p: *const u8) -> f32 {
     let bits = u16::from_le_bytes([*p, *p.add(1)]);
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
 }
 
 #[inline(always)]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(super) unsafe fn hsum(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));
@@ -30,7 +30,7 @@ unsafe fn hsum(v: __m256) -> f32 {
 
 /// The 32 4-bit values of a block (16 bytes at `p`) as unsigned bytes in element order.
 #[inline(always)]
-unsafe fn nibbles(p: *const u8) -> __m256i {
+pub(super) unsafe fn nibbles(p: *const u8) -> __m256i {
     let q = _mm_loadu_si128(p as *const __m128i);
     let both = _mm256_set_m128i(_mm_srli_epi16(q, 4), q);
     _mm256_and_si256(both, _mm256_set1_epi8(0x0f))
@@ -38,7 +38,7 @@ unsafe fn nibbles(p: *const u8) -> __m256i {
 
 /// Eight 32-bit partial sums of `w · a` for unsigned `w` and signed `a`, as f32.
 #[inline(always)]
-unsafe fn dot_u8_i8(w: __m256i, a: __m256i) -> __m256 {
+pub(super) unsafe fn dot_u8_i8(w: __m256i, a: __m256i) -> __m256 {
     let pairs = _mm256_maddubs_epi16(w, a);
     _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
 }

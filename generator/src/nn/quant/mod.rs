@@ -10,7 +10,10 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod multi;
 mod pool;
+#[cfg(target_arch = "x86_64")]
+mod quantize_avx2;
 mod scalar;
 pub mod simd;
 
@@ -286,8 +289,16 @@ impl QuantMatrix {
 }
 
 /// A raw pointer to an output buffer that threads write disjoint ranges of.
-#[derive(Clone, Copy)]
 pub(crate) struct SharedMut<T>(pub(crate) *mut T);
+
+// Copyable whatever `T` is (a derive would ask for `T: Copy`).
+impl<T> Clone for SharedMut<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SharedMut<T> {}
 
 impl<T> SharedMut<T> {
     /// The pointer (a method, so closures capture the `Sync` wrapper, not the raw pointer).
@@ -326,6 +337,17 @@ impl ActivationBlocks {
         assert!(x.len().is_multiple_of(BLOCK), "length is a multiple of 32");
         self.blocks
             .resize(x.len() / BLOCK, ActivationBlock::default());
+        #[cfg(target_arch = "x86_64")]
+        if kernel_isa() == KernelIsa::Avx2 {
+            // SAFETY: Avx2 is only chosen when the CPU has AVX2; the lengths match.
+            unsafe { quantize_avx2::quantize(x, &mut self.blocks) };
+            return;
+        }
+        self.quantize_portable(x);
+    }
+
+    /// The portable loop of [`Self::quantize`] (the buffer already sized).
+    fn quantize_portable(&mut self, x: &[f32]) {
         for (block, xs) in self.blocks.iter_mut().zip(x.chunks_exact(BLOCK)) {
             let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
             let d = amax / 127.0;

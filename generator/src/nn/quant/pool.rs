@@ -6,8 +6,19 @@
 //!   run on (`available_parallelism`, which follows CPU affinity and cgroup quotas), or
 //!   `ADFORGE_DECODE_THREADS`. The calling thread is one of them, so a pool of `n` starts
 //!   `n - 1` workers.
-//! - Jobs are serialized: threads that decode at the same time take turns per job instead of
-//!   each fanning out over every core, so the pool never runs more busy threads than cores.
+//! - Jobs are serialized, first come first served: threads that decode at the same time (two
+//!   text schedulers in one process, such as `serve`'s generation workers and a batch-file
+//!   runner) take turns per job instead of each fanning out over every core, so the pool's
+//!   jobs never run more busy threads than cores. A ticket, not a plain mutex, decides the
+//!   order: a mutex lets the thread that just released it take it again before a parked
+//!   waiter wakes, so one decoder could hold the pool for a whole step while the other
+//!   starves; with tickets two decoders alternate job by job and progress at the same rate.
+//!   The only extra runnable thread is a caller doing its own small per-token work between
+//!   two of its jobs while the other caller's job runs.
+//! - A caller waiting for its turn polls briefly, then yields its core (to the job that is
+//!   running, whose threads need both cores), then sleeps; the job before it wakes it.
+//! - A job that calls `run` again (from a chunk, on any thread of the pool) runs the inner job
+//!   on that thread alone instead of waiting for a turn that cannot come.
 //! - Work is handed out in chunks from a shared counter, not in fixed per-thread shares: when
 //!   another process holds a core and a worker is not running, the caller takes the chunks
 //!   that worker would have had instead of waiting for its next time slice.
@@ -16,6 +27,7 @@
 //!   yield their core to other processes for up to `ADFORGE_DECODE_SPIN_US` (default 100 µs),
 //!   then sleep on a condition variable.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -50,12 +62,54 @@ struct Shared {
     wake: Condvar,
     finished: Condvar,
     spin: Duration,
+    /// The next ticket handed to a caller of `run`.
+    tickets: AtomicU64,
+    /// The ticket whose job may run now.
+    serving: AtomicU64,
+    /// Callers sleeping until their ticket is served.
+    turn_sleepers: AtomicUsize,
+    turn: Condvar,
+}
+
+thread_local! {
+    /// Whether this thread is running chunks of a pool's job (nested `run` calls run inline).
+    static IN_JOB: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as running chunks until dropped.
+struct InJob(bool);
+
+impl InJob {
+    fn enter() -> Self {
+        InJob(IN_JOB.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for InJob {
+    fn drop(&mut self) {
+        let previous = self.0;
+        IN_JOB.with(|f| f.set(previous));
+    }
+}
+
+/// A caller's turn: held while its job runs; passes the turn on when dropped (also when the
+/// job panics).
+struct Turn<'a>(&'a Shared);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let s = self.0;
+        s.serving.fetch_add(1, SeqCst);
+        if s.turn_sleepers.load(SeqCst) > 0 {
+            let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            s.turn.notify_all();
+        }
+    }
 }
 
 /// A persistent pool of compute threads; see the module docs for its thread policy.
 pub struct ComputePool {
     shared: Arc<Shared>,
-    serial: Mutex<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -83,6 +137,10 @@ impl ComputePool {
             wake: Condvar::new(),
             finished: Condvar::new(),
             spin: Duration::from_micros(spin_us),
+            tickets: AtomicU64::new(0),
+            serving: AtomicU64::new(0),
+            turn_sleepers: AtomicUsize::new(0),
+            turn: Condvar::new(),
         });
         let mut workers = Vec::with_capacity(threads - 1);
         for index in 1..threads {
@@ -98,11 +156,7 @@ impl ComputePool {
                 }
             }
         }
-        Self {
-            shared,
-            serial: Mutex::new(()),
-            workers,
-        }
+        Self { shared, workers }
     }
 
     /// The process-wide pool: `ADFORGE_DECODE_THREADS` threads, else one per available core.
@@ -125,13 +179,15 @@ impl ComputePool {
 
     /// Calls `job(chunk)` once for every chunk in `0..chunks`, on the calling thread and the
     /// workers, and returns when all are done. A panic in any chunk is re-raised here.
+    /// Threads that call it at the same time take turns, one job each in arrival order.
     pub fn run(&self, chunks: usize, job: Job<'_>) {
-        if self.workers.is_empty() || chunks <= 1 {
+        if self.workers.is_empty() || chunks <= 1 || IN_JOB.with(Cell::get) {
+            let _in_job = InJob::enter();
             (0..chunks).for_each(job);
             return;
         }
         let s = &*self.shared;
-        let _serial = self.serial.lock().unwrap_or_else(|e| e.into_inner());
+        let _turn = wait_for_turn(s);
         // SAFETY: the lifetime is erased only while this call is running: it returns (or
         // unwinds) only after closing the job and seeing no worker inside it, so no worker
         // calls the pointer after `job` is gone.
@@ -173,8 +229,47 @@ impl Drop for ComputePool {
     }
 }
 
+/// Takes a ticket and waits until it is served: polls, then yields, then sleeps until the
+/// job before it passes the turn on.
+fn wait_for_turn(s: &Shared) -> Turn<'_> {
+    let ticket = s.tickets.fetch_add(1, SeqCst);
+    let ready = || s.serving.load(SeqCst) == ticket;
+    if !ready() {
+        let mut waited = false;
+        for _ in 0..256 {
+            if ready() {
+                waited = true;
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        let start = Instant::now();
+        while !waited && start.elapsed() < s.spin {
+            if ready() {
+                waited = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        if !waited {
+            let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+            s.turn_sleepers.fetch_add(1, SeqCst);
+            while !ready() {
+                guard = s
+                    .turn
+                    .wait_timeout(guard, Duration::from_millis(1))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            s.turn_sleepers.fetch_sub(1, SeqCst);
+        }
+    }
+    Turn(s)
+}
+
 /// Runs chunks until none are left; a panicking chunk still counts as done.
 fn take_chunks(s: &Shared, job: Job<'_>) {
+    let _in_job = InJob::enter();
     let chunks = s.chunks.load(SeqCst);
     let mut panic = None;
     loop {
@@ -298,6 +393,45 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+    }
+
+    #[test]
+    fn concurrent_callers_take_turns_and_every_chunk_runs_once() {
+        let pool = ComputePool::new(2);
+        std::thread::scope(|scope| {
+            for caller in 0..3 {
+                let pool = &pool;
+                scope.spawn(move || {
+                    for round in 0..400 {
+                        let chunks = 2 + (round + caller) % 13;
+                        let hits: Vec<AtomicUsize> =
+                            (0..chunks).map(|_| AtomicUsize::new(0)).collect();
+                        pool.run(chunks, &|c| {
+                            hits[c].fetch_add(1, SeqCst);
+                        });
+                        assert!(
+                            hits.iter().all(|h| h.load(SeqCst) == 1),
+                            "caller {caller} round {round}"
+                        );
+                        if round % 100 == 0 {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    #[test]
+    fn a_job_that_runs_a_job_does_not_deadlock() {
+        let pool = ComputePool::new(3);
+        let n = AtomicUsize::new(0);
+        pool.run(6, &|_| {
+            pool.run(4, &|_| {
+                n.fetch_add(1, SeqCst);
+            });
+        });
+        assert_eq!(n.load(SeqCst), 24);
     }
 
     #[test]

@@ -1,12 +1,20 @@
-//! The quantized CPU decode step of Llama-family GGUF models: one token of one sequence per
-//! call, reading the file's Q4_0 / Q4_1 / Q8_0 blocks as stored ([`QuantMatrix`]) with int8
-//! activations, and doing the per-layer small ops (RMSNorm, RoPE, the in-place KV cache write,
-//! attention) in plain loops instead of a few dozen libtorch calls per layer.
+//! The quantized CPU decode step of Llama-family GGUF models: one token for each of one or
+//! more sequences per call, reading the file's Q4_0 / Q4_1 / Q8_0 blocks as stored
+//! ([`QuantMatrix`]) with int8 activations, and doing the per-layer small ops (RMSNorm, RoPE,
+//! the in-place KV cache write, attention) in plain loops instead of a few dozen libtorch calls
+//! per layer.
 //!
-//! Used for batch-1 decoding on the CPU when [`TextModel::enable_quantized_decode`] turned it
-//! on (see there for when it applies); prefill, batched decoding, CUDA and the f32 reference
-//! stay on libtorch. The keys and values of a sequence move between the libtorch
-//! [`KvCache`] and this decoder's [`CpuDecodeState`] when the batch changes shape.
+//! [`LlamaCpuDecoder::step_batch`] steps several sequences at once, each with its own
+//! [`CpuDecodeState`] (its own length): the projections and the output head multiply the
+//! weights with all the sequences' activations in one pass ([`QuantMatrix::matmul`], weights
+//! read once per step), while RMSNorm, RoPE, the cache write and attention run per sequence.
+//! A sequence's output does not depend on what it is stepped with: every product gives the
+//! same floats as the one-sequence [`LlamaCpuDecoder::step`].
+//!
+//! Used for CPU decoding when [`TextModel::enable_quantized_decode`] turned it on (see there
+//! for when it applies); prefill, CUDA and the f32 reference stay on libtorch. A sequence's
+//! keys and values move from the libtorch [`KvCache`] of its prefill into its
+//! [`CpuDecodeState`].
 //!
 //! Query and key rows are kept in the Hugging Face order (llama.cpp's interleaved rotary
 //! permutation is undone row by row at load), so the cache layout and rotation match the
@@ -53,11 +61,22 @@ pub struct LlamaCpuDecoder {
 }
 
 /// One sequence's keys and values (per layer `[position, kv_heads · head_dim]`, preallocated
-/// for the sequence's whole budget and written in place) and the step's scratch buffers.
+/// for the sequence's whole budget and written in place), with the buffers of its
+/// one-sequence [`LlamaCpuDecoder::step`].
+#[derive(Clone)]
 pub struct CpuDecodeState {
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     len: usize,
+    scratch: StepScratch,
+    logits: Vec<f32>,
+    times: StepTimes,
+}
+
+/// Scratch buffers of a decode step over M sequences (`[M, width]` each), kept between steps
+/// so a step allocates nothing; sized on first use.
+#[derive(Clone, Default)]
+pub struct StepScratch {
     x: Vec<f32>,
     h: Vec<f32>,
     qkv: Vec<f32>,
@@ -65,27 +84,45 @@ pub struct CpuDecodeState {
     proj: Vec<f32>,
     gate_up: Vec<f32>,
     act: Vec<f32>,
-    xq: ActivationBlocks,
-    logits: Vec<f32>,
+    xq: Vec<ActivationBlocks>,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
     times: StepTimes,
 }
 
-/// Where the decode steps of a state spent their time (wall clock, summed over steps).
+impl StepScratch {
+    /// Time spent by the steps that used these buffers, split by kind of work (a batched step
+    /// counts once, whatever its number of sequences).
+    pub fn times(&self) -> StepTimes {
+        self.times
+    }
+}
+
+/// Where decode steps spent their time (wall clock, summed over steps).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StepTimes {
     /// Steps run.
     pub steps: u64,
     /// Whole steps.
     pub total: Duration,
-    /// Quantized matrix-vector products, the output head included (activation quantization
+    /// Quantized matrix products, the output head included (activation quantization
     /// included).
     pub matvec: Duration,
     /// Attention over the cache.
     pub attention: Duration,
 }
 
+impl StepTimes {
+    fn add(&mut self, other: &StepTimes) {
+        self.steps += other.steps;
+        self.total += other.total;
+        self.matvec += other.matvec;
+        self.attention += other.attention;
+    }
+}
+
 impl CpuDecodeState {
-    /// Time spent so far, split by kind of work.
+    /// Time spent so far by this state's one-sequence steps, split by kind of work.
     pub fn times(&self) -> StepTimes {
         self.times
     }
@@ -98,6 +135,16 @@ impl CpuDecodeState {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Makes room for `capacity` positions in all, so the cache is not reallocated while the
+    /// sequence grows to that length.
+    pub fn reserve(&mut self, capacity: usize) {
+        for cache in self.keys.iter_mut().chain(&mut self.values) {
+            if let Some(width) = cache.len().checked_div(self.len) {
+                cache.reserve(capacity.saturating_sub(self.len) * width);
+            }
+        }
     }
 }
 
@@ -282,15 +329,17 @@ impl LlamaCpuDecoder {
         layers + self.embed.byte_len() + self.head.byte_len()
     }
 
+    /// Number of logits per sequence.
+    pub fn vocab_size(&self) -> usize {
+        self.head.rows()
+    }
+
     fn kv_width(&self) -> usize {
         (self.config.num_key_value_heads * self.config.head_dim) as usize
     }
 
     /// An empty state with room for `capacity` positions.
     pub fn new_state(&self, capacity: usize) -> CpuDecodeState {
-        let c = &self.config;
-        let (h, inter) = (c.hidden_size as usize, c.intermediate_size as usize);
-        let q = (c.num_attention_heads * c.head_dim) as usize;
         let kv = self.kv_width();
         let buffers = || {
             (0..self.layers.len())
@@ -301,15 +350,8 @@ impl LlamaCpuDecoder {
             keys: buffers(),
             values: buffers(),
             len: 0,
-            x: vec![0.0; h],
-            h: vec![0.0; h],
-            qkv: vec![0.0; q + 2 * kv],
-            attn: vec![0.0; q],
-            proj: vec![0.0; h],
-            gate_up: vec![0.0; 2 * inter],
-            act: vec![0.0; inter],
-            xq: ActivationBlocks::default(),
-            logits: vec![0.0; c.vocab_size as usize],
+            scratch: StepScratch::default(),
+            logits: Vec::new(),
             times: StepTimes::default(),
         }
     }
@@ -375,106 +417,204 @@ impl LlamaCpuDecoder {
         token: u32,
         position: usize,
     ) -> Result<&'s [f32]> {
-        let c = &self.config;
         if position != state.len {
             return Err(TextError::InvalidRequest(format!(
                 "position {position} does not follow the {} cached positions",
                 state.len
             )));
         }
-        if token as usize >= self.embed.rows() || position as i64 >= c.max_position_embeddings {
+        let mut scratch = std::mem::take(&mut state.scratch);
+        let mut logits = std::mem::take(&mut state.logits);
+        let before = scratch.times;
+        let result = self.step_batch(
+            pool,
+            &mut scratch,
+            std::slice::from_mut(state),
+            &[token],
+            &mut logits,
+        );
+        let mut spent = scratch.times;
+        spent.steps -= before.steps;
+        spent.total -= before.total;
+        spent.matvec -= before.matvec;
+        spent.attention -= before.attention;
+        state.times.add(&spent);
+        state.scratch = scratch;
+        state.logits = logits;
+        result?;
+        Ok(&state.logits)
+    }
+
+    /// One decoding step of every sequence in `states`: `tokens[i]` runs at position
+    /// `states[i].len()` and its keys and values are appended to `states[i]`. Writes the
+    /// next-token logits to `logits` as `[states.len(), vocab]`. The weights are read once
+    /// for all sequences; each row's logits are those [`Self::step`] gives for it alone.
+    pub fn step_batch(
+        &self,
+        pool: &ComputePool,
+        scratch: &mut StepScratch,
+        states: &mut [CpuDecodeState],
+        tokens: &[u32],
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        let c = &self.config;
+        if tokens.len() != states.len() {
             return Err(TextError::InvalidRequest(format!(
-                "token {token} or position {position} is out of the model's range"
+                "{} tokens for {} sequences",
+                tokens.len(),
+                states.len()
             )));
         }
+        for (state, &token) in states.iter().zip(tokens) {
+            if token as usize >= self.embed.rows() || state.len as i64 >= c.max_position_embeddings
+            {
+                return Err(TextError::InvalidRequest(format!(
+                    "token {token} or position {} is out of the model's range",
+                    state.len
+                )));
+            }
+        }
+        let m = states.len();
         let eps = c.rms_norm_eps as f32;
         let (nh, nkv, hd) = (
             c.num_attention_heads as usize,
             c.num_key_value_heads as usize,
             c.head_dim as usize,
         );
-        let (q_len, kv) = (nh * hd, self.kv_width());
+        let (h, q_len, kv) = (c.hidden_size as usize, nh * hd, self.kv_width());
+        let qkv_w = q_len + 2 * kv;
         let inter = c.intermediate_size as usize;
+        let vocab = self.head.rows();
         let start = Instant::now();
-        let (cos, sin) = self.rotation(position);
-        let s = state;
         let mut matvec = Duration::ZERO;
         let mut attention = Duration::ZERO;
         let timed = |acc: &mut Duration, since: Instant| *acc += since.elapsed();
-        self.embed.dequantize_row(token as usize, &mut s.x);
+        let s = scratch;
+        for (buffer, width) in [
+            (&mut s.x, h),
+            (&mut s.h, h),
+            (&mut s.qkv, qkv_w),
+            (&mut s.attn, q_len),
+            (&mut s.proj, h),
+            (&mut s.gate_up, 2 * inter),
+            (&mut s.act, inter),
+        ] {
+            buffer.resize(m * width, 0.0);
+        }
+        if s.xq.len() < m {
+            s.xq.resize_with(m, ActivationBlocks::default);
+        }
+        let half = self.inv_freq.len();
+        s.cos.clear();
+        s.sin.clear();
+        for (i, (state, &token)) in states.iter().zip(tokens).enumerate() {
+            self.embed
+                .dequantize_row(token as usize, &mut s.x[i * h..(i + 1) * h]);
+            let (cos, sin) = self.rotation(state.len);
+            s.cos.extend_from_slice(&cos);
+            s.sin.extend_from_slice(&sin);
+        }
+        let xq = &mut s.xq[..m];
         for (li, layer) in self.layers.iter().enumerate() {
-            simd::rms_norm(&s.x, &layer.attn_norm, eps, &mut s.h);
+            for (x, out) in s.x.chunks_exact(h).zip(s.h.chunks_exact_mut(h)) {
+                simd::rms_norm(x, &layer.attn_norm, eps, out);
+            }
             let t = Instant::now();
-            s.xq.quantize(&s.h);
-            layer.qkv.matvec(pool, &s.xq, &mut s.qkv);
+            quantize_rows(pool, &s.h, h, xq);
+            layer.qkv.matmul(pool, xq, &mut s.qkv);
             timed(&mut matvec, t);
-            add_bias(&mut s.qkv, layer.qkv_bias.as_deref());
-            let (q, rest) = s.qkv.split_at_mut(q_len);
-            let (k, v) = rest.split_at_mut(kv);
-            for head in q.chunks_exact_mut(hd) {
-                if let Some((qn, _)) = &layer.qk_norm {
-                    rms_norm_in_place(head, qn, eps);
+            for (i, (row, state)) in s
+                .qkv
+                .chunks_exact_mut(qkv_w)
+                .zip(states.iter_mut())
+                .enumerate()
+            {
+                add_bias(row, layer.qkv_bias.as_deref());
+                let (cos, sin) = (
+                    &s.cos[i * half..(i + 1) * half],
+                    &s.sin[i * half..(i + 1) * half],
+                );
+                let (q, rest) = row.split_at_mut(q_len);
+                let (k, v) = rest.split_at_mut(kv);
+                for head in q.chunks_exact_mut(hd) {
+                    if let Some((qn, _)) = &layer.qk_norm {
+                        rms_norm_in_place(head, qn, eps);
+                    }
+                    rotate(head, cos, sin);
                 }
-                rotate(head, &cos, &sin);
-            }
-            for head in k.chunks_exact_mut(hd) {
-                if let Some((_, kn)) = &layer.qk_norm {
-                    rms_norm_in_place(head, kn, eps);
+                for head in k.chunks_exact_mut(hd) {
+                    if let Some((_, kn)) = &layer.qk_norm {
+                        rms_norm_in_place(head, kn, eps);
+                    }
+                    rotate(head, cos, sin);
                 }
-                rotate(head, &cos, &sin);
+                state.keys[li].extend_from_slice(k);
+                state.values[li].extend_from_slice(v);
             }
-            s.keys[li].extend_from_slice(k);
-            s.values[li].extend_from_slice(v);
-            let first = match c.sliding_window {
-                Some(w) if w > 0 => (position + 1).saturating_sub(w as usize),
-                _ => 0,
-            };
             let t = Instant::now();
             attend(
                 pool,
-                q,
-                &s.keys[li],
-                &s.values[li],
+                &s.qkv,
+                qkv_w,
+                states,
+                li,
                 (nh, nkv, hd),
-                first..position + 1,
+                c.sliding_window.filter(|&w| w > 0).map(|w| w as usize),
                 &mut s.attn,
             );
             timed(&mut attention, t);
             let t = Instant::now();
-            s.xq.quantize(&s.attn);
-            layer.o.matvec(pool, &s.xq, &mut s.proj);
+            quantize_rows(pool, &s.attn, q_len, xq);
+            layer.o.matmul(pool, xq, &mut s.proj);
             timed(&mut matvec, t);
-            add_bias(&mut s.proj, layer.o_bias.as_deref());
-            s.x.iter_mut().zip(&s.proj).for_each(|(x, p)| *x += p);
+            for (x, proj) in s.x.chunks_exact_mut(h).zip(s.proj.chunks_exact_mut(h)) {
+                add_bias(proj, layer.o_bias.as_deref());
+                x.iter_mut().zip(&*proj).for_each(|(x, p)| *x += p);
+            }
 
-            simd::rms_norm(&s.x, &layer.ffn_norm, eps, &mut s.h);
-            let t = Instant::now();
-            s.xq.quantize(&s.h);
-            layer.gate_up.matvec(pool, &s.xq, &mut s.gate_up);
-            timed(&mut matvec, t);
-            add_bias(&mut s.gate_up, layer.gate_up_bias.as_deref());
-            let (gate, up) = s.gate_up.split_at(inter);
-            for ((a, &g), &u) in s.act.iter_mut().zip(gate).zip(up) {
-                *a = g / (1.0 + (-g).exp()) * u;
+            for (x, out) in s.x.chunks_exact(h).zip(s.h.chunks_exact_mut(h)) {
+                simd::rms_norm(x, &layer.ffn_norm, eps, out);
             }
             let t = Instant::now();
-            s.xq.quantize(&s.act);
-            layer.down.matvec(pool, &s.xq, &mut s.proj);
+            quantize_rows(pool, &s.h, h, xq);
+            layer.gate_up.matmul(pool, xq, &mut s.gate_up);
             timed(&mut matvec, t);
-            add_bias(&mut s.proj, layer.down_bias.as_deref());
-            s.x.iter_mut().zip(&s.proj).for_each(|(x, p)| *x += p);
+            for (gu, act) in s
+                .gate_up
+                .chunks_exact_mut(2 * inter)
+                .zip(s.act.chunks_exact_mut(inter))
+            {
+                add_bias(gu, layer.gate_up_bias.as_deref());
+                let (gate, up) = gu.split_at(inter);
+                for ((a, &g), &u) in act.iter_mut().zip(gate).zip(up) {
+                    *a = g / (1.0 + (-g).exp()) * u;
+                }
+            }
+            let t = Instant::now();
+            quantize_rows(pool, &s.act, inter, xq);
+            layer.down.matmul(pool, xq, &mut s.proj);
+            timed(&mut matvec, t);
+            for (x, proj) in s.x.chunks_exact_mut(h).zip(s.proj.chunks_exact_mut(h)) {
+                add_bias(proj, layer.down_bias.as_deref());
+                x.iter_mut().zip(&*proj).for_each(|(x, p)| *x += p);
+            }
         }
-        s.len += 1;
-        simd::rms_norm(&s.x, &self.norm, eps, &mut s.h);
+        for state in states.iter_mut() {
+            state.len += 1;
+        }
+        for (x, out) in s.x.chunks_exact(h).zip(s.h.chunks_exact_mut(h)) {
+            simd::rms_norm(x, &self.norm, eps, out);
+        }
         let t = Instant::now();
-        s.xq.quantize(&s.h);
-        self.head.matvec(pool, &s.xq, &mut s.logits);
+        quantize_rows(pool, &s.h, h, xq);
+        logits.resize(m * vocab, 0.0);
+        self.head.matmul(pool, xq, logits);
         timed(&mut matvec, t);
         s.times.steps += 1;
         s.times.total += start.elapsed();
         s.times.matvec += matvec;
         s.times.attention += attention;
-        Ok(&s.logits)
+        Ok(())
     }
 
     /// cos and sin of every rotary frequency at `position` (as the libtorch tables compute
@@ -513,23 +653,43 @@ fn rotate(x: &mut [f32], cos: &[f32], sin: &[f32]) {
     }
 }
 
-/// Softmax attention of every query head over cached positions `span`, heads split over the
-/// pool; writes `[heads · head_dim]` into `out`.
+/// Quantizes the rows of `src` (`[xq.len(), width]`), one row per chunk of `pool`.
+fn quantize_rows(pool: &ComputePool, src: &[f32], width: usize, xq: &mut [ActivationBlocks]) {
+    let out = SharedMut(xq.as_mut_ptr());
+    pool.run(xq.len(), &|i| {
+        // SAFETY: each chunk writes its own element of `xq`, which outlives `run`.
+        let blocks = unsafe { &mut *out.get().add(i) };
+        blocks.quantize(&src[i * width..(i + 1) * width]);
+    });
+}
+
+/// Softmax attention of every query head of every sequence over that sequence's cached
+/// positions of layer `layer` (the last `window` of them, if set); the queries are the first
+/// `heads · head_dim` values of each `qkv_width` row of `qkv`. Writes `[sequences, heads ·
+/// head_dim]` into `out`; sequence-heads are split over the pool.
+#[allow(clippy::too_many_arguments)]
 fn attend(
     pool: &ComputePool,
-    q: &[f32],
-    keys: &[f32],
-    values: &[f32],
+    qkv: &[f32],
+    qkv_width: usize,
+    states: &[CpuDecodeState],
+    layer: usize,
     (nh, nkv, hd): (usize, usize, usize),
-    span: std::ops::Range<usize>,
+    window: Option<usize>,
     out: &mut [f32],
 ) {
     let kv = nkv * hd;
     let group = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();
     let out_ptr = SharedMut(out.as_mut_ptr());
-    pool.run(nh, &|head| {
+    pool.run(states.len() * nh, &|chunk| {
+        let (row, head) = (chunk / nh, chunk % nh);
+        let state = &states[row];
+        let (keys, values) = (&state.keys[layer], &state.values[layer]);
+        let len = keys.len() / kv;
+        let span = window.map_or(0, |w| len.saturating_sub(w))..len;
         let kvh = head / group;
+        let q = &qkv[row * qkv_width..row * qkv_width + nh * hd];
         let qh = &q[head * hd..(head + 1) * hd];
         let mut scores = Vec::with_capacity(span.len());
         let mut max = f32::NEG_INFINITY;
@@ -543,8 +703,10 @@ fn attend(
             *s = (*s - max).exp();
             total += *s;
         }
-        // SAFETY: each head's slice of `out` is written by exactly one chunk.
-        let o = unsafe { std::slice::from_raw_parts_mut(out_ptr.get().add(head * hd), hd) };
+        // SAFETY: each sequence-head's slice of `out` is written by exactly one chunk.
+        let o = unsafe {
+            std::slice::from_raw_parts_mut(out_ptr.get().add((row * nh + head) * hd), hd)
+        };
         o.fill(0.0);
         for (t, &p) in span.clone().zip(&scores) {
             simd::axpy(
