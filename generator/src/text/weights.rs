@@ -35,7 +35,7 @@ impl WeightSource {
     pub fn contains(&self, name: &str) -> bool {
         match self {
             Self::SafeTensors(map) => resolve_hf_name(map, name).is_some(),
-            Self::Gguf(shards) => gguf_name(name)
+            Self::Gguf(shards) => gguf_name(name, false)
                 .is_some_and(|(n, _)| shards.iter().any(|s| s.tensors.contains_key(&n))),
         }
     }
@@ -56,8 +56,9 @@ impl WeightSource {
                 Ok(map[key].to_device(device).to_kind(kind).contiguous())
             }
             Self::Gguf(shards) => {
-                let (gname, role) =
-                    gguf_name(name).ok_or_else(|| NnError::MissingTensor(name.to_string()))?;
+                let gemma = matches!(config, ModelConfig::Gemma(_));
+                let (gname, role) = gguf_name(name, gemma)
+                    .ok_or_else(|| NnError::MissingTensor(name.to_string()))?;
                 let gguf = shards
                     .iter()
                     .find(|s| s.tensors.contains_key(&gname))
@@ -83,6 +84,8 @@ impl WeightSource {
                     }
                     // HF GPT-2 stores Conv1D weights as [in, out]; GGUF stores nn.Linear layout.
                     (ModelConfig::Gpt2(_), Role::Conv1dWeight) => t.transpose(0, 1),
+                    // llama.cpp's converter stores Gemma's RMSNorm weights as `1 + w`.
+                    (ModelConfig::Gemma(_), _) if gname.ends_with("norm.weight") => t - 1.0,
                     _ => t,
                 };
                 Ok(t.to_device(device).to_kind(kind).contiguous())
@@ -171,6 +174,10 @@ fn resolve_hf_name<'a>(map: &'a HashMap<String, Tensor>, name: &str) -> Option<&
         format!("transformer.{name}"),
         // Image-text wrappers (Gemma 3 4B and up) keep the decoder under `language_model.`.
         format!("language_model.{name}"),
+        // ... or, as transformers 5 names them, under `model.language_model.`.
+        name.strip_prefix("model.")
+            .map(|rest| format!("model.language_model.{rest}"))
+            .unwrap_or_default(),
         name.strip_prefix("model.")
             .map(str::to_string)
             .unwrap_or_default(),
@@ -189,8 +196,9 @@ enum Role {
     Conv1dWeight,
 }
 
-/// Maps a Hugging Face tensor name to its GGUF name (llama.cpp's naming).
-fn gguf_name(hf: &str) -> Option<(String, Role)> {
+/// Maps a Hugging Face tensor name to its GGUF name (llama.cpp's naming). Gemma's four norms
+/// per layer have names of their own; Llama's post-attention norm is Gemma's pre-MLP one.
+fn gguf_name(hf: &str, gemma: bool) -> Option<(String, Role)> {
     let fixed = match hf {
         "model.embed_tokens.weight" | "wte.weight" => Some("token_embd.weight"),
         "wpe.weight" => Some("position_embd.weight"),
@@ -210,6 +218,9 @@ fn gguf_name(hf: &str) -> Option<(String, Role)> {
     };
     let (module, suffix) = rest.rsplit_once('.')?;
     let (gguf_module, role) = match module {
+        "post_attention_layernorm" if gemma => ("post_attention_norm", Role::Plain),
+        "pre_feedforward_layernorm" => ("ffn_norm", Role::Plain),
+        "post_feedforward_layernorm" => ("post_ffw_norm", Role::Plain),
         "input_layernorm" | "ln_1" => ("attn_norm", Role::Plain),
         "post_attention_layernorm" | "ln_2" => ("ffn_norm", Role::Plain),
         "self_attn.q_proj" => ("attn_q", Role::Query),
@@ -276,14 +287,20 @@ mod tests {
 
     #[test]
     fn maps_hf_names_to_gguf() {
-        let (n, _) = gguf_name("model.layers.12.self_attn.k_proj.weight").unwrap();
+        let (n, _) = gguf_name("model.layers.12.self_attn.k_proj.weight", false).unwrap();
         assert_eq!(n, "blk.12.attn_k.weight");
-        let (n, _) = gguf_name("h.3.mlp.c_fc.bias").unwrap();
+        let (n, _) = gguf_name("h.3.mlp.c_fc.bias", false).unwrap();
         assert_eq!(n, "blk.3.ffn_up.bias");
-        assert!(gguf_name("model.layers.1.unknown.weight").is_none());
-        let (n, _) = gguf_name("model.layers.0.self_attn.q_norm.weight").unwrap();
+        assert!(gguf_name("model.layers.1.unknown.weight", false).is_none());
+        let (n, _) = gguf_name("model.layers.0.self_attn.q_norm.weight", false).unwrap();
         assert_eq!(n, "blk.0.attn_q_norm.weight");
-        let (n, _) = gguf_name("model.layers.2.mlp.gate_up_proj.weight").unwrap();
+        let (n, _) = gguf_name("model.layers.2.mlp.gate_up_proj.weight", false).unwrap();
         assert_eq!(n, "blk.2.ffn_up.weight");
+        let (n, _) = gguf_name("model.layers.1.post_attention_layernorm.weight", false).unwrap();
+        assert_eq!(n, "blk.1.ffn_norm.weight");
+        let (n, _) = gguf_name("model.layers.1.post_attention_layernorm.weight", true).unwrap();
+        assert_eq!(n, "blk.1.post_attention_norm.weight");
+        let (n, _) = gguf_name("model.layers.1.pre_feedforward_layernorm.weight", true).unwrap();
+        assert_eq!(n, "blk.1.ffn_norm.weight");
     }
 }

@@ -42,12 +42,21 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
 /// all-position logits of the first prompt within 1e-4 relative, 32 greedy tokens per prompt
 /// identical alone and batched, and bf16 logits within 10% of f32. Returns the f32 model.
 pub fn check_architecture_in(fixture: &str, arch: &str) -> Option<TextModel> {
+    check_model_file_in(fixture, arch, None)
+}
+
+/// [`check_architecture_in`] for the model file `file` (a GGUF) inside the fixture folder.
+pub fn check_model_file_in(fixture: &str, arch: &str, file: Option<&str>) -> Option<TextModel> {
     let root = fixture_dir(fixture)?;
     let dir = root.join(arch);
+    let model_path = match file {
+        Some(f) => dir.join(f),
+        None => dir.clone(),
+    };
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
             .unwrap();
-    let model = TextModel::load(dir.to_str().unwrap(), device(), Kind::Float).unwrap();
+    let model = TextModel::load(model_path.to_str().unwrap(), device(), Kind::Float).unwrap();
     let prompts: Vec<Vec<u32>> = reference["prompts"]
         .as_array()
         .unwrap()
@@ -111,7 +120,7 @@ pub fn check_architecture_in(fixture: &str, arch: &str) -> Option<TextModel> {
     }
 
     // Reduced precision runs and stays close to f32 at the last position.
-    let half = TextModel::load(dir.to_str().unwrap(), device(), Kind::BFloat16).unwrap();
+    let half = TextModel::load(model_path.to_str().unwrap(), device(), Kind::BFloat16).unwrap();
     let low = half
         .prompt_logits(&[prompts[0].clone()])
         .unwrap()

@@ -60,6 +60,8 @@ pub struct GemmaConfig {
     pub max_position_embeddings: i64,
     /// Whether the output projection is the token embedding.
     pub tie_word_embeddings: bool,
+    /// Biases on the q, k, v and o projections (`attention_bias`).
+    pub attention_bias: bool,
     /// GELU approximation of the MLP: `"tanh"` (`gelu_pytorch_tanh`) or `"none"` (`gelu`).
     pub gelu_approximate: &'static str,
 }
@@ -119,6 +121,18 @@ impl GemmaLayer {
         let q = attn.get_shaped("q_proj.weight", &[q_out, h])?;
         let k = attn.get_shaped("k_proj.weight", &[kv_out, h])?;
         let v = attn.get_shaped("v_proj.weight", &[kv_out, h])?;
+        let qkv_bias = if c.attention_bias {
+            Some(Tensor::cat(
+                &[
+                    attn.get_shaped("q_proj.bias", &[q_out])?,
+                    attn.get_shaped("k_proj.bias", &[kv_out])?,
+                    attn.get_shaped("v_proj.bias", &[kv_out])?,
+                ],
+                0,
+            ))
+        } else {
+            None
+        };
         let gate = mlp.get_shaped("gate_proj.weight", &[inter, h])?;
         let up = mlp.get_shaped("up_proj.weight", &[inter, h])?;
         let qk_norm = if c.architecture == Architecture::Gemma3 {
@@ -134,8 +148,8 @@ impl GemmaLayer {
             post_attention_norm: GemmaRmsNorm::load(&w.pp("post_attention_layernorm"), h, eps)?,
             pre_feedforward_norm: GemmaRmsNorm::load(&w.pp("pre_feedforward_layernorm"), h, eps)?,
             post_feedforward_norm: GemmaRmsNorm::load(&w.pp("post_feedforward_layernorm"), h, eps)?,
-            qkv: Linear::new(Tensor::cat(&[q, k, v], 0), None),
-            o_proj: Linear::load_shaped(&attn.pp("o_proj"), h, q_out, false)?,
+            qkv: Linear::new(Tensor::cat(&[q, k, v], 0), qkv_bias),
+            o_proj: Linear::load_shaped(&attn.pp("o_proj"), h, q_out, c.attention_bias)?,
             qk_norm,
             gate_up: Linear::new(Tensor::cat(&[gate, up], 0), None),
             down_proj: Linear::load_shaped(&mlp.pp("down_proj"), h, inter, false)?,
@@ -237,7 +251,12 @@ impl Gemma {
             } else {
                 (&rope_global, full_mask.as_ref())
             };
-            let (q, k) = Rope::apply(&q, &k, rope);
+            let rotary = if layer.sliding {
+                &self.rope_local
+            } else {
+                &self.rope_global
+            };
+            let (q, k) = rotary.apply(&q, &k, rope);
             let (k, v) = cache.append(i, k, v);
             let attn = match c.attn_logit_softcapping {
                 Some(cap) => softcapped_attention(&q, &k, &v, layer_mask, score_scale, cap),

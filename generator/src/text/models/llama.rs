@@ -35,6 +35,9 @@ pub struct LlamaConfig {
     pub num_key_value_heads: i64,
     /// Width of one head.
     pub head_dim: i64,
+    /// How many leading channels of each head RoPE rotates: the whole head, or less with
+    /// Phi-3's `partial_rotary_factor` (Phi-4-mini).
+    pub rotary_dim: i64,
     /// RMSNorm epsilon.
     pub rms_norm_eps: f64,
     /// RoPE base.
@@ -51,9 +54,13 @@ pub struct LlamaConfig {
     pub o_bias: bool,
     /// Biases on the MLP projections.
     pub mlp_bias: bool,
-    /// Sliding-window attention span (Mistral; Qwen2 with `use_sliding_window`): a query sees
-    /// only the keys less than this many positions behind it.
+    /// Sliding-window attention span (Mistral, Phi-3; Qwen2 / Qwen3 with
+    /// `use_sliding_window`): a query of a windowed layer sees only the keys less than this many
+    /// positions behind it.
     pub sliding_window: Option<i64>,
+    /// For each layer, whether it uses the sliding window (all of them for Mistral and Phi-3;
+    /// for Qwen, those `layer_types` / `max_window_layers` name). All false without a window.
+    pub sliding_layers: Vec<bool>,
     /// RMSNorm of each query and key head before RoPE (Qwen3's `q_norm` / `k_norm`).
     pub qk_norm: bool,
 }
@@ -180,7 +187,7 @@ impl Llama {
             w.get_shaped("lm_head.weight", &[c.vocab_size, h])?
         };
         let rope = Rope::new(
-            c.head_dim,
+            c.rotary_dim,
             c.rope_theta,
             &c.rope_scaling,
             c.max_position_embeddings,
@@ -214,15 +221,8 @@ impl Llama {
     ) -> Tensor {
         let c = &self.config;
         let (b, t) = input_ids.size2().expect("input_ids are [batch, seq]");
-        let mut causal = mask.is_none() && t > 1 && cache.is_empty();
+        let causal = mask.is_none() && t > 1 && cache.is_empty();
         let window_mask = self.sliding_window_mask(t, cache.seq_len(), mask, input_ids.device());
-        let mask = match &window_mask {
-            Some(m) => {
-                causal = false;
-                Some(m)
-            }
-            None => mask,
-        };
         let mut x = self.embed_tokens.forward(input_ids);
         let (nh, nkv, hd) = (c.num_attention_heads, c.num_key_value_heads, c.head_dim);
         let rope = self.rope.factors(positions, x.kind());
@@ -237,9 +237,13 @@ impl Llama {
                 k = k_norm.forward(&k);
             }
             let v = parts[2].view([b, t, nkv, hd]).transpose(1, 2).contiguous();
-            let (q, k) = Rope::apply(&q, &k, &rope);
+            let (q, k) = self.rope.apply(&q, &k, &rope);
             let (k, v) = cache.append(i, k, v);
-            let attn = attention(&q, &k, &v, mask, causal, nkv != nh);
+            let windowed = c.sliding_layers.get(i).copied().unwrap_or(false);
+            let attn = match &window_mask {
+                Some(window) if windowed => attention(&q, &k, &v, Some(window), false, nkv != nh),
+                _ => attention(&q, &k, &v, mask, causal, nkv != nh),
+            };
             x += layer.o_proj.forward(&merge_heads(&attn));
             let h = layer.post_attention_norm.forward(&x);
             let gate_up = layer.gate_up.forward(&h);
