@@ -178,7 +178,8 @@ impl TextModel {
     /// Turns on the quantized CPU decode step ([`LlamaCpuDecoder`]) for decoding.
     ///
     /// It applies to Llama-family models (Llama, Mistral, Qwen2, Qwen3, Phi-3, SmolLM2) read
-    /// from a GGUF file whose matrices are Q4_0, Q4_1 or Q8_0, loaded on the CPU. Once on,
+    /// from a GGUF file whose matrices are Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K
+    /// (K-quant matrices need a multiple of 256 columns), loaded on the CPU. Once on,
     /// every decoding step uses it, for any number of sequences at once (each keeps its own
     /// cache; the weights are read once per step for all of them); prefill stays on libtorch.
     /// Its output differs from the f32 path by the rounding of 8-bit activations, so greedy

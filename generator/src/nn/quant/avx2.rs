@@ -100,11 +100,15 @@ unsafe fn rows_q8_0(data: &[u8], x: &[ActivationBlock], out: &mut [f32]) {
 /// The CPU must have AVX2, FMA and F16C ([`available`]); `data` must hold `out.len()` rows of
 /// `x.len()` blocks of `kind`.
 pub(super) unsafe fn rows(kind: QuantKind, data: &[u8], x: &[ActivationBlock], out: &mut [f32]) {
+    if kind.wide() {
+        return super::kquant_avx2::rows(kind, data, x, out);
+    }
     assert!(data.len() >= out.len() * x.len() * kind.block_bytes());
     const _: () = assert!(BLOCK == 32);
     match kind {
         QuantKind::Q4_0 | QuantKind::Q4_1 => rows_q4(kind, data, x, out),
         QuantKind::Q8_0 => rows_q8_0(data, x, out),
+        _ => unreachable!("handled above"),
     }
 }
 

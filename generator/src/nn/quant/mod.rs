@@ -1,7 +1,8 @@
 //! Quantized matrix-vector products on the CPU over GGUF blocks used as stored.
 //!
-//! A [`QuantMatrix`] keeps a weight matrix in its ggml block encoding (Q4_0, Q4_1 or Q8_0,
-//! 32 elements per block along each row) without dequantizing it. A product with an f32 vector
+//! A [`QuantMatrix`] keeps a weight matrix in its ggml block encoding (Q4_0, Q4_1, Q5_0, Q5_1
+//! or Q8_0 with 32 elements per block along each row; Q4_K, Q5_K or Q6_K with 256-element
+//! super-blocks) without dequantizing it. A product with an f32 vector
 //! first quantizes the vector to int8 blocks of 32 ([`ActivationBlocks`], one f32 scale per
 //! block plus the scaled sum of the block, as llama.cpp's `q8_1`), then sums integer block dot
 //! products times the two scales. The AVX2/FMA/F16C kernel ([`avx2`]) is chosen at run time
@@ -10,6 +11,9 @@
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod kquant_avx2;
+mod kquant_scalar;
 mod multi;
 mod pool;
 #[cfg(target_arch = "x86_64")]
@@ -23,14 +27,14 @@ pub use pool::ComputePool;
 
 use super::GgmlType;
 
-/// Elements per quantization block.
+/// Elements per activation block (and per block of the 32-element weight encodings).
 pub const BLOCK: usize = 32;
 
 /// Why a quantized matrix could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum QuantError {
     /// The tensor's encoding has no quantized kernel.
-    #[error("tensor {name:?}: no quantized kernel for {kind:?} (supported: Q4_0, Q4_1, Q8_0)")]
+    #[error("tensor {name:?}: no quantized kernel for {kind:?} (supported: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)")]
     Unsupported {
         /// The tensor's name.
         name: String,
@@ -56,6 +60,18 @@ pub enum QuantKind {
     Q4_1,
     /// 8-bit signed values times an f16 scale.
     Q8_0,
+    /// 5-bit values `q - 16` times an f16 scale.
+    Q5_0,
+    /// 5-bit values `q` times an f16 scale plus an f16 minimum.
+    Q5_1,
+    /// 256-element super-blocks of eight 32-element sub-blocks of 4-bit values, each with a
+    /// 6-bit scale and minimum under f16 super-block factors.
+    Q4K,
+    /// As [`Self::Q4K`] with 5-bit values.
+    Q5K,
+    /// 256-element super-blocks of sixteen 16-element sub-blocks of 6-bit values `q - 32`,
+    /// each with an 8-bit scale under an f16 super-block scale.
+    Q6K,
 }
 
 impl QuantKind {
@@ -65,6 +81,11 @@ impl QuantKind {
             GgmlType::Q4_0 => Some(Self::Q4_0),
             GgmlType::Q4_1 => Some(Self::Q4_1),
             GgmlType::Q8_0 => Some(Self::Q8_0),
+            GgmlType::Q5_0 => Some(Self::Q5_0),
+            GgmlType::Q5_1 => Some(Self::Q5_1),
+            GgmlType::Q4K => Some(Self::Q4K),
+            GgmlType::Q5K => Some(Self::Q5K),
+            GgmlType::Q6K => Some(Self::Q6K),
             _ => None,
         }
     }
@@ -75,16 +96,44 @@ impl QuantKind {
             Self::Q4_0 => GgmlType::Q4_0,
             Self::Q4_1 => GgmlType::Q4_1,
             Self::Q8_0 => GgmlType::Q8_0,
+            Self::Q5_0 => GgmlType::Q5_0,
+            Self::Q5_1 => GgmlType::Q5_1,
+            Self::Q4K => GgmlType::Q4K,
+            Self::Q5K => GgmlType::Q5K,
+            Self::Q6K => GgmlType::Q6K,
         }
     }
 
-    /// Bytes of one 32-element block.
+    /// Elements of one block: 32, or 256 for the K-quant super-blocks.
+    pub fn block_elems(self) -> usize {
+        match self {
+            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 | Self::Q5_0 | Self::Q5_1 => BLOCK,
+            Self::Q4K | Self::Q5K | Self::Q6K => 256,
+        }
+    }
+
+    /// Bytes of one block.
     pub fn block_bytes(self) -> usize {
         match self {
             Self::Q4_0 => 18,
             Self::Q4_1 => 20,
             Self::Q8_0 => 34,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
+            Self::Q4K => 144,
+            Self::Q5K => 176,
+            Self::Q6K => 210,
         }
+    }
+
+    /// Bytes of one row of `cols` elements (a multiple of [`Self::block_elems`]).
+    pub fn row_bytes(self, cols: usize) -> usize {
+        cols / self.block_elems() * self.block_bytes()
+    }
+
+    /// Whether the kernels in `kquant_scalar` / `kquant_avx2` handle this encoding.
+    fn wide(self) -> bool {
+        !matches!(self, Self::Q4_0 | Self::Q4_1 | Self::Q8_0)
     }
 }
 
@@ -97,7 +146,8 @@ struct Part {
 }
 
 /// A `[rows, cols]` weight matrix in ggml blocks, possibly made of row ranges in different
-/// encodings (fused projections of a mixed-precision file). `cols` is a multiple of 32.
+/// encodings (fused projections of a mixed-precision file). `cols` is a multiple of every
+/// part's block length (32, or 256 for K-quants).
 #[derive(Debug, Clone)]
 pub struct QuantMatrix {
     cols: usize,
@@ -118,13 +168,17 @@ impl QuantMatrix {
             name: name.to_string(),
             kind,
         })?;
-        if cols == 0 || !cols.is_multiple_of(BLOCK) {
+        let elems = qkind.block_elems();
+        if cols == 0 || !cols.is_multiple_of(elems) {
             return Err(QuantError::Shape {
                 name: name.to_string(),
-                message: format!("{cols} columns is not a positive multiple of {BLOCK}"),
+                message: format!(
+                    "{cols} columns is not a positive multiple of {elems}, the block length \
+                     of {kind:?}"
+                ),
             });
         }
-        let expected = rows * cols / BLOCK * qkind.block_bytes();
+        let expected = rows * qkind.row_bytes(cols);
         if data.len() != expected {
             return Err(QuantError::Shape {
                 name: name.to_string(),
@@ -219,7 +273,7 @@ impl QuantMatrix {
     fn row(&self, mut r: usize) -> (&Part, &[u8]) {
         for part in &self.parts {
             if r < part.rows {
-                let len = self.cols / BLOCK * part.kind.block_bytes();
+                let len = part.kind.row_bytes(self.cols);
                 return (part, &part.data[r * len..(r + 1) * len]);
             }
             r -= part.rows;
@@ -257,7 +311,7 @@ impl QuantMatrix {
             }
             if next < end {
                 let take = (end - next).min(out.len());
-                let row_bytes = self.cols / BLOCK * part.kind.block_bytes();
+                let row_bytes = part.kind.row_bytes(self.cols);
                 let local = next - start;
                 let data = &part.data[local * row_bytes..(local + take) * row_bytes];
                 let (head, tail) = out.split_at_mut(take);

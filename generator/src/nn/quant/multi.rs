@@ -77,7 +77,7 @@ impl QuantMatrix {
             let end = start + part.rows;
             let (lo, hi) = (range.start.max(start), range.end.min(end));
             if lo < hi {
-                let row_bytes = self.cols / BLOCK * part.kind.block_bytes();
+                let row_bytes = part.kind.row_bytes(self.cols);
                 let data = &part.data[(lo - start) * row_bytes..(hi - start) * row_bytes];
                 let at = Outputs {
                     ptr: SharedMut(out.ptr.get().add(lo)),

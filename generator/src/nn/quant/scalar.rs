@@ -50,6 +50,7 @@ pub(super) fn rows(kind: QuantKind, data: &[u8], x: &[ActivationBlock], out: &mu
         QuantKind::Q4_0 => dot_q4_0,
         QuantKind::Q4_1 => dot_q4_1,
         QuantKind::Q8_0 => dot_q8_0,
+        _ => return super::kquant_scalar::rows(kind, data, x, out),
     };
     for (o, row) in out.iter_mut().zip(data.chunks_exact(row_bytes)) {
         *o = row

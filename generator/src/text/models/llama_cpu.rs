@@ -1,5 +1,6 @@
 //! The quantized CPU decode step of Llama-family GGUF models: one token for each of one or
-//! more sequences per call, reading the file's Q4_0 / Q4_1 / Q8_0 blocks as stored
+//! more sequences per call, reading the file's Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 blocks or
+//! Q4_K / Q5_K / Q6_K super-blocks (the mixes of Q4_K_M-style files) as stored
 //! ([`QuantMatrix`]) with int8 activations, and doing the per-layer small ops (RMSNorm, RoPE,
 //! the in-place KV cache write, attention) in plain loops instead of a few dozen libtorch calls
 //! per layer.
