@@ -1,7 +1,8 @@
 //! Faults of generated copy that a reader sees at once and the scores do not: text copied from
 //! the prompt ([`PromptEcho`]), a body that only repeats the headline ([`headline_echo`]), a
 //! brand name written wrong ([`misspelt_brand`]), words that are not words ([`unknown_words`],
-//! against a [`Vocabulary`]) and facts the brief does not state ([`invented_numbers`],
+//! against a [`Vocabulary`]), a body that stops mid-sentence ([`unfinished_body`]), a headline
+//! of fragments ([`choppy_headline`]) and facts the brief does not state ([`invented_numbers`],
 //! [`invented_offers`]). Each was found by reading candidates of the default 135M model on the
 //! evaluation briefs ("Tone: clear, confident, easy to read", "Brightshal Dental", "Cumb & Co",
 //! "Insulate, Conproof", "a six-speed manual", "Free shipping this month").
@@ -22,8 +23,8 @@ pub struct Vocabulary {
 
 /// Endings that make an inflected or derived form of a known word ("loaves" aside).
 const SUFFIXES: &[&str] = &[
-    "ments", "ment", "ness", "less", "able", "ably", "ful", "ings", "ing", "ers", "er", "est",
-    "ies", "ied", "ily", "ly", "es", "ed", "s", "d", "y",
+    "ments", "ment", "ness", "less", "able", "ably", "ful", "ish", "ings", "ing", "ers", "er",
+    "est", "ies", "ied", "ily", "ly", "es", "ed", "s", "d", "y",
 ];
 
 /// Prefixes that make a word from a known word ("unwind", "repack").
@@ -210,6 +211,22 @@ pub fn misspelt_brand(text: &str, brand: &str, known: &Vocabulary) -> Option<Str
         }
     }
     None
+}
+
+/// Whether the body stops without finishing its sentence: it does not end on `.`, `!`, `?`,
+/// `…` or a closing bracket. Read on the default model's candidates, a body without a final
+/// stop is almost always cut short ("…a chance to meet dogs that are always ready to lend a
+/// helping", "Households in Brooklyn, up"); every example ad ends its body with a stop.
+pub fn unfinished_body(body: &str) -> bool {
+    let body = body.trim_end_matches(['"', '\'', '\u{2019}', '\u{201d}', ' ']);
+    !body.is_empty() && !body.ends_with(['.', '!', '?', '…', ')'])
+}
+
+/// Whether the headline is a run of fragments: two commas or more ("Sourdough bread,
+/// delivered, up", "Lavender Shirt Shuffle, over-the-top, it"). A headline of a few dozen
+/// characters with three clauses reads as word salad.
+pub fn choppy_headline(headline: &str) -> bool {
+    headline.matches(',').count() >= 2
 }
 
 /// Words that carry no content of their own, left out when deciding whether one field only
@@ -535,6 +552,7 @@ mod tests {
             "baked",
             "to",
             "40",
+            "breadish",
         ] {
             assert!(v.knows(word), "{word}");
         }
@@ -588,6 +606,20 @@ mod tests {
         }
         assert_eq!(misspelt_brand("Rest well", "Restwell", &v), None);
         assert_eq!(misspelt_brand("Crumb and Co", "Crumb & Co", &v), None);
+    }
+
+    #[test]
+    fn unfinished_bodies_and_choppy_headlines() {
+        assert!(unfinished_body("Households in Brooklyn, up"));
+        assert!(unfinished_body(
+            "Dogs that are always ready to lend a helping"
+        ));
+        assert!(!unfinished_body("Fresh bread, delivered before 8 am."));
+        assert!(!unfinished_body("Book today!"));
+        assert!(!unfinished_body("Free for teams of up to 5 (terms apply)"));
+        assert!(choppy_headline("Sourdough bread, delivered, up"));
+        assert!(!choppy_headline("Sourdough, delivered"));
+        assert!(!choppy_headline("Crumb & Co Sourdough"));
     }
 
     #[test]

@@ -29,7 +29,8 @@ use std::sync::Arc;
 
 pub use crate::copy::faults::invented_numbers;
 use crate::copy::faults::{
-    headline_echo, invented_offers, misspelt_brand, unknown_words, PromptEcho, Vocabulary,
+    choppy_headline, headline_echo, invented_offers, misspelt_brand, unfinished_body,
+    unknown_words, PromptEcho, Vocabulary,
 };
 use crate::copy::lang::{detect_language, LanguageCheck};
 use crate::policy::Violation;
@@ -174,6 +175,10 @@ pub enum Rejection {
         /// How it was written (folded).
         written: String,
     },
+    /// The body stops without finishing its sentence.
+    UnfinishedBody,
+    /// The headline is a run of fragments (two commas or more).
+    ChoppyHeadline,
     /// Holds words that are not words.
     UnknownWord {
         /// The words.
@@ -209,6 +214,8 @@ impl Rejection {
             Rejection::HeadlineEcho => "headline_echo",
             Rejection::MisspeltBrand { .. } => "misspelt_brand",
             Rejection::UnknownWord { .. } => "unknown_word",
+            Rejection::UnfinishedBody => "unfinished_body",
+            Rejection::ChoppyHeadline => "choppy_headline",
             Rejection::Unnamed => "unnamed",
             Rejection::CutWord { .. } => "cut_word",
             Rejection::Duplicate { .. } => "duplicate",
@@ -419,6 +426,12 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                 &config.product,
             ) {
                 rejections.push(Rejection::HeadlineEcho);
+            }
+            if unfinished_body(&c.copy.body) {
+                rejections.push(Rejection::UnfinishedBody);
+            }
+            if choppy_headline(&c.copy.headline) {
+                rejections.push(Rejection::ChoppyHeadline);
             }
             let prose = format!("{} {}", c.copy.headline, c.copy.body);
             if let Some(written) = misspelt_brand(&prose, &config.brand, &known) {
@@ -731,7 +744,7 @@ mod tests {
                 "",
             ))
             .with_vocabulary(Arc::new(vocabulary));
-        let cases: [(&str, &str, &str); 6] = [
+        let cases: [(&str, &str, &str); 8] = [
             (
                 "Crumb & Co sourdough",
                 "Fresh bread, baked every morning.",
@@ -761,6 +774,16 @@ mod tests {
                 "Crumb & Co sourdough",
                 "Free shipping to your door.",
                 "invented_offer",
+            ),
+            (
+                "Crumb & Co sourdough",
+                "Fresh bread every morning from",
+                "unfinished_body",
+            ),
+            (
+                "Crumb & Co, fresh, warm",
+                "Fresh bread every morning.",
+                "choppy_headline",
             ),
         ];
         let candidates: Vec<Candidate> = cases

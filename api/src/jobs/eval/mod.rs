@@ -43,7 +43,8 @@
 //!   beyond the brand, the product and filler words), *misspelt brand* (words within one or two
 //!   edits of the brand name that are not it), *unknown words* (words of three letters or more
 //!   that are neither in the MiniLM vocabulary, nor inflections or compounds of its words, nor
-//!   in the brief), *invented number* (digits or number words the brief does not state) and
+//!   in the brief), *unfinished body* (the body does not end on `.`, `!`, `?`, `…` or `)`),
+//!   *choppy headline* (two commas or more), *invented number* (digits or number words the brief does not state) and
 //!   *invented offer* (`free`, `trial`, `discount`, `organic`… when the brief does not say
 //!   them). Counted per variant and per kind.
 //! - **distinct headlines per group**: the number of different headlines (folded) among a

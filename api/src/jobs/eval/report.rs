@@ -332,6 +332,12 @@ fn score_group(
         ) {
             faults.push("headline echo".to_string());
         }
+        if metrics::unfinished_body(&copy.body) {
+            faults.push("unfinished body".to_string());
+        }
+        if metrics::choppy_headline(&copy.headline) {
+            faults.push("choppy headline".to_string());
+        }
         if let Some(written) = metrics::misspelt_brand(&prose, &campaign.brand, &known) {
             faults.push(format!("misspelt brand: {written}"));
         }
