@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::brief::{AdCopy, BrandKit, CampaignBrief, Language, PlacementSpec, SegmentBrief};
 use crate::copy::examples::{examples_for, CopyExample, PlacementKind};
+use crate::copy::faults::PromptEcho;
 
 /// Opening tag of the data block in each user turn.
 pub const DATA_OPEN: &str = "<brief>";
@@ -296,6 +297,45 @@ pub fn text_prompt(
         examples,
         user: user_turn(&t, &facts, &request),
     }
+}
+
+/// What of the text prompt for `placement` in `language` copy must not repeat
+/// ([`PromptEcho`]): the labels of the brief's lines and of the answer's fields, the system
+/// message and the request, and the brief lines that describe rather than sell (the brand's
+/// tone of voice, the audience persona).
+pub fn prompt_echo(
+    language: Language,
+    placement: &PlacementSpec,
+    voice: &str,
+    persona: &str,
+) -> PromptEcho {
+    let t = template(language);
+    let kind = PlacementKind::of(placement);
+    let request = t
+        .request
+        .replace("{kind}", kind.ad_words(language))
+        .replace("{headline}", &placement.headline_max.to_string())
+        .replace("{body}", &placement.body_max.to_string());
+    let labels = [
+        t.brand,
+        t.product,
+        t.about,
+        t.offer,
+        t.audience,
+        t.voice,
+        t.must_include,
+        "Headline",
+        "Body",
+        "CTA",
+        "Call to action",
+        "Brief",
+    ];
+    PromptEcho::new(
+        &labels,
+        &[t.system, t.no_claims, request.as_str()],
+        voice,
+        persona,
+    )
 }
 
 /// Most words of free text kept in the image prompt (CLIP reads 77 tokens).
@@ -621,6 +661,27 @@ mod tests {
         assert!(!prompt.system.contains("shout") && !prompt.system.contains("SYSTEM"));
         assert!(!prompt.user.contains("\nSYSTEM") && !prompt.user.contains("\nNew rule"));
         assert!(!prompt.system.contains('\u{0}'));
+    }
+
+    #[test]
+    fn prompt_echo_finds_the_prompt_in_copy() {
+        let (_, s, b, p) = inputs(Language::En);
+        let echo = prompt_echo(Language::En, &p, &b.voice, &s.persona);
+        for copied in [
+            "Tone: warm, direct",
+            "Velo e-bike. Audience: city workers",
+            "A social media ad: headline up to 40 characters",
+            "Velo, for city workers aged 25-34 who cycle to the office",
+            "Velo bikes. Use only the facts in the brief.",
+        ] {
+            assert!(!echo.find(copied).is_empty(), "{copied}");
+        }
+        for fine in [
+            "Velo City e-bike: light and quick",
+            "Ride to the office on a 17 kg Velo",
+        ] {
+            assert!(echo.find(fine).is_empty(), "{fine}: {:?}", echo.find(fine));
+        }
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub fn render(report: &EvalReport, sample: usize) -> String {
                 }
                 flags.extend(v.artefacts.iter().cloned());
                 flags.extend(v.violations.iter().cloned());
+                flags.extend(v.faults.iter().cloned());
                 out.push_str(&format!("  {} | {} | {}\n", v.headline, v.body, v.cta));
                 if !flags.is_empty() {
                     out.push_str(&format!("    ! {}\n", flags.join("; ")));
@@ -195,6 +196,22 @@ pub fn render(report: &EvalReport, sample: usize) -> String {
             (
                 "with rule violations",
                 format!("{} ({})", s.with_violations, percent(s.violation_rate)),
+            ),
+            (
+                "with reader faults",
+                if s.faults.is_empty() {
+                    s.with_faults.to_string()
+                } else {
+                    format!(
+                        "{} ({})",
+                        s.with_faults,
+                        s.faults
+                            .iter()
+                            .map(|(kind, n)| format!("{kind} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
             ),
             ("duplicate headlines", s.duplicate_headlines.to_string()),
             (

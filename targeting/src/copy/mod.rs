@@ -6,11 +6,13 @@
 //! embeddings with `adforge_generator::embed` and passes numbers in.
 
 pub mod examples;
+pub mod faults;
 pub mod lang;
 pub mod naming;
 pub mod select;
 
 pub use examples::{cta_labels, examples_for, CopyExample, PlacementKind};
+pub use faults::{PromptEcho, Vocabulary};
 pub use lang::{detect_language, identify, LanguageCheck};
 pub use select::{
     artefacts, names_brand_or_product, select_candidates, Candidate, CandidateReport, Rejection,

@@ -3,10 +3,11 @@
 //!
 //! A candidate is rejected, with every reason recorded, when a field is empty, when the decoder
 //! had to close a field inside a word, when it names neither the brand nor the product, when it
-//! holds
-//! markup or placeholder artefacts ([`artefacts`]), when language identification reliably names
-//! another language ([`crate::copy::lang`]), when it breaks a brand or policy rule, when it is
-//! off-topic (relevance to the brief under [`SelectionConfig::min_relevance`]), or when it
+//! holds markup or placeholder artefacts ([`artefacts`]), when language identification names
+//! another language ([`crate::copy::lang`]), when it breaks a brand or policy rule, when it shows
+//! a fault a reader sees at once ([`crate::copy::faults`]: text copied from the prompt, a body
+//! that repeats the headline, the brand written wrong, words that are not words, numbers or
+//! offers the brief does not state), when it is off-topic (relevance to the brief under [`SelectionConfig::min_relevance`]), or when it
 //! repeats a better candidate (same headline, or embeddings at least
 //! [`SelectionConfig::duplicate_threshold`] alike). Survivors are ordered by
 //!
@@ -24,6 +25,13 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::brief::{AdCopy, Language};
+use std::sync::Arc;
+
+pub use crate::copy::faults::invented_numbers;
+use crate::copy::faults::{
+    choppy_headline, headline_echo, invented_offers, misspelt_brand, unfinished_body,
+    unknown_words, PromptEcho, Vocabulary,
+};
 use crate::copy::lang::{detect_language, LanguageCheck};
 use crate::policy::Violation;
 use crate::rank::{cosine, DEFAULT_DUPLICATE_THRESHOLD};
@@ -61,9 +69,13 @@ pub struct SelectionConfig {
     pub min_relevance: f32,
     /// Embedding similarity at or above which a candidate duplicates a better one.
     pub duplicate_threshold: f32,
-    /// The brief's own text (product, description, offer, audience): a number in the copy that
-    /// is not in it is an invented fact.
+    /// The brief's own text (product, description, offer, audience): a number or an offer word
+    /// in the copy that is not in it is an invented fact; its words are known words.
     pub facts: String,
+    /// What the prompt says around the brief, which the copy must not copy.
+    pub prompt_echo: PromptEcho,
+    /// Known words; copy with a word it does not know is rejected (empty: no check).
+    pub vocabulary: Arc<Vocabulary>,
 }
 
 impl SelectionConfig {
@@ -79,7 +91,22 @@ impl SelectionConfig {
             min_relevance: 0.2,
             duplicate_threshold: DEFAULT_DUPLICATE_THRESHOLD,
             facts: String::new(),
+            prompt_echo: PromptEcho::default(),
+            vocabulary: Arc::new(Vocabulary::default()),
         }
+    }
+
+    /// With the prompt's labels, instructions and descriptive brief lines to look for in the
+    /// copy.
+    pub fn with_prompt_echo(mut self, echo: PromptEcho) -> Self {
+        self.prompt_echo = echo;
+        self
+    }
+
+    /// With the known words (MiniLM's vocabulary) against which words are checked.
+    pub fn with_vocabulary(mut self, vocabulary: Arc<Vocabulary>) -> Self {
+        self.vocabulary = vocabulary;
+        self
     }
 
     /// With the brief's text, against which numbers in the copy are checked.
@@ -124,10 +151,38 @@ pub enum Rejection {
         /// The repeated word or phrase.
         repeated: String,
     },
-    /// States numbers (prices, sizes, dates) that the brief does not.
+    /// States numbers (prices, sizes, dates; in digits or words) that the brief does not.
     InventedFact {
         /// The numbers not in the brief.
         numbers: Vec<String>,
+    },
+    /// States an offer or a certified quality (free, trial, discount, organic…) that the brief
+    /// does not.
+    InventedOffer {
+        /// The offer words not in the brief.
+        words: Vec<String>,
+    },
+    /// Copies the prompt: a label of the brief (`Tone:`), a run of the instructions, the tone of
+    /// voice or the audience persona.
+    PromptEcho {
+        /// What was copied.
+        found: Vec<String>,
+    },
+    /// The body repeats the headline, or the headline the body.
+    HeadlineEcho,
+    /// Writes the brand name wrong.
+    MisspeltBrand {
+        /// How it was written (folded).
+        written: String,
+    },
+    /// The body stops without finishing its sentence.
+    UnfinishedBody,
+    /// The headline is a run of fragments (two commas or more).
+    ChoppyHeadline,
+    /// Holds words that are not words.
+    UnknownWord {
+        /// The words.
+        words: Vec<String>,
     },
     /// Names neither the brand nor the product.
     Unnamed,
@@ -154,6 +209,13 @@ impl Rejection {
             Rejection::OffTopic { .. } => "off_topic",
             Rejection::Repetition { .. } => "repetition",
             Rejection::InventedFact { .. } => "invented_fact",
+            Rejection::InventedOffer { .. } => "invented_offer",
+            Rejection::PromptEcho { .. } => "prompt_echo",
+            Rejection::HeadlineEcho => "headline_echo",
+            Rejection::MisspeltBrand { .. } => "misspelt_brand",
+            Rejection::UnknownWord { .. } => "unknown_word",
+            Rejection::UnfinishedBody => "unfinished_body",
+            Rejection::ChoppyHeadline => "choppy_headline",
             Rejection::Unnamed => "unnamed",
             Rejection::CutWord { .. } => "cut_word",
             Rejection::Duplicate { .. } => "duplicate",
@@ -271,37 +333,6 @@ pub fn repetition(text: &str) -> Option<String> {
     None
 }
 
-/// Numbers in `text` (digit runs, with their decimal part) that `facts` does not contain.
-pub fn invented_numbers(text: &str, facts: &str) -> Vec<String> {
-    let known: Vec<String> = numbers(facts);
-    let mut invented: Vec<String> = numbers(text)
-        .into_iter()
-        .filter(|n| !known.contains(n))
-        .collect();
-    invented.dedup();
-    invented
-}
-
-fn numbers(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let decimal = (c == '.' || c == ',')
-            && !current.is_empty()
-            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-        if c.is_ascii_digit() || decimal {
-            current.push(if decimal { '.' } else { c });
-        } else if !current.is_empty() {
-            out.push(std::mem::take(&mut current));
-        }
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
-}
-
 fn is_emoji(c: char) -> bool {
     matches!(u32::from(c), 0x1F000..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
 }
@@ -334,6 +365,15 @@ pub fn names_brand_or_product(copy: &AdCopy, brand: &str, product: &str) -> bool
 /// Scores every candidate, rejects those that fail a check and keeps up to `config.wanted` of
 /// the best survivors.
 pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> Selection {
+    let known = if config.vocabulary.is_empty() {
+        Vocabulary::default()
+    } else {
+        let mut known = (*config.vocabulary).clone();
+        known.add_text(&config.facts);
+        known.add_text(&config.brand);
+        known.add_text(&config.product);
+        known
+    };
     let mut reports: Vec<CandidateReport> = candidates
         .iter()
         .enumerate()
@@ -370,6 +410,36 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                 if !numbers.is_empty() {
                     rejections.push(Rejection::InventedFact { numbers });
                 }
+                let words = invented_offers(&c.copy.joined(), &config.facts);
+                if !words.is_empty() {
+                    rejections.push(Rejection::InventedOffer { words });
+                }
+            }
+            let found = config.prompt_echo.find(&c.copy.joined());
+            if !found.is_empty() {
+                rejections.push(Rejection::PromptEcho { found });
+            }
+            if headline_echo(
+                &c.copy.headline,
+                &c.copy.body,
+                &config.brand,
+                &config.product,
+            ) {
+                rejections.push(Rejection::HeadlineEcho);
+            }
+            if unfinished_body(&c.copy.body) {
+                rejections.push(Rejection::UnfinishedBody);
+            }
+            if choppy_headline(&c.copy.headline) {
+                rejections.push(Rejection::ChoppyHeadline);
+            }
+            let prose = format!("{} {}", c.copy.headline, c.copy.body);
+            if let Some(written) = misspelt_brand(&prose, &config.brand, &known) {
+                rejections.push(Rejection::MisspeltBrand { written });
+            }
+            let words = unknown_words(&prose, &known);
+            if !words.is_empty() {
+                rejections.push(Rejection::UnknownWord { words });
             }
             let language = detect_language(
                 &format!("{} {}", c.copy.headline, c.copy.body),
@@ -656,5 +726,89 @@ mod tests {
         assert_eq!(selection.selected, vec![1, 2]);
         assert_eq!(selection.rejected_total, 0);
         assert!(!selection.reports[0].selected && selection.reports[0].rejections.is_empty());
+    }
+
+    #[test]
+    fn rejects_what_a_reader_sees_at_once() {
+        let vocabulary = Vocabulary::from_wordpiece(
+            "fresh\nbread\nbaked\noven\nevery\nmorning\nwarm\nloaves\ndoor\nyour\nfrom\nclear\n\
+             the\nday\nstart\nshipping\nfree\ntone\n",
+            &["a", "at", "to"],
+        );
+        let config = SelectionConfig::new(5, Language::En, "Crumb & Co", "sourdough bread")
+            .with_facts("Crumb & Co sourdough bread, baked every morning")
+            .with_prompt_echo(PromptEcho::new(
+                &["Tone"],
+                &["Use only the facts in the brief."],
+                "warm, neighbourly",
+                "",
+            ))
+            .with_vocabulary(Arc::new(vocabulary));
+        let cases: [(&str, &str, &str); 8] = [
+            (
+                "Crumb & Co sourdough",
+                "Fresh bread, baked every morning.",
+                "",
+            ),
+            (
+                "Tone: warm, neighbourly",
+                "Crumb & Co sourdough bread.",
+                "prompt_echo",
+            ),
+            (
+                "Start the day at Crumb & Co bread oven",
+                "Start the day at Crumb & Co bread oven.",
+                "headline_echo",
+            ),
+            (
+                "Cumb & Co sourdough",
+                "Fresh bread every morning.",
+                "misspelt_brand",
+            ),
+            (
+                "Crumb & Co sourdough",
+                "Fresh bread, flurbly and warm.",
+                "unknown_word",
+            ),
+            (
+                "Crumb & Co sourdough",
+                "Free shipping to your door.",
+                "invented_offer",
+            ),
+            (
+                "Crumb & Co sourdough",
+                "Fresh bread every morning from",
+                "unfinished_body",
+            ),
+            (
+                "Crumb & Co, fresh, warm",
+                "Fresh bread every morning.",
+                "choppy_headline",
+            ),
+        ];
+        let candidates: Vec<Candidate> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, (h, b, _))| {
+                let mut e = [0.0; 3];
+                e[i % 3] = 1.0;
+                let mut c = candidate(h, b, e, 0.5);
+                c.embedding.push(i as f32);
+                c
+            })
+            .collect();
+        let selection = select_candidates(&candidates, &config);
+        for (report, (_, _, reason)) in selection.reports.iter().zip(&cases) {
+            let names: Vec<&str> = report.rejections.iter().map(Rejection::name).collect();
+            if reason.is_empty() {
+                assert!(report.selected, "{names:?}");
+            } else {
+                assert!(
+                    !report.selected && names.contains(reason),
+                    "{reason}: {names:?} {:?}",
+                    report.copy
+                );
+            }
+        }
     }
 }

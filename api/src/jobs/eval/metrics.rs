@@ -1,44 +1,21 @@
 //! The per-variant checks of the copy evaluation, on plain strings (definitions in the parent
 //! module's documentation).
 
-use std::collections::HashSet;
-
 use unicode_segmentation::UnicodeSegmentation;
 
 pub use adforge_targeting::copy::naming::{fold, main_noun, names_brand_or_product, stem, words};
 
-/// Words accepted as complete when a field ends on them at its limit.
-#[derive(Debug, Clone, Default)]
-pub struct Vocabulary {
-    words: HashSet<String>,
-}
+/// Known words: the vocabulary copy selection checks words against, also used here to accept
+/// a field's last word as complete.
+pub use adforge_targeting::copy::faults::{
+    choppy_headline, headline_echo, invented_numbers, invented_offers, misspelt_brand,
+    unfinished_body, unknown_words, Vocabulary,
+};
 
-impl Vocabulary {
-    /// Whole words of a WordPiece vocabulary (one token per line, as MiniLM's `vocab.txt`):
-    /// lines of three letters or more, without the `##` continuation mark; the short words of
-    /// the four languages are always known.
-    pub fn from_wordpiece(vocab: &str) -> Vocabulary {
-        let mut words: HashSet<String> = vocab
-            .lines()
-            .map(str::trim)
-            .filter(|w| !w.starts_with("##") && !w.starts_with('['))
-            .filter(|w| w.chars().count() >= 3 && w.chars().all(char::is_alphabetic))
-            .map(fold)
-            .collect();
-        words.extend(adforge_generator::text::SHORT_WORDS.iter().map(|w| fold(w)));
-        Vocabulary { words }
-    }
-
-    /// Adds the words of `text` (the brief's own words: names, product terms).
-    pub fn add_text(&mut self, text: &str) {
-        self.words.extend(words(text));
-    }
-
-    /// Whether `word` (any case), or it without a plural ending ("breads"), is known.
-    pub fn contains(&self, word: &str) -> bool {
-        let folded = fold(word);
-        self.words.contains(&folded) || self.words.contains(stem(&folded))
-    }
+/// The known words of a WordPiece vocabulary (`vocab.txt`) with the short words of the four
+/// languages.
+pub fn vocabulary_from_wordpiece(vocab: &str) -> Vocabulary {
+    Vocabulary::from_wordpiece(vocab, adforge_generator::text::SHORT_WORDS)
 }
 
 /// Whether `field` looks cut inside a word: it fills its limit of `max_graphemes` exactly, ends
@@ -179,7 +156,7 @@ mod tests {
     use super::*;
 
     fn vocabulary() -> Vocabulary {
-        Vocabulary::from_wordpiece("[PAD]\nworld\n##s\nwelcome\nfresh\nbread\ndoor\nawesome\n")
+        vocabulary_from_wordpiece("[PAD]\nworld\n##s\nwelcome\nfresh\nbread\ndoor\nawesome\n")
     }
 
     #[test]

@@ -35,6 +35,18 @@
 //! - **rule violations**: a delivered variant breaks a rule when the pipeline reported a
 //!   violation for it or when the policy checker (the language's rule pack, the brief's banned
 //!   words and required phrases, the placement's limits, claims unless allowed) finds one.
+//! - **reader faults**: what a person reading the copy sees at once, found with the same
+//!   functions copy selection rejects on (`adforge_targeting::copy::faults`): *prompt echo* (a
+//!   label of the prompt followed by a colon, `Tone:`; four words in a row of its instructions;
+//!   the brand's tone of voice when it lists two or more qualities; six words in a row of the
+//!   audience persona), *headline echo* (the body repeats the headline or the headline the body,
+//!   beyond the brand, the product and filler words), *misspelt brand* (words within one or two
+//!   edits of the brand name that are not it), *unknown words* (words of three letters or more
+//!   that are neither in the MiniLM vocabulary, nor inflections or compounds of its words, nor
+//!   in the brief), *unfinished body* (the body does not end on `.`, `!`, `?`, `…` or `)`),
+//!   *choppy headline* (two commas or more), *invented number* (digits or number words the brief does not state) and
+//!   *invented offer* (`free`, `trial`, `discount`, `organic`… when the brief does not say
+//!   them). Counted per variant and per kind.
 //! - **distinct headlines per group**: the number of different headlines (folded) among a
 //!   group's delivered variants, averaged over groups; *duplicate headlines* counts delivered
 //!   variants whose headline repeats an earlier one of the same group.

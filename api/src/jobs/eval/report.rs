@@ -42,7 +42,7 @@ pub fn load_judge(
     let embedder = SentenceEmbedder::load(&dir, device)?;
     let path = dir.join("vocab.txt");
     let vocab = std::fs::read_to_string(&path).map_err(|source| JudgeError::Io { path, source })?;
-    Ok((embedder, Vocabulary::from_wordpiece(&vocab)))
+    Ok((embedder, metrics::vocabulary_from_wordpiece(&vocab)))
 }
 
 /// How to run the evaluation.
@@ -77,6 +77,10 @@ pub struct ScoredVariant {
     pub artefacts: Vec<String>,
     /// Rules broken, as `rule (field)`.
     pub violations: Vec<String>,
+    /// Faults a reader sees (copy selection rejects them too), as `kind: detail`: `prompt echo`
+    /// (a label, instruction, tone or persona of the prompt copied), `headline echo`,
+    /// `misspelt brand`, `unknown words`, `invented number`, `invented offer`.
+    pub faults: Vec<String>,
     /// Cosine with the brief's product and description.
     pub relevance: f32,
 }
@@ -131,6 +135,10 @@ pub struct LanguageSummary {
     pub with_violations: u64,
     /// Share of delivered variants breaking a rule.
     pub violation_rate: f64,
+    /// Variants with a fault a reader sees (see [`ScoredVariant::faults`]).
+    pub with_faults: u64,
+    /// Variants per kind of fault.
+    pub faults: BTreeMap<String, u64>,
     /// Delivered variants repeating a headline of their group.
     pub duplicate_headlines: u64,
     /// Distinct headlines per group that delivered something, on average.
@@ -296,6 +304,58 @@ fn score_group(
     }
     known.add_text(campaign.offer.as_deref().unwrap_or(""));
 
+    let echo =
+        targeting::prompt::prompt_echo(language, &spec, &kit.voice, &values.segment.input.persona);
+    // The brief's text, as copy generation states it: the only numbers and offers copy may name.
+    let facts = format!(
+        "{} {} {} {} {} {}",
+        campaign.brand,
+        campaign.product,
+        campaign.description,
+        campaign.offer.as_deref().unwrap_or(""),
+        values.segment.input.persona,
+        kit.required_phrases.join(" ")
+    );
+    let faults_of = |copy: &targeting::AdCopy| {
+        let prose = format!("{} {}", copy.headline, copy.body);
+        let all = copy.joined();
+        let mut faults = Vec::new();
+        let found = echo.find(&all);
+        if !found.is_empty() {
+            faults.push(format!("prompt echo: {}", found.join(", ")));
+        }
+        if metrics::headline_echo(
+            &copy.headline,
+            &copy.body,
+            &campaign.brand,
+            &campaign.product,
+        ) {
+            faults.push("headline echo".to_string());
+        }
+        if metrics::unfinished_body(&copy.body) {
+            faults.push("unfinished body".to_string());
+        }
+        if metrics::choppy_headline(&copy.headline) {
+            faults.push("choppy headline".to_string());
+        }
+        if let Some(written) = metrics::misspelt_brand(&prose, &campaign.brand, &known) {
+            faults.push(format!("misspelt brand: {written}"));
+        }
+        let unknown = metrics::unknown_words(&prose, &known);
+        if !unknown.is_empty() {
+            faults.push(format!("unknown words: {}", unknown.join(", ")));
+        }
+        let numbers = metrics::invented_numbers(&all, &facts);
+        if !numbers.is_empty() {
+            faults.push(format!("invented number: {}", numbers.join(", ")));
+        }
+        let offers = metrics::invented_offers(&all, &facts);
+        if !offers.is_empty() {
+            faults.push(format!("invented offer: {}", offers.join(", ")));
+        }
+        faults
+    };
+
     let mut texts = vec![format!("{}. {}", campaign.product, campaign.description)];
     texts.extend(delivered.iter().map(|v| {
         format!(
@@ -359,6 +419,7 @@ fn score_group(
                 })
                 .collect(),
             violations,
+            faults: faults_of(copy),
             relevance: targeting::rank::cosine(reference, embedding),
         });
     }
@@ -412,6 +473,18 @@ pub fn summarise(groups: &[GroupResult]) -> Vec<LanguageSummary> {
             let seconds: f64 = groups.iter().map(|g| g.seconds).sum();
             let candidates: u64 = groups.iter().map(|g| g.candidates).sum();
             let with_violations = count(&|v| !v.violations.is_empty());
+            let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+            for v in &delivered {
+                let mut kinds: Vec<&str> = v
+                    .faults
+                    .iter()
+                    .map(|f| f.split(':').next().unwrap_or(f))
+                    .collect();
+                kinds.dedup();
+                for kind in kinds {
+                    *faults.entry(kind.to_string()).or_insert(0) += 1;
+                }
+            }
             LanguageSummary {
                 language: language.to_string(),
                 groups: groups.len(),
@@ -429,6 +502,8 @@ pub fn summarise(groups: &[GroupResult]) -> Vec<LanguageSummary> {
                 with_markup: count(&|v| !v.artefacts.is_empty()),
                 with_violations,
                 violation_rate: rate(with_violations, n),
+                with_faults: count(&|v| !v.faults.is_empty()),
+                faults,
                 duplicate_headlines,
                 distinct_headlines_per_group: if delivering_groups == 0 {
                     0.0

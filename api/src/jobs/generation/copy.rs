@@ -13,7 +13,8 @@ use adforge_generator::text::{
     TextScheduler,
 };
 use adforge_targeting as targeting;
-use targeting::copy::{Candidate, Selection, SelectionConfig};
+use std::sync::Arc;
+use targeting::copy::{Candidate, Selection, SelectionConfig, Vocabulary};
 
 use super::pipeline::PipelineError;
 
@@ -42,6 +43,25 @@ pub struct CopyBrief<'a> {
     pub candidates_per_variant: u32,
     /// Base seed: candidate `i` samples with `seed + i`.
     pub seed: u64,
+    /// Known words (empty: words are not checked).
+    pub vocabulary: Arc<Vocabulary>,
+}
+
+/// The whole words of the WordPiece vocabulary in `dir` (`vocab.txt` of MiniLM) with the short
+/// words of the supported languages; empty, with a warning, when it cannot be read (copy is
+/// then not checked for unknown words).
+pub fn load_vocabulary(dir: &std::path::Path) -> Arc<Vocabulary> {
+    let path = dir.join("vocab.txt");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Arc::new(Vocabulary::from_wordpiece(
+            &text,
+            adforge_generator::text::SHORT_WORDS,
+        )),
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "no vocabulary: copy words are not checked");
+            Arc::new(Vocabulary::default())
+        }
+    }
 }
 
 /// The selected copy of a group, with everything provenance records.
@@ -144,7 +164,14 @@ pub fn write_copy(
         &brief.brand.name,
         &brief.campaign.product,
     )
-    .with_facts(&facts);
+    .with_facts(&facts)
+    .with_prompt_echo(targeting::prompt::prompt_echo(
+        brief.segment.language,
+        brief.placement,
+        &brief.brand.voice,
+        &brief.segment.persona,
+    ))
+    .with_vocabulary(brief.vocabulary.clone());
     let checker = targeting::PolicyChecker::new(
         pack,
         brief.brand,

@@ -84,6 +84,8 @@ pub struct Pipeline {
     text_model_sha256: String,
     /// Behind a lock: its tensors may not be shared between threads, and ranking is brief.
     embedder: Mutex<SentenceEmbedder>,
+    /// The whole words of MiniLM's vocabulary: copy with other words is rejected.
+    copy_words: std::sync::Arc<targeting::copy::Vocabulary>,
     assets: AssetStore,
     backgrounds: Option<DiffusionBackgrounds>,
     copy: CopySettings,
@@ -282,7 +284,9 @@ impl Pipeline {
         let text = TextScheduler::start(model, MAX_TEXT_BATCH);
         let text_model_sha256 = hash_model(&path)?;
         let embedder = SentenceEmbedder::load(&models_dir.join("all-minilm-l6-v2"), device)?;
+        let copy_words = super::copy::load_vocabulary(&models_dir.join("all-minilm-l6-v2"));
         Ok(Pipeline {
+            copy_words,
             text,
             text_model_id: path
                 .file_name()
@@ -404,6 +408,7 @@ impl Pipeline {
                 variants: input.variants,
                 candidates_per_variant: self.copy.candidates_per_variant,
                 seed: input.seed,
+                vocabulary: self.copy_words.clone(),
             },
             cancel,
         )?;
