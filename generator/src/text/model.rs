@@ -197,6 +197,11 @@ impl TextModel {
                 "the quantized decode step implements the Llama family only".into(),
             ));
         };
+        if let Some(reason) = unsupported_by_quantized_step(llama.config()) {
+            return Err(TextError::Config(format!(
+                "the quantized decode step does not implement {reason}"
+            )));
+        }
         if self.path.is_dir() {
             return Err(TextError::Config(
                 "the quantized decode step reads GGUF files; this model is a safetensors folder"
@@ -318,4 +323,27 @@ impl TextModel {
             .forward(&ids, &positions.contiguous(), None, &mut cache);
         Ok(self.network.logits(&hidden))
     }
+}
+
+/// What of `config` the quantized CPU decode step does not implement (it rotates with plain
+/// per-dimension frequencies over the whole head and applies one window to every layer), so
+/// such models keep decoding on libtorch, which implements all of it.
+fn unsupported_by_quantized_step(
+    config: &crate::text::models::llama::LlamaConfig,
+) -> Option<&'static str> {
+    use crate::text::rope::RopeScaling;
+    if matches!(config.rope_scaling, RopeScaling::LongRope { .. }) {
+        return Some("LongRoPE scaling");
+    }
+    if config.rope_scaling.attention_factor() != 1.0 {
+        return Some("a RoPE attention factor");
+    }
+    if config.rotary_dim != config.head_dim {
+        return Some("partial rotary embeddings");
+    }
+    let windowed = config.sliding_layers.iter().filter(|&&w| w).count();
+    if config.sliding_window.is_some_and(|w| w > 0) && windowed != config.sliding_layers.len() {
+        return Some("a sliding window on some layers only");
+    }
+    None
 }
