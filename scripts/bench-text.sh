@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Text engine throughput against transformers and llama.cpp, same machine, same run, same prompt:
 # SmolLM2-135M-Instruct (the default Q4_1 GGUF), greedy KV-cached decoding.
-#   - adforge batch 1: the quantized CPU decode step (GGUF blocks, int8 activations) and the
-#     f32 libtorch reference; batch 16 and 32: libtorch (f32).
+#   - adforge batch 1, 16 and 32: the quantized CPU decode step (GGUF blocks, int8 activations,
+#     weights read once per step for the whole batch) and the f32 libtorch reference.
 #   - llama.cpp (llama-cpp-python) batch 1 on the same GGUF with the same thread count.
 #   - transformers batch 1 and 16 (f32).
 # Prints a Markdown table (also written to bench-out/text.md) with the machine's load.
@@ -59,6 +59,7 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
 fi
 results+=("$(adforge --batch 1 --decode reference)")
 for batch in 16 32; do
+  results+=("$(adforge --batch "$batch" --decode quantized)")
   results+=("$(adforge --batch "$batch" --decode reference)")
 done
 if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
@@ -104,6 +105,10 @@ if q1 and ref1:
 if ref1 and tf1:
     print(f"- batch 1, adforge f32 / transformers f32: {ref1['decode_tok_s'] / tf1['decode_tok_s']:.2f}x")
 for b in (16, 32):
+    q = by.get(("adforge quantized", b))
+    if q and q1:
+        print(f"- adforge batch {b} quantized / batch 1 quantized decode throughput: "
+              f"{q['decode_tok_s'] / q1['decode_tok_s']:.2f}x")
     r = by.get(("adforge reference", b))
     if r and q1:
         print(f"- adforge batch {b} (f32) / adforge batch 1 quantized decode throughput: "
