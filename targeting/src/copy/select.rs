@@ -292,6 +292,17 @@ pub fn artefacts(text: &str) -> Vec<String> {
     {
         found.push("XX".into());
     }
+    // A currency sign says a price: one with no figure after it ("Get £$'x") is debris.
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if matches!(c, '£' | '$' | '€' | '¥') {
+            let next = chars[i + 1..].iter().find(|n| !n.is_whitespace());
+            if !next.is_some_and(|n| n.is_ascii_digit()) {
+                found.push(format!("{c} without a figure"));
+                break;
+            }
+        }
+    }
     let mut run = 0;
     for c in text.chars() {
         if is_emoji(c) {
@@ -558,12 +569,15 @@ mod tests {
             ("Cold brew #monday", "#"),
             ("Cold brew ☕☕ today", "emoji run"),
             ("Wow!! Coffee", "!!"),
+            ("Get £$'x, book now", "£ without a figure"),
+            ("Only $ today", "$ without a figure"),
         ] {
             assert!(artefacts(text).contains(&mark.to_string()), "{text}");
         }
         for clean in [
             "Northwind Cold Brew, steeped for 18 hours.",
             "Size XL jackets, 10% off!",
+            "First month for £10, then € 12.",
             "Café crème à emporter",
             "Jetzt 20 % sparen – nur bis Sonntag.",
         ] {

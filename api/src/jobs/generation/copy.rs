@@ -20,8 +20,10 @@ use super::pipeline::PipelineError;
 
 /// Decoding rounds at most per group: when fewer candidates than wanted pass the checks, another
 /// K × (missing variants) are decoded with new seeds, up to this many rounds in all. Most groups
-/// need one round; the rest would otherwise deliver fewer variants than asked.
-pub const MAX_ROUNDS: u32 = 3;
+/// need one round; the rest would otherwise deliver fewer variants than asked. On the quantized
+/// decode step a round of candidates costs about as much as one sequence, so a strict check
+/// costs little time.
+pub const MAX_ROUNDS: u32 = 6;
 
 /// Sampling temperature of candidates: low enough to stay on the brief, high enough that K
 /// candidates differ.
@@ -115,14 +117,7 @@ pub fn write_copy(
         max_graphemes: max,
         allowed_values: allowed,
     };
-    // The decoder never starts a word the rules forbid (single words: "best", "guaranteed",
-    // the brand's banned words); phrases are left to the checks after decoding.
-    let pack = targeting::RulePack::builtin(brief.segment.language);
-    let mut banned: Vec<&String> = brief.brand.banned_phrases.iter().collect();
-    if !brief.campaign.allow_claims {
-        banned.extend(pack.superlatives.iter().chain(&pack.guarantees));
-    }
-    // The brief's own text: the only numbers the copy may state come from it.
+    // The brief's own text: the only numbers and offers the copy may state come from it.
     let facts = format!(
         "{} {} {} {} {} {}",
         brief.brand.name,
@@ -132,13 +127,28 @@ pub fn write_copy(
         brief.segment.persona,
         brief.brand.required_phrases.join(" ")
     );
+    // The decoder never starts a word the rules forbid (single words: "best", "guaranteed",
+    // the brand's banned words, offer words such as "free" or "discount" that the brief does
+    // not state); phrases are left to the checks after decoding.
+    let pack = targeting::RulePack::builtin(brief.segment.language);
+    let mut banned: Vec<String> = brief.brand.banned_phrases.clone();
+    if !brief.campaign.allow_claims {
+        banned.extend(pack.superlatives.iter().chain(&pack.guarantees).cloned());
+    }
+    if brief.segment.language == targeting::Language::En {
+        banned.extend(
+            targeting::copy::faults::offer_words_absent_from(&facts)
+                .into_iter()
+                .map(String::from),
+        );
+    }
     let schema = JsonSchemaSpec::new(vec![
         field("headline", brief.placement.headline_max, None),
         field("body", brief.placement.body_max, None),
         field("cta", brief.placement.cta_max, allowed.clone()),
     ])
     .with_language(brief.segment.language.code())
-    .with_banned_words(banned)
+    .with_banned_words(&banned)
     .with_numbers_from(&facts)
     .with_max_exclamations(pack.punctuation.max_exclamations);
     let prompt = Prompt::Messages(
