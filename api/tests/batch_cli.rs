@@ -43,6 +43,9 @@ fn batch(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("ADFORGE_MODELS_DIR", models_dir())
+        // Every row needs its creative: more candidates make a group where none passes the
+        // copy checks rare (copy quality itself is gated by the eval_copy test).
+        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "12")
         .env("ADFORGE_DATA_DIR", dir.join("data"))
         .env("ADFORGE_LOG", "warn")
         .env_remove("ADFORGE_CONFIG")
@@ -322,6 +325,7 @@ fn a_killed_run_resumes_after_its_finished_rows() {
         .args(["batch", "in.csv", "--out", "out"])
         .current_dir(dir.path())
         .env("ADFORGE_MODELS_DIR", models_dir())
+        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "12")
         .env("ADFORGE_DATA_DIR", dir.path().join("data"))
         .env("ADFORGE_LOG", "warn")
         .env_remove("ADFORGE_CONFIG")

@@ -74,7 +74,7 @@ fn batch(dir: &Path, args: &[&str]) -> Output {
         .env("ADFORGE_MODELS_DIR", models_dir())
         .env("ADFORGE_DATA_DIR", dir.join("data"))
         .env("ADFORGE_LOG", "warn")
-        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "6")
+        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "12")
         .env_remove("ADFORGE_CONFIG")
         .output()
         .expect("run adforge batch");

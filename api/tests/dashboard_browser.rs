@@ -47,10 +47,10 @@ fn adforge(work_dir: &Path, data_dir: &Path) -> Command {
     command
         .env("ADFORGE_DATA_DIR", data_dir)
         .env("ADFORGE_WORKERS", "1")
-        // The flow needs its one creative: six candidates per round (up to six rounds) make a
+        // The flow needs its one creative: twelve candidates per round (up to six rounds) make a
         // group where none passes the quality checks rare. Copy quality itself is gated by the
         // eval_copy test.
-        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "6");
+        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "12");
     command
 }
 

@@ -56,11 +56,11 @@ async fn generate_approve_serve_and_count() {
                 "CI=true needs ADFORGE_TEST_REDIS_URL"
             );
         }
-        // Six candidates per variant: a group delivers only copy that passes the quality
+        // Twelve candidates per variant: a group delivers only copy that passes the quality
         // checks (issue #13), and this flow needs one creative in each segment.
         let app = TestApp::spawn_with(db, |s| {
             s.redis_url = redis.clone();
-            s.copy_candidates_per_variant = 6;
+            s.copy_candidates_per_variant = 12;
         })
         .await;
         let stop = common::start_worker(&app);

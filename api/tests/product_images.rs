@@ -414,7 +414,7 @@ async fn generated_creatives_show_the_photo_and_record_it() {
     if !common::models_available() {
         return;
     }
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.copy_candidates_per_variant = 6).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.copy_candidates_per_variant = 12).await;
     let stop = common::start_worker(&app);
     let key = app.new_tenant("Acme");
     let campaign = app

@@ -35,7 +35,7 @@ fn spawn_worker(app: &TestApp) -> WorkerProcess {
         .env("ADFORGE_DATA_DIR", &settings.data_dir)
         .env("ADFORGE_JOB_LEASE_SECONDS", "3")
         // Six candidates per variant, so that groups have good copy to deliver (issue #13).
-        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "6")
+        .env("ADFORGE_COPY_CANDIDATES_PER_VARIANT", "12")
         .env("ADFORGE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
