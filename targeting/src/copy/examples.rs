@@ -117,6 +117,21 @@ fn all_examples() -> &'static [CopyExample] {
     })
 }
 
+/// The text of every example ad of `language` (brief facts and ad together, one string per
+/// example): what the model may copy from the prompt instead of the brief.
+pub fn example_texts(language: Language) -> Vec<String> {
+    all_examples()
+        .iter()
+        .filter(|e| e.language == language)
+        .map(|e| {
+            format!(
+                "{}. {}. {}. {}. {}",
+                e.product, e.description, e.offer, e.headline, e.body
+            )
+        })
+        .collect()
+}
+
 /// Up to `count` examples of `language` and `kind` whose headline, body and CTA fit the
 /// placement's limits, in file order. Falls back to other kinds of the same language when too
 /// few fit.

@@ -179,7 +179,9 @@ pub fn misspelt_brand(text: &str, brand: &str, known: &Vocabulary) -> Option<Str
     }
     let copy_words = words(text);
     let same = |a: &str, b: &str| a == b || stem(a) == stem(b) || stem(stem(a)) == stem(b);
-    let ordinary = |w: &str| !known.is_empty() && known.knows(w);
+    // Whole known words only: a brand run together from two words ("DrivePalma") would pass as
+    // a compound, and so would its misspelling ("DrovePalma").
+    let ordinary = |w: &str| !known.is_empty() && known.contains(w);
     let n = brand_words.len();
     if copy_words.len() >= n {
         for window in copy_words.windows(n) {
@@ -622,6 +624,14 @@ mod tests {
                 assert_eq!(misspelt_brand(fine, brand, &v), None, "{fine} / {brand}");
             }
         }
+        // A brand run together from two words is not excused as a compound of them.
+        let mut palma = v.clone();
+        palma.add_text("drove Palma drive");
+        assert_eq!(
+            misspelt_brand("Hire with DrovePalma", "DrivePalma", &palma).as_deref(),
+            Some("drovepalma")
+        );
+        assert_eq!(misspelt_brand("Drive in Palma", "DrivePalma", &palma), None);
         assert_eq!(misspelt_brand("Rest well", "Restwell", &v), None);
         assert_eq!(misspelt_brand("Crumb and Co", "Crumb & Co", &v), None);
     }

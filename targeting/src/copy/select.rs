@@ -27,10 +27,14 @@ use unicode_normalization::UnicodeNormalization;
 use crate::brief::{AdCopy, Language};
 use std::sync::Arc;
 
+use crate::copy::examples::example_texts;
 pub use crate::copy::faults::invented_numbers;
 use crate::copy::faults::{
     choppy_headline, headline_echo, invented_offers, misspelt_brand, unfinished_body,
     unknown_words, PromptEcho, Vocabulary,
+};
+use crate::copy::grounding::{
+    dangling_endings, example_leak, garbled_figures, invented_names, title_case,
 };
 use crate::copy::lang::{detect_language, LanguageCheck};
 use crate::policy::Violation;
@@ -76,6 +80,9 @@ pub struct SelectionConfig {
     pub prompt_echo: PromptEcho,
     /// Known words; copy with a word it does not know is rejected (empty: no check).
     pub vocabulary: Arc<Vocabulary>,
+    /// The example ads of the language (see [`example_texts`]), whose own facts the copy must
+    /// not repeat.
+    pub examples: Vec<String>,
 }
 
 impl SelectionConfig {
@@ -93,7 +100,21 @@ impl SelectionConfig {
             facts: String::new(),
             prompt_echo: PromptEcho::default(),
             vocabulary: Arc::new(Vocabulary::default()),
+            examples: example_texts(language),
         }
+    }
+
+    /// The words copy may use: the vocabulary with the brief's, the brand's and the product's
+    /// words added (empty when no vocabulary is loaded: no unknown-word check).
+    pub fn known_words(&self) -> Vocabulary {
+        if self.vocabulary.is_empty() {
+            return Vocabulary::default();
+        }
+        let mut known = (*self.vocabulary).clone();
+        known.add_text(&self.facts);
+        known.add_text(&self.brand);
+        known.add_text(&self.product);
+        known
     }
 
     /// With the prompt's labels, instructions and descriptive brief lines to look for in the
@@ -184,6 +205,26 @@ pub enum Rejection {
         /// The words.
         words: Vec<String>,
     },
+    /// Repeats facts of an example ad shown in the prompt instead of the brief's.
+    ExampleLeak {
+        /// The words repeated.
+        run: String,
+    },
+    /// Names people, places or organisations the brief does not mention.
+    InventedName {
+        /// The names.
+        names: Vec<String>,
+    },
+    /// Puts a price or a percentage of the brief into other words, changing the offer.
+    GarbledFigure {
+        /// The figures.
+        figures: Vec<String>,
+    },
+    /// A sentence ends on a word no sentence ends on ("every.", "the.").
+    DanglingEnding {
+        /// The words.
+        words: Vec<String>,
+    },
     /// Names neither the brand nor the product.
     Unnamed,
     /// A field ends inside a word: the limit left no room to finish it.
@@ -216,9 +257,46 @@ impl Rejection {
             Rejection::UnknownWord { .. } => "unknown_word",
             Rejection::UnfinishedBody => "unfinished_body",
             Rejection::ChoppyHeadline => "choppy_headline",
+            Rejection::ExampleLeak { .. } => "example_leak",
+            Rejection::InventedName { .. } => "invented_name",
+            Rejection::GarbledFigure { .. } => "garbled_figure",
+            Rejection::DanglingEnding { .. } => "dangling_ending",
             Rejection::Unnamed => "unnamed",
             Rejection::CutWord { .. } => "cut_word",
             Rejection::Duplicate { .. } => "duplicate",
+        }
+    }
+
+    /// The reason with what was found, for a person reading a report ("misspelt_brand:
+    /// drovepalma").
+    pub fn describe(&self) -> String {
+        let detail = match self {
+            Rejection::Empty { fields } => fields.join(", "),
+            Rejection::Artefact { found } => found.join(", "),
+            Rejection::WrongLanguage { detected } => detected.clone().unwrap_or_default(),
+            Rejection::Violation { rules } => rules.join(", "),
+            Rejection::OffTopic { relevance } => format!("{relevance:.2}"),
+            Rejection::Repetition { repeated } => repeated.clone(),
+            Rejection::InventedFact { numbers } => numbers.join(", "),
+            Rejection::InventedOffer { words }
+            | Rejection::UnknownWord { words }
+            | Rejection::DanglingEnding { words } => words.join(", "),
+            Rejection::PromptEcho { found } => found.join(", "),
+            Rejection::MisspeltBrand { written } => written.clone(),
+            Rejection::ExampleLeak { run } => run.clone(),
+            Rejection::InventedName { names } => names.join(", "),
+            Rejection::GarbledFigure { figures } => figures.join(", "),
+            Rejection::CutWord { fields } => fields.to_string(),
+            Rejection::Duplicate { of } => format!("of {of}"),
+            Rejection::HeadlineEcho
+            | Rejection::UnfinishedBody
+            | Rejection::ChoppyHeadline
+            | Rejection::Unnamed => String::new(),
+        };
+        if detail.is_empty() {
+            self.name().to_string()
+        } else {
+            format!("{}: {detail}", self.name())
         }
     }
 }
@@ -373,18 +451,80 @@ pub fn names_brand_or_product(copy: &AdCopy, brand: &str, product: &str) -> bool
     )
 }
 
+/// The faults of `copy` a reader sees at once (see [`crate::copy::faults`] and
+/// [`crate::copy::grounding`]): invented numbers, offers and names, example wording, garbled
+/// figures, prompt and headline echoes, unfinished or dangling sentences, a choppy headline, a
+/// misspelt brand and unknown words. `known` is [`SelectionConfig::known_words`]. Selection
+/// rejects on them and the copy evaluation counts them in what is delivered.
+pub fn reader_faults(
+    copy: &AdCopy,
+    config: &SelectionConfig,
+    known: &Vocabulary,
+) -> Vec<Rejection> {
+    let mut rejections = Vec::new();
+    if !config.facts.is_empty() {
+        let numbers = invented_numbers(&copy.joined(), &config.facts);
+        if !numbers.is_empty() {
+            rejections.push(Rejection::InventedFact { numbers });
+        }
+        let words = invented_offers(&copy.joined(), &config.facts);
+        if !words.is_empty() {
+            rejections.push(Rejection::InventedOffer { words });
+        }
+    }
+    let found = config.prompt_echo.find(&copy.joined());
+    if !found.is_empty() {
+        rejections.push(Rejection::PromptEcho { found });
+    }
+    if headline_echo(&copy.headline, &copy.body, &config.brand, &config.product) {
+        rejections.push(Rejection::HeadlineEcho);
+    }
+    if unfinished_body(&copy.body) {
+        rejections.push(Rejection::UnfinishedBody);
+    }
+    if choppy_headline(&copy.headline) {
+        rejections.push(Rejection::ChoppyHeadline);
+    }
+    let prose = format!("{} {}", copy.headline, copy.body);
+    if let Some(written) = misspelt_brand(&prose, &config.brand, known) {
+        rejections.push(Rejection::MisspeltBrand { written });
+    }
+    let words = unknown_words(&prose, known);
+    if !words.is_empty() {
+        rejections.push(Rejection::UnknownWord { words });
+    }
+    if !config.facts.is_empty() {
+        if let Some(run) = example_leak(&prose, &config.examples, &config.facts) {
+            rejections.push(Rejection::ExampleLeak { run });
+        }
+        let figures = garbled_figures(&copy.joined(), &config.facts);
+        if !figures.is_empty() {
+            rejections.push(Rejection::GarbledFigure { figures });
+        }
+        let headline = (!title_case(&copy.headline)).then_some(&copy.headline);
+        let names: Vec<String> = headline
+            .into_iter()
+            .chain([&copy.body])
+            .flat_map(|field| invented_names(field, &config.facts, config.language))
+            .collect();
+        if !names.is_empty() {
+            rejections.push(Rejection::InventedName { names });
+        }
+    }
+    let words: Vec<String> = [&copy.headline, &copy.body]
+        .into_iter()
+        .flat_map(|field| dangling_endings(field, config.language))
+        .collect();
+    if !words.is_empty() {
+        rejections.push(Rejection::DanglingEnding { words });
+    }
+    rejections
+}
+
 /// Scores every candidate, rejects those that fail a check and keeps up to `config.wanted` of
 /// the best survivors.
 pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> Selection {
-    let known = if config.vocabulary.is_empty() {
-        Vocabulary::default()
-    } else {
-        let mut known = (*config.vocabulary).clone();
-        known.add_text(&config.facts);
-        known.add_text(&config.brand);
-        known.add_text(&config.product);
-        known
-    };
+    let known = config.known_words();
     let mut reports: Vec<CandidateReport> = candidates
         .iter()
         .enumerate()
@@ -416,42 +556,7 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
             {
                 rejections.push(Rejection::Repetition { repeated });
             }
-            if !config.facts.is_empty() {
-                let numbers = invented_numbers(&c.copy.joined(), &config.facts);
-                if !numbers.is_empty() {
-                    rejections.push(Rejection::InventedFact { numbers });
-                }
-                let words = invented_offers(&c.copy.joined(), &config.facts);
-                if !words.is_empty() {
-                    rejections.push(Rejection::InventedOffer { words });
-                }
-            }
-            let found = config.prompt_echo.find(&c.copy.joined());
-            if !found.is_empty() {
-                rejections.push(Rejection::PromptEcho { found });
-            }
-            if headline_echo(
-                &c.copy.headline,
-                &c.copy.body,
-                &config.brand,
-                &config.product,
-            ) {
-                rejections.push(Rejection::HeadlineEcho);
-            }
-            if unfinished_body(&c.copy.body) {
-                rejections.push(Rejection::UnfinishedBody);
-            }
-            if choppy_headline(&c.copy.headline) {
-                rejections.push(Rejection::ChoppyHeadline);
-            }
-            let prose = format!("{} {}", c.copy.headline, c.copy.body);
-            if let Some(written) = misspelt_brand(&prose, &config.brand, &known) {
-                rejections.push(Rejection::MisspeltBrand { written });
-            }
-            let words = unknown_words(&prose, &known);
-            if !words.is_empty() {
-                rejections.push(Rejection::UnknownWord { words });
-            }
+            rejections.extend(reader_faults(&c.copy, config, &known));
             let language = detect_language(
                 &format!("{} {}", c.copy.headline, c.copy.body),
                 config.language,

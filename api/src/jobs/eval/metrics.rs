@@ -7,10 +7,7 @@ pub use adforge_targeting::copy::naming::{fold, main_noun, names_brand_or_produc
 
 /// Known words: the vocabulary copy selection checks words against, also used here to accept
 /// a field's last word as complete.
-pub use adforge_targeting::copy::faults::{
-    choppy_headline, headline_echo, invented_numbers, invented_offers, misspelt_brand,
-    unfinished_body, unknown_words, Vocabulary,
-};
+pub use adforge_targeting::copy::faults::Vocabulary;
 
 /// The known words of a WordPiece vocabulary (`vocab.txt`) with the short words of the four
 /// languages.

@@ -79,7 +79,9 @@ pub struct ScoredVariant {
     pub violations: Vec<String>,
     /// Faults a reader sees (copy selection rejects them too), as `kind: detail`: `prompt echo`
     /// (a label, instruction, tone or persona of the prompt copied), `headline echo`,
-    /// `misspelt brand`, `unknown words`, `invented number`, `invented offer`.
+    /// `misspelt brand`, `unknown word`, `invented fact` (a number), `invented offer`,
+    /// `invented name`, `example leak`, `garbled figure`, `dangling ending`, `unfinished body`,
+    /// `choppy headline` (see `adforge_targeting::copy::reader_faults`).
     pub faults: Vec<String>,
     /// Cosine with the brief's product and description.
     pub relevance: f32,
@@ -293,20 +295,9 @@ fn score_group(
         &spec,
         campaign.allow_claims,
     );
-    let mut known = vocabulary.clone();
-    for text in [
-        &campaign.brand,
-        &campaign.product,
-        &campaign.description,
-        &values.segment.input.persona,
-    ] {
-        known.add_text(text);
-    }
-    known.add_text(campaign.offer.as_deref().unwrap_or(""));
-
-    let echo =
-        targeting::prompt::prompt_echo(language, &spec, &kit.voice, &values.segment.input.persona);
-    // The brief's text, as copy generation states it: the only numbers and offers copy may name.
+    // The brief's text, as copy generation states it: the only numbers, offers and names copy
+    // may state. The faults are copy selection's own checks, so what is counted here is what
+    // selection should have caught.
     let facts = format!(
         "{} {} {} {} {} {}",
         campaign.brand,
@@ -316,44 +307,22 @@ fn score_group(
         values.segment.input.persona,
         kit.required_phrases.join(" ")
     );
+    let selection =
+        targeting::copy::SelectionConfig::new(1, language, &campaign.brand, &campaign.product)
+            .with_facts(&facts)
+            .with_prompt_echo(targeting::prompt::prompt_echo(
+                language,
+                &spec,
+                &kit.voice,
+                &values.segment.input.persona,
+            ))
+            .with_vocabulary(std::sync::Arc::new(vocabulary.clone()));
+    let known = selection.known_words();
     let faults_of = |copy: &targeting::AdCopy| {
-        let prose = format!("{} {}", copy.headline, copy.body);
-        let all = copy.joined();
-        let mut faults = Vec::new();
-        let found = echo.find(&all);
-        if !found.is_empty() {
-            faults.push(format!("prompt echo: {}", found.join(", ")));
-        }
-        if metrics::headline_echo(
-            &copy.headline,
-            &copy.body,
-            &campaign.brand,
-            &campaign.product,
-        ) {
-            faults.push("headline echo".to_string());
-        }
-        if metrics::unfinished_body(&copy.body) {
-            faults.push("unfinished body".to_string());
-        }
-        if metrics::choppy_headline(&copy.headline) {
-            faults.push("choppy headline".to_string());
-        }
-        if let Some(written) = metrics::misspelt_brand(&prose, &campaign.brand, &known) {
-            faults.push(format!("misspelt brand: {written}"));
-        }
-        let unknown = metrics::unknown_words(&prose, &known);
-        if !unknown.is_empty() {
-            faults.push(format!("unknown words: {}", unknown.join(", ")));
-        }
-        let numbers = metrics::invented_numbers(&all, &facts);
-        if !numbers.is_empty() {
-            faults.push(format!("invented number: {}", numbers.join(", ")));
-        }
-        let offers = metrics::invented_offers(&all, &facts);
-        if !offers.is_empty() {
-            faults.push(format!("invented offer: {}", offers.join(", ")));
-        }
-        faults
+        targeting::copy::reader_faults(copy, &selection, &known)
+            .iter()
+            .map(|fault| fault.describe().replace('_', " "))
+            .collect::<Vec<String>>()
     };
 
     let mut texts = vec![format!("{}. {}", campaign.product, campaign.description)];
