@@ -9,7 +9,12 @@
 #   BENCH_PROFILE        cargo profile for the benchmark binary (default: release)
 #   BENCH_THREADS        threads for every side (default: one per CPU)
 #   BENCH_NEW_TOKENS     new tokens per run (default 200); BENCH_PROMPT_TOKENS (default 128)
-#   BENCH_BURN=1         keep one core busy with a CPU burner (a shell loop) during the runs
+#   BENCH_BURN=1         keep one core busy with a CPU burner (a shell loop) during the runs; the
+#                        f32 reference and transformers then run at batch 1 only (their batched
+#                        runs take many minutes on a shared core and measure nothing the
+#                        contention targets ask)
+#   BENCH_REFERENCE=0|1  run the f32 reference and transformers batched too (default: 1, 0 under
+#                        BENCH_BURN=1)
 #   BENCH_SKIP_PEERS=1   adforge only (no transformers, no llama.cpp)
 #   BENCH_DEVICE         cpu (default) or cuda (adforge side only)
 #   BENCH_LLAMACPP_VERSION  llama-cpp-python version installed into the benchmark venv when it is
@@ -57,14 +62,19 @@ if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
     echo "llama-cpp-python is not installed in $PY's venv; skipping the llama.cpp peer" >&2
   fi
 fi
+BATCHED_REFERENCE="${BENCH_REFERENCE:-$([ "${BENCH_BURN:-0}" = 1 ] && echo 0 || echo 1)}"
 results+=("$(adforge --batch 1 --decode reference)")
 for batch in 16 32; do
   results+=("$(adforge --batch "$batch" --decode quantized)")
-  results+=("$(adforge --batch "$batch" --decode reference)")
+  if [ "$BATCHED_REFERENCE" = 1 ]; then
+    results+=("$(adforge --batch "$batch" --decode reference)")
+  fi
 done
 if [ "${BENCH_SKIP_PEERS:-0}" != 1 ]; then
   for batch in 1 16; do
-    results+=("$("$PY" scripts/bench-text.py --batch "$batch" --prompt-tokens "$PROMPT" --new-tokens "$NEW")")
+    if [ "$batch" = 1 ] || [ "$BATCHED_REFERENCE" = 1 ]; then
+      results+=("$("$PY" scripts/bench-text.py --batch "$batch" --prompt-tokens "$PROMPT" --new-tokens "$NEW")")
+    fi
   done
 fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -163,6 +163,11 @@ impl AdCopy {
         ]
     }
 
+    /// The headline and the body, the copy's prose (the CTA is a standard label).
+    pub fn prose(&self) -> String {
+        format!("{} {}", self.headline, self.body)
+    }
+
     /// All fields joined with newlines, e.g. as text to embed for ranking.
     pub fn joined(&self) -> String {
         format!("{}\n{}\n{}", self.headline, self.body, self.call_to_action)

@@ -30,6 +30,10 @@ pub struct JsonField {
     /// When set, the value must be one of these.
     #[serde(default)]
     pub allowed_values: Option<Vec<String>>,
+    /// Whether a free value must end a sentence: it closes only after `.`, `!`, `?` or `…`
+    /// (room for the stop is kept as it fills), so a body never just stops after a word.
+    #[serde(default)]
+    pub sentence: bool,
 }
 
 /// The object to produce: its fields, in order.
@@ -64,6 +68,15 @@ impl JsonField {
             name: name.to_string(),
             max_graphemes,
             allowed_values: None,
+            sentence: false,
+        }
+    }
+
+    /// A free-text field that ends a sentence ([`Self::sentence`]).
+    pub fn sentence(name: &str, max_graphemes: usize) -> Self {
+        Self {
+            sentence: true,
+            ..Self::free(name, max_graphemes)
         }
     }
 
@@ -73,6 +86,7 @@ impl JsonField {
             name: name.to_string(),
             max_graphemes,
             allowed_values: Some(values),
+            sentence: false,
         }
     }
 }
@@ -386,6 +400,11 @@ fn close_bonus(used: usize, max: usize, text: &str) -> f32 {
 /// Largest logit bonus of [`close_bonus`].
 const CLOSE_PRESSURE: f32 = 3.0;
 
+/// Whether `text` ends a sentence: on `.`, `!`, `?` or `…`, after any closing bracket.
+fn ends_sentence(text: &str) -> bool {
+    text.trim_end_matches(')').ends_with(['.', '!', '?', '…'])
+}
+
 /// Graphemes in `text + piece`.
 fn joined_graphemes(text: &str, piece: &str) -> usize {
     let mut s = String::with_capacity(text.len() + piece.len());
@@ -488,21 +507,44 @@ impl JsonConstraint {
         if after <= text.graphemes(true).count() || after > f.max_graphemes {
             return false;
         }
-        f.max_graphemes - after >= self.vocab.exit_len
-            || ends_cleanly(&joined, &self.vocab.words, self.dangling)
+        let left = f.max_graphemes - after;
+        left >= self.exit_room(f)
+            || (ends_cleanly(&joined, &self.vocab.words, self.dangling)
+                && (!f.sentence || left >= 1 || ends_sentence(&joined)))
     }
 
-    /// Whether content token `i` (`piece`) after `text` would start a banned word or go over
-    /// the exclamation marks allowed.
+    /// Graphemes always enough to end the free field `f` cleanly from any state: one whole
+    /// word, and its stop when the field ends a sentence.
+    fn exit_room(&self, f: &JsonField) -> usize {
+        self.vocab.exit_len + usize::from(f.sentence)
+    }
+
+    /// Whether content token `i` (`piece`) after `text` would start a banned word, go over
+    /// the exclamation marks allowed, end a sentence where it cannot end ([`Self::stop_ok`]) or
+    /// close a bracket that is not open.
     fn breaks_word_rules(&self, text: &str, i: usize, piece: &str) -> bool {
         let starts_word = piece.starts_with(char::is_whitespace)
             || !text.ends_with(|c: char| c.is_alphanumeric() || c == '\'' || c == '’');
         (starts_word && self.banned.contains(&(i as u32)))
+            || !self.stop_ok(text, piece)
+            || (piece.contains(')') && text.matches('(').count() <= text.matches(')').count())
             || self
                 .spec
                 .max_exclamations
                 .is_some_and(|max| self.exclamations + piece.matches('!').count() > max)
             || (piece.contains(|c: char| c.is_ascii_digit()) && !self.numbers_ok(text, piece))
+    }
+
+    /// Whether `piece` may follow `text` as far as full stops, exclamation and question marks
+    /// go: one that opens the piece ends a sentence, so it must come after a word a sentence
+    /// may end on ("you don?" and "made with the." are refused) and not after another stop
+    /// ("comfortable.!").
+    fn stop_ok(&self, text: &str, piece: &str) -> bool {
+        if !piece.starts_with(['.', '!', '?']) || text.is_empty() {
+            return true;
+        }
+        let after_word = text.ends_with(|c: char| c.is_alphanumeric() || c == ')' || c == '%');
+        after_word && ends_cleanly(text, &self.vocab.words, self.dangling)
     }
 
     /// Whether every digit run that `piece` writes after `text` can still become an allowed
@@ -550,6 +592,7 @@ impl JsonConstraint {
         self.word_may_end
             && value.graphemes(true).count() <= f.max_graphemes
             && ends_cleanly(&value, &self.vocab.words, self.dangling)
+            && (!f.sentence || ends_sentence(&value))
     }
 
     /// Sets `word_may_end` from the model's logits: the word may end unless the model puts at
@@ -587,7 +630,7 @@ impl JsonConstraint {
         // With too little room for anything but ending, the value must be allowed to close; the
         // cut is then counted, and the caller decides what to do with such a value.
         let left = f.max_graphemes.saturating_sub(text.graphemes(true).count());
-        self.word_may_end = !self.word_goes_on || left < self.vocab.exit_len;
+        self.word_may_end = !self.word_goes_on || left < self.exit_room(f);
     }
 }
 
@@ -612,7 +655,7 @@ impl TokenConstraint for JsonConstraint {
                 let f = &self.spec.fields[*field];
                 let used = text.graphemes(true).count();
                 let budget = f.max_graphemes.saturating_sub(used);
-                let roomy = budget.saturating_sub(self.vocab.exit_len);
+                let roomy = budget.saturating_sub(self.exit_room(f));
                 let pressure = close_bonus(used, f.max_graphemes, text);
                 for (i, l) in logits.iter_mut().enumerate() {
                     let content = self.vocab.content.get(i).and_then(Option::as_ref);

@@ -99,6 +99,37 @@ fn random_walks_end_on_whole_words_within_limits() {
 }
 
 #[test]
+fn sentence_fields_end_on_a_stop_within_limits() {
+    let Some(model) = default_model() else { return };
+    let vocab = model.structured_vocab().unwrap();
+    let n = model.tokenizer.vocab_size();
+    for limit in [12usize, 25, 90] {
+        let spec = JsonSchemaSpec::new(vec![
+            JsonField::free("headline", 20),
+            JsonField::sentence("body", limit),
+        ]);
+        for seed in 0..30u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut c = constraint(&model, &spec);
+            let mut ids = Vec::new();
+            while !c.is_complete() {
+                let logits: Vec<f32> = (0..n).map(|_| rng.gen_range(-4.0..4.0f32)).collect();
+                let t = pick(&mut c, logits, &mut rng);
+                c.advance(t);
+                ids.push(t);
+                assert!(ids.len() < 400, "no end in sight");
+            }
+            let text = model.tokenizer.decode(&ids).unwrap();
+            let obj: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            let body = obj["body"].as_str().unwrap();
+            assert!(body.graphemes(true).count() <= limit, "{text}");
+            assert!(ends_sentence(body), "{text}");
+            assert!(vocab.ends_cleanly(body, Some("en")), "{text}");
+        }
+    }
+}
+
+#[test]
 fn closing_quote_waits_for_the_word_being_written() {
     let Some(model) = default_model() else { return };
     let spec = JsonSchemaSpec::new(vec![JsonField::free("headline", 40)]);
@@ -132,6 +163,37 @@ fn closing_quote_waits_for_the_word_being_written() {
     assert!(!walk("Fresh coffee for the", quote));
     assert!(!walk("", quote));
     assert!(walk("Fresh coffee!", quote));
+}
+
+#[test]
+fn stops_and_brackets_only_where_a_sentence_can_end() {
+    let Some(model) = default_model() else { return };
+    let spec = JsonSchemaSpec::new(vec![JsonField::sentence("body", 60)]);
+    let n = model.tokenizer.vocab_size();
+    let allowed_after = |text: &str, piece: &str| {
+        let mut c = constraint(&model, &spec);
+        while c.is_forced() {
+            let mut logits = vec![0.0; n];
+            c.mask(&mut logits);
+            let t = logits.iter().position(|l| l.is_finite()).unwrap() as u32;
+            c.advance(t);
+        }
+        for t in model.tokenizer.encode_fragment(text).unwrap() {
+            c.advance(t);
+        }
+        let token = model.tokenizer.encode_fragment(piece).unwrap()[0];
+        let mut logits = vec![0.0f32; n];
+        c.mask(&mut logits);
+        logits[token as usize].is_finite() && c.allows(token)
+    };
+    assert!(allowed_after("Fresh bread every day", "."));
+    assert!(allowed_after("Fresh bread every day", "!"));
+    assert!(!allowed_after("Fresh bread every", "."));
+    assert!(!allowed_after("Learn the words you don", "?"));
+    assert!(!allowed_after("Made with the", "."));
+    assert!(!allowed_after("Comfortable.", "!"));
+    assert!(!allowed_after("Words you'll", ")"));
+    assert!(allowed_after("Lessons (ten minutes", ")"));
 }
 
 #[test]

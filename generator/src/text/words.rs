@@ -18,7 +18,11 @@ const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "ll", "d", "m"];
 const EN: &[&str] = &[
     "a", "an", "the", "and", "or", "but", "nor", "with", "for", "to", "of", "in", "on", "at", "by",
     "from", "into", "onto", "as", "than", "via", "per", "your", "our", "my", "their", "its", "his",
-    "her", "this", "that", "these", "those", "so", "if", "is", "are",
+    "her", "this", "that", "these", "those", "so", "if", "is", "are", "was", "were", "every",
+    "each", "very", "such", "whose", "because", "while", "either", "neither",
+    // Stems of negative contractions, cut before their "'t" ("the words you don?").
+    "don", "doesn", "didn", "isn", "aren", "wasn", "weren", "haven", "hasn", "couldn", "wouldn",
+    "shouldn",
 ];
 const FR: &[&str] = &[
     "et", "ou", "avec", "pour", "le", "la", "les", "de", "des", "du", "un", "une", "au", "aux",

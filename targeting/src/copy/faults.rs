@@ -241,7 +241,8 @@ const FILLER: &[&str] = &[
 /// Whether the headline and the body repeat each other: equal, or one contains the other's
 /// words in order, when what is repeated is more than the brand, the product and filler words
 /// (a body that names the product of a headline "Greenbasket Meal Kits" is how ads are written;
-/// a body that is "Get car insurance with Milewise" plus three words is not).
+/// a body that is "Get car insurance with Milewise" plus three words is not), or when the body
+/// opens with the whole headline of four words or more.
 pub fn headline_echo(headline: &str, body: &str, brand: &str, product: &str) -> bool {
     let h = words(headline);
     let b = words(body);
@@ -256,6 +257,25 @@ pub fn headline_echo(headline: &str, body: &str, brand: &str, product: &str) -> 
     } else {
         (&b, &h)
     };
+    let named: HashSet<String> = words(brand)
+        .into_iter()
+        .chain(words(product))
+        .map(|w| stem(&w).to_string())
+        .collect();
+    let unnamed = |list: &[String]| {
+        list.iter()
+            .filter(|w| !named.contains(stem(w)) && !FILLER.contains(&w.as_str()))
+            .count()
+    };
+    // A body that opens with the whole headline (four words or more, saying more than the
+    // brand and the product) prints it twice.
+    if h.len() >= 4
+        && b.len() > h.len()
+        && b.iter().zip(&h).all(|(a, c)| stem(a) == stem(c))
+        && unnamed(&h) >= 1
+    {
+        return true;
+    }
     let contained = long.windows(short.len()).any(|window| {
         window
             .iter()
@@ -265,16 +285,7 @@ pub fn headline_echo(headline: &str, body: &str, brand: &str, product: &str) -> 
     if !contained {
         return false;
     }
-    let named: HashSet<String> = words(brand)
-        .into_iter()
-        .chain(words(product))
-        .map(|w| stem(&w).to_string())
-        .collect();
-    short
-        .iter()
-        .filter(|w| !named.contains(stem(w)) && !FILLER.contains(&w.as_str()))
-        .count()
-        >= 2
+    unnamed(short) >= 2
 }
 
 /// What a prompt says around the brief, for finding it copied into the copy: the labels of the
@@ -493,7 +504,7 @@ const OFFER_WORDS: &[&str] = &[
 
 /// A word's root for matching offer words with the brief's: plural and verb endings removed,
 /// a doubled final consonant undone ("shipping", "shipped", "ships" → "ship").
-fn root(word: &str) -> String {
+pub(crate) fn root(word: &str) -> String {
     let mut w = word.to_string();
     for suffix in ["ing", "ed", "es", "s"] {
         if let Some(base) = w.strip_suffix(suffix) {
@@ -666,7 +677,19 @@ mod tests {
             brand,
             product
         ));
+        assert!(headline_echo(
+            "Luxury Symphony Concerts in Harbour Hall",
+            "Luxury symphony concerts in Harbour Hall, with Dvorak and Sibelius.",
+            "Harbour Hall",
+            "symphony concert tickets"
+        ));
         // Naming the product of the headline again is not an echo.
+        assert!(!headline_echo(
+            "Milewise Pay-Per-Mile Car Insurance",
+            "Milewise pay-per-mile car insurance charges by the mile you drive.",
+            brand,
+            product
+        ));
         assert!(!headline_echo(
             "Milewise Car Insurance",
             "Milewise car insurance charges by the mile you drive.",

@@ -34,7 +34,8 @@ use crate::copy::faults::{
     unknown_words, PromptEcho, Vocabulary,
 };
 use crate::copy::grounding::{
-    dangling_endings, example_leak, garbled_figures, invented_names, title_case,
+    dangling_endings, example_leak, garbled_figures, grounded_share, invented_names, title_case,
+    MIN_GROUNDED_SHARE,
 };
 use crate::copy::lang::{detect_language, LanguageCheck};
 use crate::policy::Violation;
@@ -225,6 +226,11 @@ pub enum Rejection {
         /// The words.
         words: Vec<String>,
     },
+    /// Most of its content words are not in the brief: it is about something else.
+    Ungrounded {
+        /// The share of its content words the brief states.
+        share: f32,
+    },
     /// Names neither the brand nor the product.
     Unnamed,
     /// A field ends inside a word: the limit left no room to finish it.
@@ -261,6 +267,7 @@ impl Rejection {
             Rejection::InventedName { .. } => "invented_name",
             Rejection::GarbledFigure { .. } => "garbled_figure",
             Rejection::DanglingEnding { .. } => "dangling_ending",
+            Rejection::Ungrounded { .. } => "ungrounded",
             Rejection::Unnamed => "unnamed",
             Rejection::CutWord { .. } => "cut_word",
             Rejection::Duplicate { .. } => "duplicate",
@@ -276,6 +283,7 @@ impl Rejection {
             Rejection::WrongLanguage { detected } => detected.clone().unwrap_or_default(),
             Rejection::Violation { rules } => rules.join(", "),
             Rejection::OffTopic { relevance } => format!("{relevance:.2}"),
+            Rejection::Ungrounded { share } => format!("{share:.2}"),
             Rejection::Repetition { repeated } => repeated.clone(),
             Rejection::InventedFact { numbers } => numbers.join(", "),
             Rejection::InventedOffer { words }
@@ -316,6 +324,10 @@ pub struct CandidateReport {
     pub language: LanguageCheck,
     /// Whether the copy names the brand or the product.
     pub names_brand_or_product: bool,
+    /// Share of its content words the brief states ([`grounded_share`]; `None` when not
+    /// judged).
+    #[serde(default)]
+    pub grounded: Option<f32>,
     /// The combined score that orders survivors.
     pub score: f32,
     /// True when kept.
@@ -485,7 +497,7 @@ pub fn reader_faults(
     if choppy_headline(&copy.headline) {
         rejections.push(Rejection::ChoppyHeadline);
     }
-    let prose = format!("{} {}", copy.headline, copy.body);
+    let prose = copy.prose();
     if let Some(written) = misspelt_brand(&prose, &config.brand, known) {
         rejections.push(Rejection::MisspeltBrand { written });
     }
@@ -510,6 +522,11 @@ pub fn reader_faults(
         if !names.is_empty() {
             rejections.push(Rejection::InventedName { names });
         }
+    }
+    if let Some(share) = grounded_share(&copy.prose(), &config.facts, config.language)
+        .filter(|&share| share < MIN_GROUNDED_SHARE && !config.facts.is_empty())
+    {
+        rejections.push(Rejection::Ungrounded { share });
     }
     let words: Vec<String> = [&copy.headline, &copy.body]
         .into_iter()
@@ -581,6 +598,8 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                 rejections.push(Rejection::Unnamed);
             }
             let fluency = c.mean_logprob.map_or(0.0, |lp| 0.1 * lp.max(-5.0));
+            let grounded = grounded_share(&c.copy.prose(), &config.facts, config.language)
+                .filter(|_| !config.facts.is_empty());
             CandidateReport {
                 index,
                 copy: c.copy.clone(),
@@ -588,7 +607,13 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                 mean_logprob: c.mean_logprob,
                 language,
                 names_brand_or_product: names,
-                score: c.relevance + fluency + if names { 0.1 } else { 0.0 },
+                grounded,
+                // Grounding weighs as much as relevance: among passing candidates, the one that
+                // says more of the brief reads better.
+                score: c.relevance
+                    + fluency
+                    + if names { 0.1 } else { 0.0 }
+                    + grounded.map_or(0.0, |g| 0.3 * g),
                 selected: false,
                 rejections,
             }

@@ -116,6 +116,8 @@ pub fn write_copy(
         name: name.into(),
         max_graphemes: max,
         allowed_values: allowed,
+        // Every example ad ends its body with a stop; a body that just stops reads as cut.
+        sentence: name == "body",
     };
     // The brief's own text: the only numbers and offers the copy may state come from it.
     let facts = format!(
