@@ -191,6 +191,8 @@ fn stops_and_brackets_only_where_a_sentence_can_end() {
     assert!(!allowed_after("Fresh bread every", "."));
     assert!(!allowed_after("Learn the words you don", "?"));
     assert!(!allowed_after("Made with the", "."));
+    assert!(!allowed_after("A review of the words you'll", "."));
+    assert!(allowed_after("Learn the words you don't", "."));
     assert!(!allowed_after("Comfortable.", "!"));
     assert!(!allowed_after("Words you'll", ")"));
     assert!(allowed_after("Lessons (ten minutes", ")"));

@@ -119,6 +119,15 @@ pub(crate) fn last_word(text: &str) -> Option<&str> {
 /// not one of `dangling`.
 pub(crate) fn ends_cleanly(text: &str, words: &HashSet<String>, dangling: &[&str]) -> bool {
     let core = text.trim_end_matches(FINAL_PUNCT);
+    // A pronoun with its verb contracted ("you'll", "we're", "they've", "I'm", "you'd") is
+    // the start of a clause, never its end.
+    let lower = core.to_lowercase().replace('’', "'");
+    if ["'ll", "'re", "'ve", "'m", "'d"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+    {
+        return false;
+    }
     let Some(last) = core.chars().last() else {
         return false;
     };

@@ -101,6 +101,19 @@ pub fn grounded_share(text: &str, facts: &str, language: Language) -> Option<f32
     Some(grounded as f32 / content.len() as f32)
 }
 
+/// Whether the headline says at least one word of the brief (three letters or more, not a
+/// common word): a headline of none is about something else, whatever the body says ("Cafe of
+/// the North" over Frost Kitchen's ready meals). English only (`true` otherwise).
+pub fn headline_grounded(headline: &str, facts: &str, language: Language) -> bool {
+    if language != Language::En {
+        return true;
+    }
+    let stated: HashSet<String> = words(facts).iter().map(|w| root(w)).collect();
+    words(headline)
+        .iter()
+        .any(|w| !common(w) && stated.contains(&root(w)))
+}
+
 /// Whether a headline is written in title case (two thirds or more of its words of four letters
 /// or more start with a capital), where capitals say nothing about names.
 pub fn title_case(field: &str) -> bool {
@@ -344,6 +357,19 @@ mod tests {
             grounded_share("Réparation de vélos à domicile", facts, Language::Fr),
             None
         );
+    }
+
+    #[test]
+    fn a_headline_must_say_something_of_the_brief() {
+        let facts = "Frost Kitchen frozen ready meals, chef-cooked and delivered every week.";
+        assert!(!headline_grounded("Cafe of the North", facts, Language::En));
+        assert!(headline_grounded(
+            "Dinner, Sorted by Frost",
+            facts,
+            Language::En
+        ));
+        assert!(headline_grounded("Ready when you are", facts, Language::En));
+        assert!(headline_grounded("Le dîner est prêt", facts, Language::Fr));
     }
 
     #[test]

@@ -34,8 +34,8 @@ use crate::copy::faults::{
     unknown_words, PromptEcho, Vocabulary,
 };
 use crate::copy::grounding::{
-    dangling_endings, example_leak, garbled_figures, grounded_share, invented_names, title_case,
-    MIN_GROUNDED_SHARE,
+    dangling_endings, example_leak, garbled_figures, grounded_share, headline_grounded,
+    invented_names, title_case, MIN_GROUNDED_SHARE,
 };
 use crate::copy::lang::{detect_language, LanguageCheck};
 use crate::policy::Violation;
@@ -231,6 +231,9 @@ pub enum Rejection {
         /// The share of its content words the brief states.
         share: f32,
     },
+    /// The headline shares no word with the brief ("Cafe of the North" for Frost Kitchen's
+    /// ready meals).
+    UngroundedHeadline,
     /// Names neither the brand nor the product.
     Unnamed,
     /// A field ends inside a word: the limit left no room to finish it.
@@ -268,6 +271,7 @@ impl Rejection {
             Rejection::GarbledFigure { .. } => "garbled_figure",
             Rejection::DanglingEnding { .. } => "dangling_ending",
             Rejection::Ungrounded { .. } => "ungrounded",
+            Rejection::UngroundedHeadline => "ungrounded_headline",
             Rejection::Unnamed => "unnamed",
             Rejection::CutWord { .. } => "cut_word",
             Rejection::Duplicate { .. } => "duplicate",
@@ -299,6 +303,7 @@ impl Rejection {
             Rejection::HeadlineEcho
             | Rejection::UnfinishedBody
             | Rejection::ChoppyHeadline
+            | Rejection::UngroundedHeadline
             | Rejection::Unnamed => String::new(),
         };
         if detail.is_empty() {
@@ -381,6 +386,22 @@ pub fn artefacts(text: &str) -> Vec<String> {
         .any(|w| w.len() >= 2 && w.chars().all(|c| c == 'X'))
     {
         found.push("XX".into());
+    }
+    // A web address ("Still.it", "shop.example"): words joined by dots, the last in lower-case
+    // letters, no space. Ads link
+    // through their landing page; an address in the copy is made up.
+    if text.split_whitespace().any(|token| {
+        let token = token.trim_matches(|c: char| !c.is_alphanumeric());
+        token.split('.').count() >= 2
+            && token
+                .split('.')
+                .all(|part| part.chars().count() >= 2 && part.chars().all(char::is_alphanumeric))
+            && token
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_lowercase()))
+    }) {
+        found.push("web address".into());
     }
     // A currency sign says a price: one with no figure after it ("Get £$'x") is debris.
     let chars: Vec<char> = text.chars().collect();
@@ -522,6 +543,11 @@ pub fn reader_faults(
         if !names.is_empty() {
             rejections.push(Rejection::InventedName { names });
         }
+    }
+    if !config.facts.is_empty()
+        && !headline_grounded(&copy.headline, &config.facts, config.language)
+    {
+        rejections.push(Rejection::UngroundedHeadline);
     }
     if let Some(share) = grounded_share(&copy.prose(), &config.facts, config.language)
         .filter(|&share| share < MIN_GROUNDED_SHARE && !config.facts.is_empty())
@@ -701,6 +727,8 @@ mod tests {
             ("Wow!! Coffee", "!!"),
             ("Get £$'x, book now", "£ without a figure"),
             ("Only $ today", "$ without a figure"),
+            ("Yoga at Still.it", "web address"),
+            ("Visit ledgerly.com today.", "web address"),
         ] {
             assert!(artefacts(text).contains(&mark.to_string()), "{text}");
         }
@@ -710,6 +738,7 @@ mod tests {
             "First month for £10, then € 12.",
             "Café crème à emporter",
             "Jetzt 20 % sparen – nur bis Sonntag.",
+            "From $4.50 a cup.Fresh daily, e.g. oat milk.",
         ] {
             assert!(
                 artefacts(clean).is_empty(),
