@@ -83,10 +83,14 @@ fn greedy_tokens_follow_the_f32_path() {
         if whole || same >= MIN_MATCHING_PREFIX {
             following += 1;
         }
-        // Fluency scores come from the same logits: close to the reference's.
+        // Fluency scores come from the same logits: close to the reference's. The prompt runs
+        // on the quantized products too (its cache and the first token's logits carry the 8-bit
+        // rounding), so on a reply of a few tokens the mean can move by a few hundredths of a
+        // nat (0.056 on the 7-token slogan on an AMD EPYC host); the perplexity test bounds the
+        // drift over a long text.
         if whole {
             assert!(
-                (got.mean_logprob - want.mean_logprob).abs() < 0.05,
+                (got.mean_logprob - want.mean_logprob).abs() < 0.1,
                 "{} vs {}",
                 got.mean_logprob,
                 want.mean_logprob
