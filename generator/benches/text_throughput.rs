@@ -7,9 +7,12 @@
 //! Prints one JSON line: prefill and decode tokens per second, the model's load time, the
 //! process's peak RSS, and a per-step split of decode time into matrix products and the rest.
 //!
-//! `--decode quantized` (CPU, GGUF) decodes with the quantized CPU step, all rows in one
-//! batched step per token (each row its own cache, the weights read once per step); its split
-//! is timed inside the step. The reference (libtorch) split times the step's matrix products
+//! `--decode quantized` (CPU, GGUF) loads the model as serving does for the quantized CPU path
+//! ([`TextModel::load_quantized`]: no f32 libtorch network in memory), prefills the prompt
+//! once on the quantized products and copies its cache into every row (candidates of one
+//! request share their prefill the same way; the prefill rate counts the prompt once), then
+//! decodes all rows in one batched step per token (each row its own cache, the weights read
+//! once per step); its split is timed inside the step. The reference (libtorch) split times the step's matrix products
 //! alone: `linear` on weights of the model's shapes with a one-token input, as the step calls
 //! them, subtracted from the measured step time.
 
@@ -59,66 +62,82 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("--decode {other:?}: expected reference or quantized").into()),
     };
     let load_start = Instant::now();
-    let mut model = TextModel::load(&model_path, device, kind)?;
-    if quantized {
-        model.enable_quantized_decode()?;
-    }
+    let model = if quantized {
+        if device != tch::Device::Cpu || kind != Kind::Float {
+            return Err("--decode quantized runs on the CPU in f32".into());
+        }
+        TextModel::load_quantized(&model_path)?
+    } else {
+        TextModel::load(&model_path, device, kind)?
+    };
     let load_s = load_start.elapsed().as_secs_f64();
     let _guard = tch::no_grad_guard();
-    let model = model;
-    let net = &model.network;
     let pool = ComputePool::global();
 
     // The same deterministic prompt as scripts/bench-text.py, repeated for every row.
     let prompt: Vec<i64> = (0..prompt_tokens)
         .map(|i| (i * 7919) % 40000 + 100)
         .collect();
-    let ids = Tensor::from_slice(&prompt)
-        .reshape([1, prompt_tokens])
-        .repeat([batch, 1])
-        .to_device(device);
-    let positions = Tensor::arange(prompt_tokens, (Kind::Int64, device))
-        .unsqueeze(0)
-        .repeat([batch, 1]);
 
-    // (prefill s, decode s per step, matvec s per step, attention s per step; the last two
-    // only from the quantized step)
-    let run = |record: bool| -> Result<(f64, f64, f64, f64), Box<dyn std::error::Error>> {
+    let run_quantized = |record: bool| -> Result<Run, Box<dyn std::error::Error>> {
+        let decoder = model
+            .quantized_decoder()
+            .ok_or("the quantized step is off")?;
+        let steps = if record { new_tokens } else { 2 };
+        let capacity = (prompt_tokens + steps + 1) as usize;
+        let ids: Vec<u32> = prompt.iter().map(|&t| t as u32).collect();
+        let start = Instant::now();
+        let mut first = decoder.new_state(capacity);
+        let mut logits = Vec::new();
+        decoder.prefill(
+            pool,
+            &mut StepScratch::default(),
+            &mut first,
+            &ids,
+            &mut logits,
+        )?;
+        let next = adforge_generator::text::argmax(&logits).unwrap_or(0);
+        let prefill = start.elapsed().as_secs_f64();
+        let mut tokens = vec![next; batch as usize];
+        let start = Instant::now();
+        // Every row has the same prompt: one prefill, copied into each row's state.
+        let mut states = vec![first; batch as usize];
+        let mut scratch = StepScratch::default();
+        let vocab = decoder.vocab_size();
+        for _ in 0..steps {
+            decoder.step_batch(pool, &mut scratch, &mut states, &tokens, &mut logits)?;
+            for (token, row) in tokens.iter_mut().zip(logits.chunks_exact(vocab)) {
+                *token = adforge_generator::text::argmax(row).unwrap_or(0);
+            }
+        }
+        let per = |d: std::time::Duration| d.as_secs_f64() / steps as f64;
+        let times = scratch.times();
+        Ok(Run {
+            prefilled: prompt_tokens,
+            prefill,
+            step: start.elapsed().as_secs_f64() / steps as f64,
+            matvec: per(times.matvec),
+            attention: per(times.attention),
+        })
+    };
+    let run_reference = |record: bool| -> Result<Run, Box<dyn std::error::Error>> {
+        let net = model.network()?;
+        let ids = Tensor::from_slice(&prompt)
+            .reshape([1, prompt_tokens])
+            .repeat([batch, 1])
+            .to_device(device);
+        let positions = Tensor::arange(prompt_tokens, (Kind::Int64, device))
+            .unsqueeze(0)
+            .repeat([batch, 1]);
         let mut cache = KvCache::new(net.num_layers());
         let start = Instant::now();
         let hidden = net.forward(&ids, &positions, None, &mut cache);
         let mut next = net
             .logits(&hidden.select(1, prompt_tokens - 1))
             .argmax(-1, false);
-        let host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
+        let _host: Vec<i64> = Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
         let prefill = start.elapsed().as_secs_f64();
         let steps = if record { new_tokens } else { 2 };
-        if let Some(decoder) = model.quantized_decoder() {
-            let mut tokens: Vec<u32> = host.iter().map(|&t| t as u32).collect();
-            let capacity = (prompt_tokens + steps + 1) as usize;
-            let start = Instant::now();
-            // Every row has the same prompt: one row's cache, copied into each row's state.
-            cache.select_rows(&Tensor::from_slice(&[0i64]).to_device(device));
-            let first = decoder.state_from_cache(&cache, capacity)?;
-            let mut states = vec![first; batch as usize];
-            let mut scratch = StepScratch::default();
-            let mut logits = Vec::new();
-            let vocab = decoder.vocab_size();
-            for _ in 0..steps {
-                decoder.step_batch(pool, &mut scratch, &mut states, &tokens, &mut logits)?;
-                for (token, row) in tokens.iter_mut().zip(logits.chunks_exact(vocab)) {
-                    *token = adforge_generator::text::argmax(row).unwrap_or(0);
-                }
-            }
-            let per = |d: std::time::Duration| d.as_secs_f64() / steps as f64;
-            let times = scratch.times();
-            return Ok((
-                prefill,
-                start.elapsed().as_secs_f64() / steps as f64,
-                per(times.matvec),
-                per(times.attention),
-            ));
-        }
         let start = Instant::now();
         for step in 0..steps {
             let pos = Tensor::full([batch, 1], prompt_tokens + step, (Kind::Int64, device));
@@ -128,17 +147,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _host: Vec<i64> =
                 Vec::try_from(next.to_device(tch::Device::Cpu)).unwrap_or_default();
         }
-        Ok((
+        Ok(Run {
+            prefilled: batch * prompt_tokens,
             prefill,
-            start.elapsed().as_secs_f64() / steps as f64,
-            f64::NAN,
-            f64::NAN,
-        ))
+            step: start.elapsed().as_secs_f64() / steps as f64,
+            matvec: f64::NAN,
+            attention: f64::NAN,
+        })
+    };
+    let run = |record: bool| {
+        if quantized {
+            run_quantized(record)
+        } else {
+            run_reference(record)
+        }
     };
     run(false)?; // warm-up
-    let (prefill_s, step_s, mut matvec_s, attention_s) = run(true)?;
+    let Run {
+        prefilled,
+        prefill: prefill_s,
+        step: step_s,
+        matvec: mut matvec_s,
+        attention: attention_s,
+    } = run(true)?;
     if !quantized && batch == 1 {
-        matvec_s = reference_matmul_s(net, device);
+        matvec_s = reference_matmul_s(model.network()?, device);
     }
     println!(
         "{}",
@@ -147,7 +180,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "batch": batch,
             "prompt_tokens": prompt_tokens,
             "new_tokens": new_tokens,
-            "prefill_tok_s": (batch * prompt_tokens) as f64 / prefill_s,
+            "prefill_tok_s": prefilled as f64 / prefill_s,
             "decode_tok_s": batch as f64 / step_s,
             "peak_rss_mib": peak_rss_mib(),
             "load_s": load_s,
@@ -156,9 +189,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "matmul_ms": finite(matvec_s * 1e3),
             "attention_ms": finite(attention_s * 1e3),
             "threads": if quantized { pool.threads() as i32 } else { tch::get_num_threads() },
+            "f32_network_loaded": model.network_loaded(),
         })
     );
     Ok(())
+}
+
+/// One timed run: prompt tokens prefilled, prefill seconds, and per decode step the seconds
+/// of the whole step, of the matrix products and of attention.
+struct Run {
+    prefilled: i64,
+    prefill: f64,
+    step: f64,
+    matvec: f64,
+    attention: f64,
 }
 
 fn finite(v: f64) -> serde_json::Value {

@@ -296,6 +296,20 @@ impl GgufFile {
         })
     }
 
+    /// Drops the file's mapped pages from the process's resident memory; they are read from
+    /// the file again if touched later. For callers that copy what they need out of the
+    /// mapping (the quantized decoder's blocks), so loading does not hold the file's bytes
+    /// twice.
+    pub fn release_pages(&self) {
+        #[cfg(unix)]
+        // SAFETY: the mapping is a read-only map of a file, so dropped pages are read back from
+        // the file on the next access and no slice handed out changes.
+        let _ = unsafe {
+            self.mmap
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+    }
+
     /// The raw bytes of a tensor.
     pub fn tensor_bytes(&self, name: &str) -> Option<(&GgufTensorInfo, &[u8])> {
         let info = self.tensors.get(name)?;

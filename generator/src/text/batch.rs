@@ -6,20 +6,22 @@
 //! - With the quantized CPU decode step on ([`TextModel::enable_quantized_decode`]), every
 //!   row keeps its own keys and values in a [`CpuDecodeState`] and all rows step together in
 //!   [`LlamaCpuDecoder::step_batch`], which reads the weights once per step for all of them.
-//!   A sequence joins after its own libtorch prefill (candidates with the same prompt share
-//!   one), whose cache moves into its state; a row leaves by dropping its state. There is no
-//!   shared, padded cache.
+//!   A sequence joins after its own prefill on the same quantized products
+//!   ([`LlamaCpuDecoder::prefill`]; candidates with the same prompt share one), which writes
+//!   its state; a row leaves by dropping its state. There is no shared, padded cache, and no
+//!   libtorch call.
 //! - Otherwise (CUDA, safetensors models, `ADFORGE_DECODE=reference`) rows decode on libtorch,
 //!   left-padded to a shared sequence axis; padding is masked out and position ids count only
 //!   real tokens.
 //!
 //! [`LlamaCpuDecoder::step_batch`]: super::models::llama_cpu::LlamaCpuDecoder::step_batch
+//! [`LlamaCpuDecoder::prefill`]: super::models::llama_cpu::LlamaCpuDecoder::prefill
 
 use tch::{Kind, Tensor};
 
 use super::error::{Result, TextError};
 use super::kv_cache::KvCache;
-use super::model::TextModel;
+use super::model::{CausalLm, TextModel};
 use super::models::llama_cpu::{CpuDecodeState, LlamaCpuDecoder, StepScratch};
 use super::request::Generation;
 use super::sequence::ActiveSequence;
@@ -48,6 +50,8 @@ pub(crate) struct Batch<'a> {
     states: Vec<CpuDecodeState>,
     /// Quantized decoding: the step's buffers.
     scratch: StepScratch,
+    /// Quantized decoding: the prefill's buffers.
+    prefill_scratch: StepScratch,
     /// Quantized decoding: the last step's logits buffer, reused by the next step.
     spare: Vec<f32>,
 }
@@ -58,10 +62,11 @@ impl<'a> Batch<'a> {
         Self {
             rows: Vec::new(),
             pads: Vec::new(),
-            cache: KvCache::new(model.network.num_layers()),
+            cache: KvCache::new(model.num_layers()),
             logits: None,
             states: Vec::new(),
             scratch: StepScratch::default(),
+            prefill_scratch: StepScratch::default(),
             spare: Vec::new(),
         }
     }
@@ -109,7 +114,19 @@ impl<'a> Batch<'a> {
             Some(decoder) => {
                 let prefilled = distinct
                     .iter()
-                    .map(|prompt| prefill_alone(model, decoder, prompt))
+                    .map(|prompt| {
+                        let mut state = decoder.new_state(prompt.len() + 1);
+                        let mut logits = Vec::new();
+                        decoder
+                            .prefill(
+                                ComputePool::global(),
+                                &mut self.prefill_scratch,
+                                &mut state,
+                                prompt,
+                                &mut logits,
+                            )
+                            .map(|()| (state, logits))
+                    })
                     .collect::<Vec<_>>();
                 let mut host = match self.logits.take() {
                     Some(Logits::Host(v)) => v,
@@ -121,7 +138,7 @@ impl<'a> Batch<'a> {
                             let mut state = state.clone();
                             state.reserve(
                                 (seq.tokens().len() + seq.remaining_budget() + 1)
-                                    .min(model.network.max_positions().max(1) as usize),
+                                    .min(model.max_positions().max(1) as usize),
                             );
                             host.extend_from_slice(logits);
                             self.states.push(state);
@@ -132,7 +149,20 @@ impl<'a> Batch<'a> {
                 }
                 self.logits = Some(Logits::Host(host));
             }
-            None => self.admit_reference(model, ready, &distinct, &row_of),
+            None => {
+                // A model loaded for the quantized path reads its libtorch network now.
+                match model.network() {
+                    Ok(network) => self.admit_reference(model, network, ready, &distinct, &row_of),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        done.extend(
+                            ready
+                                .into_iter()
+                                .map(|s| (s, Err(TextError::InvalidRequest(msg.clone())))),
+                        );
+                    }
+                }
+            }
         }
         done
     }
@@ -142,6 +172,7 @@ impl<'a> Batch<'a> {
     fn admit_reference(
         &mut self,
         model: &TextModel,
+        network: &CausalLm,
         ready: Vec<ActiveSequence<'a>>,
         distinct: &[Vec<u32>],
         row_of: &[usize],
@@ -170,11 +201,9 @@ impl<'a> Batch<'a> {
             .iter()
             .any(|&p| p > 0)
             .then(|| prefill_mask(&pads, t, device));
-        let mut cache = KvCache::new(model.network.num_layers());
-        let hidden = model
-            .network
-            .forward(&ids, &positions, mask.as_ref(), &mut cache);
-        let mut logits = model.network.logits(&hidden.select(1, t - 1));
+        let mut cache = KvCache::new(network.num_layers());
+        let hidden = network.forward(&ids, &positions, mask.as_ref(), &mut cache);
+        let mut logits = network.logits(&hidden.select(1, t - 1));
         let mut pads = pads;
         if distinct.len() < ready.len() {
             let rows: Vec<i64> = row_of.iter().map(|&r| r as i64).collect();
@@ -266,7 +295,7 @@ impl<'a> Batch<'a> {
             self.pads = kept_pads;
             self.states = kept_states;
             if self.rows.is_empty() {
-                self.cache = KvCache::new(model.network.num_layers());
+                self.cache = KvCache::new(model.num_layers());
                 return finished;
             }
             if quantized.is_none() {
@@ -284,7 +313,12 @@ impl<'a> Batch<'a> {
                     finished.extend(self.drain_all(|| Err(TextError::InvalidRequest(msg.clone()))));
                 }
             }
-            None => self.decode_reference(model),
+            None => {
+                if let Err(e) = self.decode_reference(model) {
+                    let msg = e.to_string();
+                    finished.extend(self.drain_all(|| Err(TextError::InvalidRequest(msg.clone()))));
+                }
+            }
         }
         finished
     }
@@ -324,7 +358,8 @@ impl<'a> Batch<'a> {
     }
 
     /// One decoding forward pass over the last token of every row, on libtorch.
-    fn decode_reference(&mut self, model: &TextModel) {
+    fn decode_reference(&mut self, model: &TextModel) -> Result<()> {
+        let network = model.network()?;
         let device = model.device();
         let n = self.rows.len() as i64;
         let last: Vec<i64> = self
@@ -350,32 +385,10 @@ impl<'a> Batch<'a> {
                 .reshape([1, 1, 1, total])
                 .ge_tensor(&pads)
         });
-        let hidden = model
-            .network
-            .forward(&ids, &positions, mask.as_ref(), &mut self.cache);
-        self.logits = Some(Logits::Tensor(model.network.logits(&hidden.select(1, 0))));
+        let hidden = network.forward(&ids, &positions, mask.as_ref(), &mut self.cache);
+        self.logits = Some(Logits::Tensor(network.logits(&hidden.select(1, 0))));
+        Ok(())
     }
-}
-
-/// Prefills one prompt alone on libtorch and moves its keys and values into a state of the
-/// quantized decoder; returns the state and the next-token logits.
-fn prefill_alone(
-    model: &TextModel,
-    decoder: &LlamaCpuDecoder,
-    prompt: &[u32],
-) -> Result<(CpuDecodeState, Vec<f32>)> {
-    let device = model.device();
-    let t = prompt.len() as i64;
-    let ids: Vec<i64> = prompt.iter().map(|&x| x as i64).collect();
-    let ids = Tensor::from_slice(&ids).reshape([1, t]).to_device(device);
-    let positions = Tensor::arange(t, (Kind::Int64, device)).unsqueeze(0);
-    let mut cache = KvCache::new(model.network.num_layers());
-    let hidden = model.network.forward(&ids, &positions, None, &mut cache);
-    let logits = model.network.logits(&hidden.select(1, t - 1));
-    let logits = Vec::<f32>::try_from(logits.to_device(tch::Device::Cpu).reshape([-1]))
-        .map_err(|e| TextError::InvalidRequest(e.to_string()))?;
-    let state = decoder.state_from_cache(&cache, prompt.len() + 1)?;
-    Ok((state, logits))
 }
 
 /// Causal mask for a left-padded prefill: row b attends to real keys up to the query, and

@@ -44,11 +44,11 @@ impl<'a> ActiveSequence<'a> {
         if tokens.is_empty() {
             return Err(TextError::InvalidRequest("the prompt is empty".into()));
         }
-        if tokens.len() as i64 >= model.network.max_positions() {
+        if tokens.len() as i64 >= model.max_positions() {
             return Err(TextError::InvalidRequest(format!(
                 "the prompt has {} tokens; the model's context is {}",
                 tokens.len(),
-                model.network.max_positions()
+                model.max_positions()
             )));
         }
         if request.stop.iter().any(String::is_empty) {
@@ -163,7 +163,7 @@ impl<'a> ActiveSequence<'a> {
         }
         if self.finish.is_none()
             && (self.generated().len() >= self.max_new_tokens
-                || self.tokens.len() as i64 >= model.network.max_positions())
+                || self.tokens.len() as i64 >= model.max_positions())
         {
             self.finish = Some(FinishReason::Length);
         }

@@ -278,9 +278,9 @@ impl Pipeline {
         let device = adforge_generator::device::parse_device(device)
             .map_err(|e| PipelineError::Text(adforge_generator::text::TextError::from(e)))?;
         let path = super::models::text_model_path(text_model, models_dir)?;
-        let mut model = TextModel::load(&path.to_string_lossy(), device, tch::Kind::Float)?;
-        // ADFORGE_DECODE (default auto): the quantized CPU decode step where the model qualifies.
-        model.apply_decode_setting()?;
+        // ADFORGE_DECODE (default auto): the quantized CPU path where the model qualifies,
+        // without the f32 libtorch copy of the weights in memory.
+        let model = TextModel::load_for_decode(&path.to_string_lossy(), device, tch::Kind::Float)?;
         let text = TextScheduler::start(model, MAX_TEXT_BATCH);
         let text_model_sha256 = hash_model(&path)?;
         let embedder = SentenceEmbedder::load(&models_dir.join("all-minilm-l6-v2"), device)?;

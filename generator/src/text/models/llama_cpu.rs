@@ -1,9 +1,8 @@
-//! The quantized CPU decode step of Llama-family GGUF models: one token for each of one or
-//! more sequences per call, reading the file's Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 blocks or
-//! Q4_K / Q5_K / Q6_K super-blocks (the mixes of Q4_K_M-style files) as stored
-//! ([`QuantMatrix`]) with int8 activations, and doing the per-layer small ops (RMSNorm, RoPE,
-//! the in-place KV cache write, attention) in plain loops instead of a few dozen libtorch calls
-//! per layer.
+//! The quantized CPU path of Llama-family GGUF models: prefill and decode steps reading the
+//! file's Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q8_0 blocks or Q4_K / Q5_K / Q6_K super-blocks (the mixes
+//! of Q4_K_M-style files) as stored ([`QuantMatrix`]) with int8 activations, and doing the
+//! per-layer small ops (RMSNorm, RoPE, the in-place KV cache write, attention) in plain loops
+//! instead of a few dozen libtorch calls per layer.
 //!
 //! [`LlamaCpuDecoder::step_batch`] steps several sequences at once, each with its own
 //! [`CpuDecodeState`] (its own length): the projections and the output head multiply the
@@ -12,22 +11,35 @@
 //! A sequence's output does not depend on what it is stepped with: every product gives the
 //! same floats as the one-sequence [`LlamaCpuDecoder::step`].
 //!
+//! [`LlamaCpuDecoder::prefill`] runs a prompt the same way, its positions as the rows of the
+//! batched products ([`PREFILL_ROWS`] at a time, each attending causally to the cache and the
+//! positions before it), and computes the output head for the last position only; each
+//! position gives the floats a step would. So a sequence needs no libtorch at all: with the
+//! quantized path on, [`TextModel`] prefills and decodes here and loads the f32 libtorch
+//! network only when something asks for it (see [`TextModel::load_quantized`]). A libtorch
+//! prefill's cache can still move into a state ([`LlamaCpuDecoder::state_from_cache`]).
+//!
+//! Attention runs per (sequence, kv head): the query heads of a GQA group share one pass over
+//! that head's cached keys and values.
+//!
 //! Used for CPU decoding when [`TextModel::enable_quantized_decode`] turned it on (see there
-//! for when it applies); prefill, CUDA and the f32 reference stay on libtorch. A sequence's
-//! keys and values move from the libtorch [`KvCache`] of its prefill into its
-//! [`CpuDecodeState`].
+//! for when it applies); CUDA and the f32 reference stay on libtorch.
 //!
 //! Query and key rows are kept in the Hugging Face order (llama.cpp's interleaved rotary
 //! permutation is undone row by row at load), so the cache layout and rotation match the
 //! libtorch path exactly.
 //!
+//! [`TextModel`]: crate::text::TextModel
+//! [`TextModel::load_quantized`]: crate::text::TextModel::load_quantized
 //! [`TextModel::enable_quantized_decode`]: crate::text::TextModel::enable_quantized_decode
 
 use std::time::{Duration, Instant};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::nn::quant::{simd, ActivationBlocks, ComputePool, QuantMatrix, SharedMut};
+use crate::nn::quant::{
+    kernel_isa, simd, ActivationBlocks, ComputePool, KernelIsa, QuantMatrix, SharedMut,
+};
 use crate::nn::GgufFile;
 use crate::text::architecture::Architecture;
 use crate::text::error::{Result, TextError};
@@ -51,6 +63,30 @@ struct CpuLayer {
     qk_norm: Option<(Vec<f32>, Vec<f32>)>,
 }
 
+/// Positions of one sequence that [`LlamaCpuDecoder::prefill`] runs through the quantized
+/// products at once (the rows of one batched product).
+pub const PREFILL_ROWS: usize = 64;
+
+/// One token run by a forward pass: the sequence it extends (an index into the states) and
+/// its position there.
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    state: usize,
+    token: u32,
+    position: usize,
+}
+
+/// Which logits a forward pass computes.
+#[derive(Clone, Copy)]
+enum Head {
+    /// Every row's (a decoding step).
+    All,
+    /// The last row's (the end of a prefill).
+    Last,
+    /// None (a prefill chunk before the last).
+    None,
+}
+
 /// A Llama-family network held as GGUF blocks for the quantized CPU decode step.
 pub struct LlamaCpuDecoder {
     config: LlamaConfig,
@@ -58,7 +94,8 @@ pub struct LlamaCpuDecoder {
     embed: QuantMatrix,
     layers: Vec<CpuLayer>,
     norm: Vec<f32>,
-    head: QuantMatrix,
+    /// The output head, when it is not the token embedding (tied embeddings share it).
+    output: Option<QuantMatrix>,
 }
 
 /// One sequence's keys and values (per layer `[position, kv_heads · head_dim]`, preallocated
@@ -88,6 +125,7 @@ pub struct StepScratch {
     xq: Vec<ActivationBlocks>,
     cos: Vec<f32>,
     sin: Vec<f32>,
+    rows: Vec<Row>,
     times: StepTimes,
 }
 
@@ -302,21 +340,25 @@ impl LlamaCpuDecoder {
                 down_bias: optional_vector(shards, &p("ffn_down.bias"), h)?,
                 qk_norm,
             });
+            // The layer's blocks are copied: its pages of the file need not stay resident.
+            shards.iter().for_each(GgufFile::release_pages);
         }
         let vocab = c.vocab_size as usize;
         let embed = matrix(shards, "token_embd.weight", vocab, h)?;
-        let head = if c.tie_word_embeddings || !has(shards, "output.weight") {
-            embed.clone()
+        let output = if c.tie_word_embeddings || !has(shards, "output.weight") {
+            None
         } else {
-            matrix(shards, "output.weight", vocab, h)?
+            Some(matrix(shards, "output.weight", vocab, h)?)
         };
+        let norm = vector(shards, "output_norm.weight", h)?;
+        shards.iter().for_each(GgufFile::release_pages);
         Ok(Self {
             config: config.clone(),
             inv_freq: inverse_frequencies(c.head_dim, c.rope_theta, &c.rope_scaling),
             embed,
             layers,
-            norm: vector(shards, "output_norm.weight", h)?,
-            head,
+            norm,
+            output,
         })
     }
 
@@ -327,12 +369,17 @@ impl LlamaCpuDecoder {
             .iter()
             .map(|l| l.qkv.byte_len() + l.o.byte_len() + l.gate_up.byte_len() + l.down.byte_len())
             .sum();
-        layers + self.embed.byte_len() + self.head.byte_len()
+        layers + self.embed.byte_len() + self.output.as_ref().map_or(0, QuantMatrix::byte_len)
+    }
+
+    /// The output head.
+    fn head(&self) -> &QuantMatrix {
+        self.output.as_ref().unwrap_or(&self.embed)
     }
 
     /// Number of logits per sequence.
     pub fn vocab_size(&self) -> usize {
-        self.head.rows()
+        self.head().rows()
     }
 
     fn kv_width(&self) -> usize {
@@ -458,7 +505,6 @@ impl LlamaCpuDecoder {
         tokens: &[u32],
         logits: &mut Vec<f32>,
     ) -> Result<()> {
-        let c = &self.config;
         if tokens.len() != states.len() {
             return Err(TextError::InvalidRequest(format!(
                 "{} tokens for {} sequences",
@@ -466,16 +512,110 @@ impl LlamaCpuDecoder {
                 states.len()
             )));
         }
-        for (state, &token) in states.iter().zip(tokens) {
-            if token as usize >= self.embed.rows() || state.len as i64 >= c.max_position_embeddings
-            {
-                return Err(TextError::InvalidRequest(format!(
-                    "token {token} or position {} is out of the model's range",
-                    state.len
-                )));
+        let mut rows = std::mem::take(&mut scratch.rows);
+        rows.clear();
+        rows.extend(
+            states
+                .iter()
+                .zip(tokens)
+                .enumerate()
+                .map(|(i, (state, &token))| Row {
+                    state: i,
+                    token,
+                    position: state.len,
+                }),
+        );
+        let result = self
+            .check_rows(&rows)
+            .and_then(|()| self.forward(pool, scratch, states, &rows, Head::All, logits));
+        scratch.rows = rows;
+        result
+    }
+
+    /// Prefills one sequence: runs `tokens` at positions `state.len()..`, appending their keys
+    /// and values to `state`, and writes the logits after the last of them (`[vocab]`) to
+    /// `logits`. The positions go through the quantized products [`PREFILL_ROWS`] at a time, as
+    /// the rows of one batched product (each position attends to the cache and to the
+    /// positions before it), so the weights are read once per chunk instead of once per token;
+    /// the output head runs for the last position only. Every position computes the same
+    /// floats as [`Self::step`] would for it, so prefilling then stepping equals stepping
+    /// token by token, and the result does not depend on what else is decoding.
+    /// `scratch` holds the chunk's buffers (and its times), like a batched step's.
+    pub fn prefill(
+        &self,
+        pool: &ComputePool,
+        scratch: &mut StepScratch,
+        state: &mut CpuDecodeState,
+        tokens: &[u32],
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        if tokens.is_empty() {
+            return Err(TextError::InvalidRequest("nothing to prefill".into()));
+        }
+        let mut rows = std::mem::take(&mut scratch.rows);
+        rows.clear();
+        rows.extend(tokens.iter().enumerate().map(|(i, &token)| Row {
+            state: 0,
+            token,
+            position: state.len + i,
+        }));
+        let mut result = self.check_rows(&rows);
+        if result.is_ok() {
+            let kv = self.kv_width();
+            let total = (state.len + tokens.len()) * kv;
+            for cache in state.keys.iter_mut().chain(&mut state.values) {
+                cache.reserve(total.saturating_sub(cache.len()));
+            }
+            let chunks: Vec<&[Row]> = rows.chunks(PREFILL_ROWS).collect();
+            let last = chunks.len() - 1;
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                result = self.forward(
+                    pool,
+                    scratch,
+                    std::slice::from_mut(state),
+                    chunk,
+                    if i < last { Head::None } else { Head::Last },
+                    logits,
+                );
+                if result.is_err() {
+                    break;
+                }
             }
         }
-        let m = states.len();
+        scratch.rows = rows;
+        result
+    }
+
+    /// Checks that every row's token and position are in the model's range.
+    fn check_rows(&self, rows: &[Row]) -> Result<()> {
+        let max = usize::try_from(self.config.max_position_embeddings).unwrap_or(0);
+        match rows
+            .iter()
+            .find(|r| r.token as usize >= self.embed.rows() || r.position >= max)
+        {
+            Some(r) => Err(TextError::InvalidRequest(format!(
+                "token {} or position {} is out of the model's range",
+                r.token, r.position
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `rows` through the network (each row one token of `states[row.state]` at
+    /// `row.position`; a sequence's rows are consecutive positions starting at its length),
+    /// appends their keys and values to their states and advances the states' lengths, then
+    /// writes the logits `want` asks for to `logits`.
+    fn forward(
+        &self,
+        pool: &ComputePool,
+        scratch: &mut StepScratch,
+        states: &mut [CpuDecodeState],
+        rows: &[Row],
+        want: Head,
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
+        let c = &self.config;
+        let m = rows.len();
         let eps = c.rms_norm_eps as f32;
         let (nh, nkv, hd) = (
             c.num_attention_heads as usize,
@@ -485,7 +625,7 @@ impl LlamaCpuDecoder {
         let (h, q_len, kv) = (c.hidden_size as usize, nh * hd, self.kv_width());
         let qkv_w = q_len + 2 * kv;
         let inter = c.intermediate_size as usize;
-        let vocab = self.head.rows();
+        let vocab = self.head().rows();
         let start = Instant::now();
         let mut matvec = Duration::ZERO;
         let mut attention = Duration::ZERO;
@@ -508,10 +648,10 @@ impl LlamaCpuDecoder {
         let half = self.inv_freq.len();
         s.cos.clear();
         s.sin.clear();
-        for (i, (state, &token)) in states.iter().zip(tokens).enumerate() {
+        for (i, row) in rows.iter().enumerate() {
             self.embed
-                .dequantize_row(token as usize, &mut s.x[i * h..(i + 1) * h]);
-            let (cos, sin) = self.rotation(state.len);
+                .dequantize_row(row.token as usize, &mut s.x[i * h..(i + 1) * h]);
+            let (cos, sin) = self.rotation(row.position);
             s.cos.extend_from_slice(&cos);
             s.sin.extend_from_slice(&sin);
         }
@@ -524,12 +664,8 @@ impl LlamaCpuDecoder {
             quantize_rows(pool, &s.h, h, xq);
             layer.qkv.matmul(pool, xq, &mut s.qkv);
             timed(&mut matvec, t);
-            for (i, (row, state)) in s
-                .qkv
-                .chunks_exact_mut(qkv_w)
-                .zip(states.iter_mut())
-                .enumerate()
-            {
+            for (i, (row, r)) in s.qkv.chunks_exact_mut(qkv_w).zip(rows).enumerate() {
+                let state = &mut states[r.state];
                 add_bias(row, layer.qkv_bias.as_deref());
                 let (cos, sin) = (
                     &s.cos[i * half..(i + 1) * half],
@@ -558,6 +694,7 @@ impl LlamaCpuDecoder {
                 &s.qkv,
                 qkv_w,
                 states,
+                rows,
                 li,
                 (nh, nkv, hd),
                 c.sliding_window.filter(|&w| w > 0).map(|w| w as usize),
@@ -600,17 +737,29 @@ impl LlamaCpuDecoder {
                 x.iter_mut().zip(&*proj).for_each(|(x, p)| *x += p);
             }
         }
-        for state in states.iter_mut() {
-            state.len += 1;
+        for r in rows {
+            states[r.state].len += 1;
         }
-        for (x, out) in s.x.chunks_exact(h).zip(s.h.chunks_exact_mut(h)) {
-            simd::rms_norm(x, &self.norm, eps, out);
+        let first = match want {
+            Head::All => Some(0),
+            Head::Last => Some(m - 1),
+            Head::None => None,
+        };
+        if let Some(first) = first {
+            let n = m - first;
+            for (x, out) in s.x[first * h..]
+                .chunks_exact(h)
+                .zip(s.h.chunks_exact_mut(h))
+            {
+                simd::rms_norm(x, &self.norm, eps, out);
+            }
+            let t = Instant::now();
+            let xq = &mut s.xq[..n];
+            quantize_rows(pool, &s.h[..n * h], h, xq);
+            logits.resize(n * vocab, 0.0);
+            self.head().matmul(pool, xq, logits);
+            timed(&mut matvec, t);
         }
-        let t = Instant::now();
-        quantize_rows(pool, &s.h, h, xq);
-        logits.resize(m * vocab, 0.0);
-        self.head.matmul(pool, xq, logits);
-        timed(&mut matvec, t);
         s.times.steps += 1;
         s.times.total += start.elapsed();
         s.times.matvec += matvec;
@@ -664,16 +813,29 @@ fn quantize_rows(pool: &ComputePool, src: &[f32], width: usize, xq: &mut [Activa
     });
 }
 
-/// Softmax attention of every query head of every sequence over that sequence's cached
-/// positions of layer `layer` (the last `window` of them, if set); the queries are the first
-/// `heads · head_dim` values of each `qkv_width` row of `qkv`. Writes `[sequences, heads ·
-/// head_dim]` into `out`; sequence-heads are split over the pool.
+thread_local! {
+    /// Attention weights of one (query row, kv head) pair, `[group, span]`, kept per thread so
+    /// attention allocates nothing per call.
+    static SCORES: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Softmax attention of every query head of every row over its sequence's cached positions
+/// of layer `layer` up to its own (the positions a prefill chunk wrote after it stay masked),
+/// or the last `window` of them; the queries of row `i` are the first `heads · head_dim` values of row `i` of `qkv` (rows `qkv_width`
+/// apart). Writes `[rows, heads · head_dim]` into `out`.
+///
+/// Work is split over the pool by (row, kv head): the query heads that share a kv head (a GQA
+/// group) are computed together in one pass over that head's keys and values, so each cached
+/// key and value row is read once per group instead of once per query head. Each query head's
+/// arithmetic (score order, maximum, exponent sum, weighted value sum) is the same as computing
+/// it alone, and a row's result depends only on its own queries and cache.
 #[allow(clippy::too_many_arguments)]
 fn attend(
     pool: &ComputePool,
     qkv: &[f32],
     qkv_width: usize,
     states: &[CpuDecodeState],
+    rows: &[Row],
     layer: usize,
     (nh, nkv, hd): (usize, usize, usize),
     window: Option<usize>,
@@ -682,41 +844,242 @@ fn attend(
     let kv = nkv * hd;
     let group = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();
+    assert!(out.len() >= rows.len() * nh * hd, "attention output length");
     let out_ptr = SharedMut(out.as_mut_ptr());
-    pool.run(states.len() * nh, &|chunk| {
-        let (row, head) = (chunk / nh, chunk % nh);
-        let state = &states[row];
-        let (keys, values) = (&state.keys[layer], &state.values[layer]);
-        let len = keys.len() / kv;
+    pool.run(rows.len() * nkv, &|chunk| {
+        let (row, kvh) = (chunk / nkv, chunk % nkv);
+        let Row {
+            state, position, ..
+        } = rows[row];
+        let len = position + 1;
+        let state = &states[state];
         let span = window.map_or(0, |w| len.saturating_sub(w))..len;
-        let kvh = head / group;
-        let q = &qkv[row * qkv_width..row * qkv_width + nh * hd];
-        let qh = &q[head * hd..(head + 1) * hd];
-        let mut scores = Vec::with_capacity(span.len());
-        let mut max = f32::NEG_INFINITY;
-        for t in span.clone() {
-            let s = simd::dot(qh, &keys[t * kv + kvh * hd..t * kv + (kvh + 1) * hd]) * scale;
-            max = max.max(s);
-            scores.push(s);
+        let n = span.len();
+        let first = row * qkv_width + kvh * group * hd;
+        let queries = &qkv[first..first + group * hd];
+        // SAFETY: the group's heads are contiguous in the row's output, and each (row, kv
+        // head) slice of `out` is written by exactly one chunk; `out` outlives `run`.
+        let o = unsafe {
+            std::slice::from_raw_parts_mut(
+                out_ptr.get().add((row * nh + kvh * group) * hd),
+                group * hd,
+            )
+        };
+        o.fill(0.0);
+        if n == 0 {
+            return;
         }
+        let cache = GroupCache {
+            keys: &state.keys[layer],
+            values: &state.values[layer],
+            stride: kv,
+            offset: kvh * hd,
+            head_dim: hd,
+            span,
+        };
+        SCORES.with_borrow_mut(|weights| {
+            weights.clear();
+            weights.resize(group * n, 0.0);
+            match kernel_isa() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: Avx2 is only chosen when the CPU has AVX2 and FMA.
+                KernelIsa::Avx2 => unsafe {
+                    group_avx2::attend(queries, &cache, scale, weights, o)
+                },
+                _ => group_attend(queries, &cache, scale, weights, o),
+            }
+        });
+    });
+}
+
+/// The cached keys and values of one kv head of one sequence that a query row attends to.
+struct GroupCache<'a> {
+    /// `[positions, stride]` keys; this head's are `head_dim` values at `offset` of each row.
+    keys: &'a [f32],
+    /// Values, laid out as `keys`.
+    values: &'a [f32],
+    stride: usize,
+    offset: usize,
+    head_dim: usize,
+    /// The positions attended to.
+    span: std::ops::Range<usize>,
+}
+
+impl GroupCache<'_> {
+    fn key(&self, t: usize) -> &[f32] {
+        let at = t * self.stride + self.offset;
+        &self.keys[at..at + self.head_dim]
+    }
+
+    fn value(&self, t: usize) -> &[f32] {
+        let at = t * self.stride + self.offset;
+        &self.values[at..at + self.head_dim]
+    }
+}
+
+/// Turns each row (one query head's scores over the span) of `scores` (`[heads, n]`) into its
+/// softmax weights, in place.
+fn softmax_rows(scores: &mut [f32], n: usize) {
+    for row in scores.chunks_exact_mut(n) {
+        let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
         let mut total = 0f32;
-        for s in scores.iter_mut() {
+        for s in row.iter_mut() {
             *s = (*s - max).exp();
             total += *s;
         }
-        // SAFETY: each sequence-head's slice of `out` is written by exactly one chunk.
-        let o = unsafe {
-            std::slice::from_raw_parts_mut(out_ptr.get().add((row * nh + head) * hd), hd)
-        };
-        o.fill(0.0);
-        for (t, &p) in span.clone().zip(&scores) {
-            simd::axpy(
-                p / total,
-                &values[t * kv + kvh * hd..t * kv + (kvh + 1) * hd],
-                o,
-            );
+        for s in row.iter_mut() {
+            *s /= total;
         }
-    });
+    }
+}
+
+/// Attention of a GQA group's query heads (`queries`, `[group, head_dim]`) over `cache`,
+/// written to `o` (`[group, head_dim]`); `weights` holds `[group, span]` scores. Portable
+/// version of [`group_avx2::attend`], with the same arithmetic.
+fn group_attend(
+    queries: &[f32],
+    cache: &GroupCache<'_>,
+    scale: f32,
+    weights: &mut [f32],
+    o: &mut [f32],
+) {
+    let (hd, n) = (cache.head_dim, cache.span.len());
+    for (i, t) in cache.span.clone().enumerate() {
+        let key = cache.key(t);
+        for (j, q) in queries.chunks_exact(hd).enumerate() {
+            weights[j * n + i] = simd::dot(q, key) * scale;
+        }
+    }
+    softmax_rows(weights, n);
+    o.fill(0.0);
+    for (i, t) in cache.span.clone().enumerate() {
+        let value = cache.value(t);
+        for (j, oh) in o.chunks_exact_mut(hd).enumerate() {
+            simd::axpy(weights[j * n + i], value, oh);
+        }
+    }
+}
+
+/// [`group_attend`] in AVX2: each key row is loaded once for all the group's heads, and each
+/// head's output is summed over the span in registers (a block of 32 values at a time)
+/// instead of being read and written back once per position. The arithmetic per value is
+/// the same (`simd::dot`'s two-accumulator sums for scores; one fused multiply-add per
+/// position, in position order, for outputs).
+#[cfg(target_arch = "x86_64")]
+mod group_avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{softmax_rows, GroupCache};
+
+    /// How many positions ahead the key and value rows are prefetched.
+    const PREFETCH: usize = 8;
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// `Σ a[i]·b[i]` over `len` values, summed as `simd::dot` sums them.
+    #[inline(always)]
+    unsafe fn dot(a: *const f32, b: *const f32, len: usize) -> f32 {
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut i = 0;
+        while i + 16 <= len {
+            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc0);
+            acc1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(a.add(i + 8)),
+                _mm256_loadu_ps(b.add(i + 8)),
+                acc1,
+            );
+            i += 16;
+        }
+        let mut sum = hsum(_mm256_add_ps(acc0, acc1));
+        while i < len {
+            sum += *a.add(i) * *b.add(i);
+            i += 1;
+        }
+        sum
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `queries` and `o` hold `weights.len() / span` heads of
+    /// `head_dim` values.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn attend(
+        queries: &[f32],
+        cache: &GroupCache<'_>,
+        scale: f32,
+        weights: &mut [f32],
+        o: &mut [f32],
+    ) {
+        let (hd, n) = (cache.head_dim, cache.span.len());
+        let group = weights.len() / n;
+        debug_assert!(queries.len() >= group * hd && o.len() >= group * hd);
+        // Cache rows are read once per call, `stride` apart: fetch the keys and values of a
+        // few positions ahead (the values are summed after the softmax, from the cache).
+        let (rows, stride) = (cache.keys.len() / cache.stride, cache.stride);
+        for (i, t) in cache.span.clone().enumerate() {
+            if t + PREFETCH < rows {
+                let at = (t + PREFETCH) * stride + cache.offset;
+                for line in (0..hd).step_by(16) {
+                    _mm_prefetch::<_MM_HINT_T0>(cache.keys.as_ptr().add(at + line) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T1>(cache.values.as_ptr().add(at + line) as *const i8);
+                }
+            }
+            let key = cache.key(t).as_ptr();
+            for j in 0..group {
+                weights[j * n + i] = dot(queries.as_ptr().add(j * hd), key, hd) * scale;
+            }
+        }
+        softmax_rows(weights, n);
+        let first = cache.span.start * stride + cache.offset;
+        assert!(
+            cache.values.len() >= (cache.span.end - 1) * stride + cache.offset + hd,
+            "values cover the span"
+        );
+        let values = cache.values.as_ptr().add(first);
+        for j in 0..group {
+            let w = &weights[j * n..(j + 1) * n];
+            let out = o.as_mut_ptr().add(j * hd);
+            let mut d = 0;
+            while d + 32 <= hd {
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for (i, &p) in w.iter().enumerate() {
+                    let v = values.add(i * stride + d);
+                    let p = _mm256_set1_ps(p);
+                    acc[0] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v), acc[0]);
+                    acc[1] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(8)), acc[1]);
+                    acc[2] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(16)), acc[2]);
+                    acc[3] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v.add(24)), acc[3]);
+                }
+                for (k, a) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(out.add(d + 8 * k), *a);
+                }
+                d += 32;
+            }
+            while d + 8 <= hd {
+                let mut acc = _mm256_setzero_ps();
+                for (i, &p) in w.iter().enumerate() {
+                    let v = values.add(i * stride + d);
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(p), _mm256_loadu_ps(v), acc);
+                }
+                _mm256_storeu_ps(out.add(d), acc);
+                d += 8;
+            }
+            while d < hd {
+                let mut acc = 0f32;
+                for (i, &p) in w.iter().enumerate() {
+                    acc += p * *values.add(i * stride + d);
+                }
+                *out.add(d) = acc;
+                d += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -728,6 +1091,102 @@ mod tests {
         // llama.cpp stores head rows as (i, j) pairs; Hugging Face as (j, i).
         let order = unpermute_order(2, 4);
         assert_eq!(order, vec![0, 2, 1, 3, 4, 6, 5, 7]);
+    }
+
+    /// A state holding `len` positions of layer-0 keys and values from `next`.
+    fn state_with(len: usize, kv: usize, next: &mut impl FnMut() -> f32) -> CpuDecodeState {
+        CpuDecodeState {
+            keys: vec![(0..len * kv).map(|_| next()).collect()],
+            values: vec![(0..len * kv).map(|_| next()).collect()],
+            len,
+            scratch: StepScratch::default(),
+            logits: Vec::new(),
+            times: StepTimes::default(),
+        }
+    }
+
+    #[test]
+    fn grouped_attention_matches_per_head_softmax_and_each_row_stands_alone() {
+        let (nh, nkv, hd) = (6, 2, 8);
+        let (kv, group) = (nkv * hd, nh / nkv);
+        let qkv_w = nh * hd + 2 * kv;
+        let mut seed = 7u32;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let states = vec![state_with(5, kv, &mut next), state_with(9, kv, &mut next)];
+        // One decoding row, and two prefill rows of one sequence (the later positions of its
+        // cache masked for the first of them).
+        let row = |state, position| Row {
+            state,
+            token: 0,
+            position,
+        };
+        let rows = [row(0, 4), row(1, 6), row(1, 8)];
+        let qkv: Vec<f32> = (0..rows.len() * qkv_w).map(|_| 4.0 * next()).collect();
+        let pool = ComputePool::new(2);
+        for window in [None, Some(3)] {
+            let mut out = vec![f32::NAN; rows.len() * nh * hd];
+            attend(
+                &pool,
+                &qkv,
+                qkv_w,
+                &states,
+                &rows,
+                0,
+                (nh, nkv, hd),
+                window,
+                &mut out,
+            );
+            for (r, q_row) in rows.iter().enumerate() {
+                let len = q_row.position + 1;
+                let span = window.map_or(0, |w| len.saturating_sub(w))..len;
+                let (keys, values) = (&states[q_row.state].keys[0], &states[q_row.state].values[0]);
+                for head in 0..nh {
+                    let kvh = head / group;
+                    let q = &qkv[r * qkv_w + head * hd..r * qkv_w + (head + 1) * hd];
+                    let at = |t: usize, i: usize| t * kv + kvh * hd + i;
+                    let scores: Vec<f64> = span
+                        .clone()
+                        .map(|t| {
+                            let dot: f64 = (0..hd)
+                                .map(|i| f64::from(q[i]) * f64::from(keys[at(t, i)]))
+                                .sum();
+                            dot / (hd as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let total: f64 = scores.iter().map(|s| (s - max).exp()).sum();
+                    for i in 0..hd {
+                        let want: f64 = span
+                            .clone()
+                            .zip(&scores)
+                            .map(|(t, s)| (s - max).exp() / total * f64::from(values[at(t, i)]))
+                            .sum();
+                        let got = out[(r * nh + head) * hd + i];
+                        assert!(
+                            (f64::from(got) - want).abs() < 1e-5,
+                            "row {r} head {head} [{i}] window {window:?}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+            // The last row alone gives the same floats as among the others.
+            let mut alone = vec![f32::NAN; nh * hd];
+            attend(
+                &pool,
+                &qkv[2 * qkv_w..],
+                qkv_w,
+                &states,
+                &rows[2..],
+                0,
+                (nh, nkv, hd),
+                window,
+                &mut alone,
+            );
+            assert_eq!(alone, out[2 * nh * hd..]);
+        }
     }
 
     #[test]
