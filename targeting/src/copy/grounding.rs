@@ -81,15 +81,30 @@ pub const MIN_GROUNDED_SHARE: f32 = 0.4;
 /// count.
 const MIN_CONTENT_WORDS: usize = 4;
 
+/// Fewest distinct content words a brief must state for [`grounded_share`] to judge copy by
+/// it: a brief of a product name and an audience ("Leaf green tea for tea lovers") leaves the
+/// copy nothing to repeat, so any sentence about the product would count as made up.
+const MIN_BRIEF_WORDS: usize = 15;
+
 /// The share of the content words of `text` (four letters or more, not among the common
 /// words every ad uses) whose root the brief (`facts`) states: how much of the copy is about
 /// the brief rather than made up around it. English only (the roots are English endings);
-/// `None` for other languages and for copy with too few content words to judge.
+/// `None` for other languages, for copy with too few content words to judge and for briefs
+/// that state too little to judge by.
 pub fn grounded_share(text: &str, facts: &str, language: Language) -> Option<f32> {
     if language != Language::En {
         return None;
     }
     let stated: HashSet<String> = words(facts).iter().map(|w| root(w)).collect();
+    let brief_words = words(facts)
+        .iter()
+        .filter(|w| w.chars().count() >= 4 && !common(w))
+        .map(|w| root(w))
+        .collect::<HashSet<String>>()
+        .len();
+    if brief_words < MIN_BRIEF_WORDS {
+        return None;
+    }
     let content: Vec<String> = words(text)
         .into_iter()
         .filter(|w| w.chars().count() >= 4 && !common(w))
@@ -334,7 +349,8 @@ mod tests {
     fn grounded_copy_says_what_the_brief_says() {
         let facts =
             "Spokevan mobile bike repair. Mechanics who come to your home or office with a \
-                     fully equipped van and repair most bikes in under an hour.";
+                     fully equipped van and repair most bikes in under an hour. Same-day \
+                     appointments. People who cycle to work every day.";
         let made_up = grounded_share(
             "Spokevan Carpet Repair, Flatbed Truck. Anywhere you go, there's a car on the road.",
             facts,
