@@ -88,7 +88,7 @@ impl<'a> Batch<'a> {
         model: &TextModel,
         seqs: Vec<ActiveSequence<'a>>,
     ) -> Vec<Outcome<'a>> {
-        let (ready, done): (Vec<_>, Vec<_>) = seqs.into_iter().partition(|s| !s.is_finished());
+        let (mut ready, done): (Vec<_>, Vec<_>) = seqs.into_iter().partition(|s| !s.is_finished());
         let mut done: Vec<Outcome<'a>> = done.into_iter().map(|s| (s, Ok(()))).collect();
         if ready.is_empty() {
             return done;
@@ -112,29 +112,46 @@ impl<'a> Batch<'a> {
             .collect();
         match model.quantized_decoder() {
             Some(decoder) => {
-                let prefilled = distinct
-                    .iter()
-                    .map(|prompt| {
-                        let mut state = decoder.new_state(prompt.len() + 1);
-                        let mut logits = Vec::new();
-                        decoder
-                            .prefill(
-                                ComputePool::global(),
-                                &mut self.prefill_scratch,
-                                &mut state,
-                                prompt,
-                                &mut logits,
-                            )
-                            .map(|()| (state, logits))
-                    })
-                    .collect::<Vec<_>>();
+                // A prompt is prefilled a chunk at a time, and dropped as soon as every row
+                // that waits for it is cancelled, so a cancelled job lets its worker go within
+                // one chunk instead of after the whole prompt.
+                let mut prefilled = Vec::with_capacity(distinct.len());
+                for (p, prompt) in distinct.iter().enumerate() {
+                    let mut state = decoder.new_state(prompt.len() + 1);
+                    let mut logits = Vec::new();
+                    let mut outcome = Some(Ok(()));
+                    for chunk in prompt.chunks(PREFILL_CHUNK) {
+                        let mut waiting = ready
+                            .iter_mut()
+                            .zip(&row_of)
+                            .filter(|(_, &r)| r == p)
+                            .map(|(seq, _)| seq);
+                        if waiting.all(|seq| seq.check_cancelled()) {
+                            outcome = None;
+                            break;
+                        }
+                        let step = decoder.prefill(
+                            ComputePool::global(),
+                            &mut self.prefill_scratch,
+                            &mut state,
+                            chunk,
+                            &mut logits,
+                        );
+                        if step.is_err() {
+                            outcome = Some(step);
+                            break;
+                        }
+                    }
+                    prefilled.push(outcome.map(|r| r.map(|()| (state, logits))));
+                }
                 let mut host = match self.logits.take() {
                     Some(Logits::Host(v)) => v,
                     _ => Vec::new(),
                 };
                 for (seq, &r) in ready.into_iter().zip(&row_of) {
                     match &prefilled[r] {
-                        Ok((state, logits)) => {
+                        None => done.push((seq, Ok(()))),
+                        Some(Ok((state, logits))) => {
                             let mut state = state.clone();
                             state.reserve(
                                 (seq.tokens().len() + seq.remaining_budget() + 1)
@@ -144,7 +161,9 @@ impl<'a> Batch<'a> {
                             self.states.push(state);
                             self.rows.push(seq);
                         }
-                        Err(e) => done.push((seq, Err(TextError::InvalidRequest(e.to_string())))),
+                        Some(Err(e)) => {
+                            done.push((seq, Err(TextError::InvalidRequest(e.to_string()))))
+                        }
                     }
                 }
                 self.logits = Some(Logits::Host(host));
@@ -390,6 +409,10 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 }
+
+/// Prompt tokens prefilled between two looks at the rows' cancel tokens (the quantized
+/// prefill's own pass is 64 positions).
+const PREFILL_CHUNK: usize = 128;
 
 /// Causal mask for a left-padded prefill: row b attends to real keys up to the query, and
 /// padding queries attend to themselves only (keeping their values finite).
