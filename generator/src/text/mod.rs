@@ -99,6 +99,5 @@ pub use sequence::prompt_tokens;
 pub use structured::{JsonField, JsonSchemaSpec, StructuredVocab};
 pub use tokenizer::TextTokenizer;
 pub use weights::WeightSource;
-pub use words::SHORT_WORDS;
 // The GGUF reader lives in the layer kit; these paths are kept for the text engine's users.
 pub use crate::nn::{GgmlType, GgufFile, GgufTensorInfo, GgufValue};

@@ -57,11 +57,29 @@ fn pick(c: &mut JsonConstraint, mut logits: Vec<f32>, rng: &mut StdRng) -> u32 {
     }
 }
 
+/// Decodes `spec` under the constraint with random logits that favour a random handful of
+/// tokens (so walks reach the limits), seeded by `seed`; returns the text and its JSON.
+fn random_walk(model: &TextModel, spec: &JsonSchemaSpec, seed: u64) -> (String, serde_json::Value) {
+    let n = model.tokenizer.vocab_size();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut c = constraint(model, spec);
+    let mut ids = Vec::new();
+    while !c.is_complete() {
+        let logits: Vec<f32> = (0..n).map(|_| rng.gen_range(-4.0..4.0f32)).collect();
+        let t = pick(&mut c, logits, &mut rng);
+        c.advance(t);
+        ids.push(t);
+        assert!(ids.len() < 400, "no end in sight");
+    }
+    let text = model.tokenizer.decode(&ids).unwrap();
+    let obj = serde_json::from_str(&text).expect("valid JSON");
+    (text, obj)
+}
+
 #[test]
 fn random_walks_end_on_whole_words_within_limits() {
     let Some(model) = default_model() else { return };
     let vocab = model.structured_vocab().unwrap();
-    let n = model.tokenizer.vocab_size();
     for (language, limits) in [("en", [12usize, 24]), ("fr", [9, 30]), ("de", [15, 40])] {
         let spec = JsonSchemaSpec::new(vec![
             JsonField::free("headline", limits[0]),
@@ -70,19 +88,7 @@ fn random_walks_end_on_whole_words_within_limits() {
         ])
         .with_language(language);
         for seed in 0..40u64 {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut c = constraint(&model, &spec);
-            let mut ids = Vec::new();
-            // Logits that favour a random handful of tokens, so walks reach the limits.
-            while !c.is_complete() {
-                let logits: Vec<f32> = (0..n).map(|_| rng.gen_range(-4.0..4.0f32)).collect();
-                let t = pick(&mut c, logits, &mut rng);
-                c.advance(t);
-                ids.push(t);
-                assert!(ids.len() < 400, "no end in sight");
-            }
-            let text = model.tokenizer.decode(&ids).unwrap();
-            let obj: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            let (text, obj) = random_walk(&model, &spec, seed);
             for f in &spec.fields {
                 let v = obj[&f.name].as_str().unwrap();
                 assert!(v.graphemes(true).count() <= f.max_graphemes, "{text}");
@@ -102,25 +108,13 @@ fn random_walks_end_on_whole_words_within_limits() {
 fn sentence_fields_end_on_a_stop_within_limits() {
     let Some(model) = default_model() else { return };
     let vocab = model.structured_vocab().unwrap();
-    let n = model.tokenizer.vocab_size();
     for limit in [12usize, 25, 90] {
         let spec = JsonSchemaSpec::new(vec![
             JsonField::free("headline", 20),
             JsonField::sentence("body", limit),
         ]);
         for seed in 0..30u64 {
-            let mut rng = StdRng::seed_from_u64(seed);
-            let mut c = constraint(&model, &spec);
-            let mut ids = Vec::new();
-            while !c.is_complete() {
-                let logits: Vec<f32> = (0..n).map(|_| rng.gen_range(-4.0..4.0f32)).collect();
-                let t = pick(&mut c, logits, &mut rng);
-                c.advance(t);
-                ids.push(t);
-                assert!(ids.len() < 400, "no end in sight");
-            }
-            let text = model.tokenizer.decode(&ids).unwrap();
-            let obj: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            let (text, obj) = random_walk(&model, &spec, seed);
             let body = obj["body"].as_str().unwrap();
             assert!(body.graphemes(true).count() <= limit, "{text}");
             assert!(ends_sentence(body), "{text}");

@@ -4,6 +4,10 @@
 
 use std::collections::HashSet;
 
+use adforge_targeting::copy::function_words;
+pub(crate) use adforge_targeting::copy::function_words::{dangles_anywhere, SHORT_WORDS};
+use adforge_targeting::Language;
+
 /// Characters that never belong in ad copy: Markdown, brackets of templates and JSON.
 const MARKUP: &[char] = &[
     '*', '[', ']', '{', '}', '<', '>', '#', '|', '`', '_', '~', '^', '=', '\\',
@@ -14,44 +18,6 @@ const FINAL_PUNCT: &[char] = &['.', '!', '?', '…', ')', '%'];
 
 /// Contraction suffixes after an apostrophe ("brand's", "don't").
 const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "ll", "d", "m"];
-
-const EN: &[&str] = &[
-    "a", "an", "the", "and", "or", "but", "nor", "with", "for", "to", "of", "in", "on", "at", "by",
-    "from", "into", "onto", "as", "than", "via", "per", "your", "our", "my", "their", "its", "his",
-    "her", "this", "that", "these", "those", "so", "if", "is", "are", "was", "were", "every",
-    "each", "very", "such", "whose", "because", "while", "either", "neither",
-    // Stems of negative contractions, cut before their "'t" ("the words you don?").
-    "don", "doesn", "didn", "isn", "aren", "wasn", "weren", "haven", "hasn", "couldn", "wouldn",
-    "shouldn",
-];
-const FR: &[&str] = &[
-    "et", "ou", "avec", "pour", "le", "la", "les", "de", "des", "du", "un", "une", "au", "aux",
-    "à", "en", "sur", "par", "dans", "sans", "votre", "vos", "notre", "nos", "mon", "ma", "mes",
-    "son", "sa", "ses", "ce", "cette", "ces", "que", "qui", "mais", "est",
-];
-const ES: &[&str] = &[
-    "y", "e", "o", "u", "con", "para", "el", "la", "los", "las", "un", "una", "unos", "unas", "de",
-    "del", "al", "a", "en", "por", "sin", "su", "sus", "tu", "tus", "nuestro", "nuestra", "que",
-    "pero", "es",
-];
-const DE: &[&str] = &[
-    "und", "oder", "mit", "für", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einen",
-    "einem", "einer", "zu", "zum", "zur", "von", "vom", "im", "in", "an", "am", "auf", "aus",
-    "bei", "nach", "ohne", "um", "ihr", "ihre", "dein", "deine", "unser", "unsere", "sein",
-    "seine", "aber", "ist",
-];
-
-/// Words of one or two letters that are whole words in English, French, Spanish or German. At
-/// the very end of a value's room, a shorter last word not in this list is taken to be the start
-/// of a longer word that did not fit (" re" of "returns"). The copy evaluation counts them as
-/// complete words too.
-pub const SHORT_WORDS: &[&str] = &[
-    "a", "i", "an", "as", "at", "be", "by", "do", "go", "he", "if", "in", "is", "it", "me", "my",
-    "no", "of", "ok", "on", "or", "so", "to", "up", "us", "we", "tv", "uk", "eu", "ai", "à", "y",
-    "o", "e", "au", "ce", "de", "du", "en", "et", "il", "je", "la", "le", "ma", "ne", "ni", "ou",
-    "sa", "se", "si", "ta", "te", "tu", "un", "vu", "el", "es", "ha", "lo", "mi", "ya", "yo", "su",
-    "ab", "am", "da", "er", "im", "ob", "um", "wo", "zu",
-];
 
 /// Whether the last word of `text` is a whole short word or longer than two letters.
 pub(crate) fn last_word_is_whole(text: &str) -> bool {
@@ -64,22 +30,13 @@ pub(crate) fn last_word_is_whole(text: &str) -> bool {
     }
 }
 
-/// The words a value may not end with in `language` (ISO 639-1; English when unknown).
+/// The words a value may not end with in `language` (a BCP 47 tag; English when unknown).
 pub(crate) fn dangling_words(language: Option<&str>) -> &'static [&'static str] {
-    let code = language
-        .map(|l| l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase())
-        .unwrap_or_default();
-    match code.as_str() {
-        "fr" => FR,
-        "es" => ES,
-        "de" => DE,
-        _ => EN,
-    }
-}
-
-/// Whether `word` (lowercase) dangles in any supported language.
-pub(crate) fn dangles_anywhere(word: &str) -> bool {
-    [EN, FR, ES, DE].iter().any(|l| l.contains(&word))
+    function_words::dangling_words(
+        language
+            .and_then(Language::from_tag)
+            .unwrap_or(Language::En),
+    )
 }
 
 /// Whether a token's text can be part of free ad copy: no markup or control characters, no
@@ -127,6 +84,15 @@ pub(crate) fn ends_cleanly(text: &str, words: &HashSet<String>, dangling: &[&str
         .any(|suffix| lower.ends_with(suffix))
     {
         return false;
+    }
+    // A negated auxiliary ("don't", "can't", "isn't") is a whole word that may close a
+    // sentence; only its stem without the "'t" ("don") dangles.
+    if lower
+        .strip_suffix("n't")
+        .and_then(|stem| stem.chars().last())
+        .is_some_and(char::is_alphabetic)
+    {
+        return true;
     }
     let Some(last) = core.chars().last() else {
         return false;
@@ -192,6 +158,10 @@ mod tests {
         assert!(!ends_cleanly("", &w, en));
         assert!(!ends_cleanly("Coffee$", &w, en));
         assert!(!ends_cleanly("Coffee”", &w, en));
+        assert!(ends_cleanly("Learn the words you don't.", &w, en));
+        assert!(ends_cleanly("Others can’t", &w, en));
+        assert!(!ends_cleanly("Learn the words you don", &w, en));
+        assert!(!ends_cleanly("Words you'll", &w, en));
         assert!(ends_cleanly("Un café", &w, dangling_words(Some("fr"))));
         assert!(!ends_cleanly(
             "Café et",

@@ -14,7 +14,8 @@
 use std::collections::HashSet;
 
 use crate::copy::faults::root;
-use crate::copy::naming::{fold, stem, words};
+use crate::copy::function_words::dangles;
+use crate::copy::naming::{fold, words};
 use crate::Language;
 
 /// Words too common to carry a fact of their own: a run of example words made only of these
@@ -33,22 +34,69 @@ fn common(word: &str) -> bool {
     COMMON.contains(&word) || word.chars().count() < 3
 }
 
-/// The roots of a text's words, for asking whether the brief says a word.
-fn roots(text: &str) -> HashSet<String> {
-    words(text).iter().map(|w| stem(w).to_string()).collect()
+/// What a brief states, read once per brief and asked by the checks of every candidate: its
+/// text (product, description, offer, audience), the roots of its words and its tokens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BriefFacts {
+    text: String,
+    roots: HashSet<String>,
+    tokens: Vec<String>,
+    content_words: usize,
+}
+
+impl BriefFacts {
+    /// Reads the brief's text.
+    pub fn new(text: &str) -> Self {
+        let roots: HashSet<String> = words(text).iter().map(|w| root(w)).collect();
+        let content_words = words(text)
+            .iter()
+            .filter(|w| content_word(w))
+            .map(|w| root(w))
+            .collect::<HashSet<String>>()
+            .len();
+        BriefFacts {
+            text: text.to_string(),
+            roots,
+            tokens: tokens(text),
+            content_words,
+        }
+    }
+
+    /// The brief's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether no brief was given (the checks by the brief are then skipped).
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+
+    /// Whether the brief says `word` (folded), in any of its forms ("ships" for "shipping").
+    fn states(&self, word: &str) -> bool {
+        self.roots.contains(&root(word))
+    }
+}
+
+/// A word that can carry a fact: four letters or more and not among the common words.
+fn content_word(word: &str) -> bool {
+    word.chars().count() >= 4 && !common(word)
 }
 
 /// Where copy repeats an example ad's own facts: a run of three words of `text` found in an
 /// example with a word that neither the brief (`facts`) says nor is common, or two such words
 /// in a row ("Dishwasher safe"), or an example's brand. Returns the run. Ordinary phrasing
 /// the examples share with any ad ("order today for") and the brief's own words are not leaks.
-pub fn example_leak<E: AsRef<str>>(text: &str, examples: &[E], facts: &str) -> Option<String> {
+pub fn example_leak<E: AsRef<str>>(
+    text: &str,
+    examples: &[E],
+    facts: &BriefFacts,
+) -> Option<String> {
     let copy = words(text);
     if copy.len() < 2 {
         return None;
     }
-    let stated = roots(facts);
-    let foreign = |w: &String| !common(w) && !stated.contains(stem(w));
+    let foreign = |w: &String| !common(w) && !facts.states(w);
     for example in examples {
         let example = words(example.as_ref());
         let pairs: HashSet<&[String]> = example.windows(2).collect();
@@ -91,42 +139,31 @@ const MIN_BRIEF_WORDS: usize = 15;
 /// the brief rather than made up around it. English only (the roots are English endings);
 /// `None` for other languages, for copy with too few content words to judge and for briefs
 /// that state too little to judge by.
-pub fn grounded_share(text: &str, facts: &str, language: Language) -> Option<f32> {
-    if language != Language::En {
-        return None;
-    }
-    let stated: HashSet<String> = words(facts).iter().map(|w| root(w)).collect();
-    let brief_words = words(facts)
-        .iter()
-        .filter(|w| w.chars().count() >= 4 && !common(w))
-        .map(|w| root(w))
-        .collect::<HashSet<String>>()
-        .len();
-    if brief_words < MIN_BRIEF_WORDS {
+pub fn grounded_share(text: &str, facts: &BriefFacts, language: Language) -> Option<f32> {
+    if language != Language::En || facts.content_words < MIN_BRIEF_WORDS {
         return None;
     }
     let content: Vec<String> = words(text)
         .into_iter()
-        .filter(|w| w.chars().count() >= 4 && !common(w))
+        .filter(|w| content_word(w))
         .collect();
     if content.len() < MIN_CONTENT_WORDS {
         return None;
     }
-    let grounded = content.iter().filter(|w| stated.contains(&root(w))).count();
+    let grounded = content.iter().filter(|w| facts.states(w)).count();
     Some(grounded as f32 / content.len() as f32)
 }
 
 /// Whether the headline says at least one word of the brief (three letters or more, not a
 /// common word): a headline of none is about something else, whatever the body says ("Cafe of
 /// the North" over Frost Kitchen's ready meals). English only (`true` otherwise).
-pub fn headline_grounded(headline: &str, facts: &str, language: Language) -> bool {
+pub fn headline_grounded(headline: &str, facts: &BriefFacts, language: Language) -> bool {
     if language != Language::En {
         return true;
     }
-    let stated: HashSet<String> = words(facts).iter().map(|w| root(w)).collect();
     words(headline)
         .iter()
-        .any(|w| !common(w) && stated.contains(&root(w)))
+        .any(|w| !common(w) && facts.states(w))
 }
 
 /// Whether a headline is written in title case (two thirds or more of its words of four letters
@@ -149,11 +186,10 @@ pub fn title_case(field: &str) -> bool {
 /// "Clayton's"). A possessive ending is ignored. Languages that capitalise every noun (German)
 /// are not checked, and one- and two-letter words pass; the caller leaves out title-case
 /// headlines ([`title_case`]).
-pub fn invented_names(field: &str, facts: &str, language: Language) -> Vec<String> {
+pub fn invented_names(field: &str, facts: &BriefFacts, language: Language) -> Vec<String> {
     if language == Language::De {
         return Vec::new();
     }
-    let stated = roots(facts);
     let mut found = Vec::new();
     let mut sentence_start = true;
     for token in field.split_whitespace() {
@@ -170,7 +206,7 @@ pub fn invented_names(field: &str, facts: &str, language: Language) -> Vec<Strin
             .strip_suffix("'s")
             .or_else(|| word.strip_suffix("\u{2019}s"))
             .unwrap_or(word);
-        let known = words(bare).iter().all(|w| stated.contains(stem(w)));
+        let known = words(bare).iter().all(|w| facts.states(w));
         if !known && !found.iter().any(|f| f == bare) {
             found.push(bare.to_string());
         }
@@ -182,8 +218,8 @@ pub fn invented_names(field: &str, facts: &str, language: Language) -> Vec<Strin
 /// it but neither the word before it nor the word after it is the one the brief puts there:
 /// "Free £10 for a month" for "£10 off your first box" changes the offer; "Free delivery over
 /// $40" for "Free delivery on orders over $40" keeps it. Returns the figures written that way.
-pub fn garbled_figures(text: &str, facts: &str) -> Vec<String> {
-    let fact_tokens = tokens(facts);
+pub fn garbled_figures(text: &str, facts: &BriefFacts) -> Vec<String> {
+    let fact_tokens = &facts.tokens;
     let copy_tokens = tokens(text);
     let mut garbled = Vec::new();
     for (i, token) in copy_tokens.iter().enumerate() {
@@ -207,9 +243,9 @@ pub fn garbled_figures(text: &str, facts: &str) -> Vec<String> {
         };
         let (before, after) = around(&copy_tokens, i);
         let kept = in_facts.iter().any(|&j| {
-            let (fb, fa) = around(&fact_tokens, j);
+            let (fb, fa) = around(fact_tokens, j);
             let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
-                (Some(a), Some(b)) => stem(a) == stem(b),
+                (Some(a), Some(b)) => root(a) == root(b),
                 _ => false,
             };
             same(&before, &fb) || same(&after, &fa)
@@ -243,22 +279,10 @@ fn is_price_or_percent(token: &str) -> bool {
         && (token.chars().any(is_currency) || token.ends_with('%'))
 }
 
-/// English words a sentence cannot end on: articles, prepositions, conjunctions, possessives
-/// and quantifiers ("delivered frozen every.", "made with the.").
-const DANGLING_EN: &[&str] = &[
-    "a", "an", "the", "and", "or", "but", "nor", "of", "to", "for", "with", "from", "by", "at",
-    "into", "onto", "your", "our", "their", "its", "my", "his", "her", "every", "each", "this",
-    "these", "those", "than", "as", "is", "are", "was", "were", "be", "very", "such", "if",
-    "because", "while", "whose", "per", "via", "plus", "whether", "both", "either", "neither",
-];
-
-/// The sentences of `field` (a headline or a body) that end on a word no sentence ends on, in
-/// English: a stop put after a cut ("Chef-cooked meals delivered frozen every."). Returns the
-/// dangling words. Other languages are not checked.
+/// The sentences of `field` (a headline or a body) that end on a word no sentence of
+/// `language` ends on ([`crate::copy::function_words`]): a stop put after a cut ("Chef-cooked
+/// meals delivered frozen every."). Returns the dangling words.
 pub fn dangling_endings(field: &str, language: Language) -> Vec<String> {
-    if language != Language::En {
-        return Vec::new();
-    }
     let mut found = Vec::new();
     let mut last: Option<String> = None;
     let tokens: Vec<&str> = field.split_whitespace().collect();
@@ -270,7 +294,7 @@ pub fn dangling_endings(field: &str, language: Language) -> Vec<String> {
         let bare = token.trim_end_matches(['"', '\'', '\u{2019}', '\u{201d}', ')']);
         let ends_sentence = bare.ends_with(['.', '!', '?', '…', ':', ';']) || i + 1 == tokens.len();
         if let Some(w) = last.take_if(|_| ends_sentence) {
-            if DANGLING_EN.contains(&w.as_str()) && !found.contains(&w) {
+            if dangles(&w, language) && !found.contains(&w) {
                 found.push(w);
             }
         }
@@ -286,7 +310,8 @@ mod tests {
 
     #[test]
     fn example_facts_in_copy_are_leaks() {
-        let facts = "wooden stacking blocks. Sets of 24 beech-wood blocks for toddlers.";
+        let facts =
+            &BriefFacts::new("wooden stacking blocks. Sets of 24 beech-wood blocks for toddlers.");
         assert_eq!(
             example_leak("Beech blocks thrown by hand in Cornwall.", &[MUG_AD], facts),
             Some("thrown by hand".into())
@@ -309,7 +334,7 @@ mod tests {
             example_leak(
                 "Mugs thrown by hand.",
                 &[MUG_AD],
-                "Stoneware mugs thrown by hand"
+                &BriefFacts::new("Stoneware mugs thrown by hand")
             ),
             None
         );
@@ -317,8 +342,10 @@ mod tests {
 
     #[test]
     fn names_the_brief_never_mentions_are_invented() {
-        let facts = "Harbour Hall symphony concert tickets. Evening concerts by a 60-piece \
-                     orchestra with programmes of Dvorak and Sibelius.";
+        let facts = &BriefFacts::new(
+            "Harbour Hall symphony concert tickets. Evening concerts by a 60-piece \
+                     orchestra with programmes of Dvorak and Sibelius.",
+        );
         assert_eq!(
             invented_names(
                 "Hear the Czech National Orchestra at Harbour Hall.",
@@ -347,10 +374,11 @@ mod tests {
 
     #[test]
     fn grounded_copy_says_what_the_brief_says() {
-        let facts =
+        let facts = &BriefFacts::new(
             "Spokevan mobile bike repair. Mechanics who come to your home or office with a \
                      fully equipped van and repair most bikes in under an hour. Same-day \
-                     appointments. People who cycle to work every day.";
+                     appointments. People who cycle to work every day.",
+        );
         let made_up = grounded_share(
             "Spokevan Carpet Repair, Flatbed Truck. Anywhere you go, there's a car on the road.",
             facts,
@@ -377,7 +405,9 @@ mod tests {
 
     #[test]
     fn a_headline_must_say_something_of_the_brief() {
-        let facts = "Frost Kitchen frozen ready meals, chef-cooked and delivered every week.";
+        let facts = &BriefFacts::new(
+            "Frost Kitchen frozen ready meals, chef-cooked and delivered every week.",
+        );
         assert!(!headline_grounded("Cafe of the North", facts, Language::En));
         assert!(headline_grounded(
             "Dinner, Sorted by Frost",
@@ -390,14 +420,14 @@ mod tests {
 
     #[test]
     fn figures_keep_the_words_the_brief_puts_with_them() {
-        let facts = "£10 off your first box. Free delivery on orders over $40.";
+        let facts = &BriefFacts::new("£10 off your first box. Free delivery on orders over $40.");
         assert_eq!(garbled_figures("Free £10 for a month.", facts), vec!["£10"]);
         assert!(garbled_figures("Get £10 off today.", facts).is_empty());
         assert!(garbled_figures("Free delivery over $40.", facts).is_empty());
         // A figure the brief does not state is another check's.
         assert!(garbled_figures("Save £20 now.", facts).is_empty());
         assert_eq!(
-            garbled_figures("Up to 20% for you.", "20% off all boots"),
+            garbled_figures("Up to 20% for you.", &BriefFacts::new("20% off all boots")),
             vec!["20%"]
         );
     }
@@ -416,7 +446,14 @@ mod tests {
             dangling_endings("Fresh bread for", Language::En),
             vec!["for"]
         );
-        assert!(dangling_endings("Sign up. Try them on. Discover more.", Language::En).is_empty());
-        assert!(dangling_endings("Pour le", Language::Fr).is_empty());
+        assert!(
+            dangling_endings("Sign up. Try them for a week. Discover more.", Language::En)
+                .is_empty()
+        );
+        assert_eq!(
+            dangling_endings("Du pain pour le", Language::Fr),
+            vec!["le"]
+        );
+        assert!(dangling_endings("Du pain frais.", Language::Fr).is_empty());
     }
 }

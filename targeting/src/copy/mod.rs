@@ -1,6 +1,7 @@
 //! Copy quality: the data prompts show the model ([`examples`]: few-shot ads and standard calls
 //! to action per language, from `assets/copy/`), language identification ([`lang`]), naming
-//! of the brand or product ([`naming`]), faults a reader sees ([`faults`]) and facts not from
+//! of the brand or product ([`naming`]), the function words no sentence ends on
+//! ([`function_words`]), faults a reader sees ([`faults`]) and facts not from
 //! the brief ([`grounding`]), and the scoring and selection of over-generated candidates
 //! ([`select`]).
 //!
@@ -9,6 +10,7 @@
 
 pub mod examples;
 pub mod faults;
+pub mod function_words;
 pub mod grounding;
 pub mod lang;
 pub mod naming;

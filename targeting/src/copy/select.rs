@@ -35,7 +35,7 @@ use crate::copy::faults::{
 };
 use crate::copy::grounding::{
     dangling_endings, example_leak, garbled_figures, grounded_share, headline_grounded,
-    invented_names, title_case, MIN_GROUNDED_SHARE,
+    invented_names, title_case, BriefFacts, MIN_GROUNDED_SHARE,
 };
 use crate::copy::lang::{detect_language, LanguageCheck};
 use crate::policy::Violation;
@@ -76,7 +76,7 @@ pub struct SelectionConfig {
     pub duplicate_threshold: f32,
     /// The brief's own text (product, description, offer, audience): a number or an offer word
     /// in the copy that is not in it is an invented fact; its words are known words.
-    pub facts: String,
+    pub facts: BriefFacts,
     /// What the prompt says around the brief, which the copy must not copy.
     pub prompt_echo: PromptEcho,
     /// Known words; copy with a word it does not know is rejected (empty: no check).
@@ -98,7 +98,7 @@ impl SelectionConfig {
             product: product.to_string(),
             min_relevance: 0.2,
             duplicate_threshold: DEFAULT_DUPLICATE_THRESHOLD,
-            facts: String::new(),
+            facts: BriefFacts::default(),
             prompt_echo: PromptEcho::default(),
             vocabulary: Arc::new(Vocabulary::default()),
             examples: example_texts(language),
@@ -112,7 +112,7 @@ impl SelectionConfig {
             return Vocabulary::default();
         }
         let mut known = (*self.vocabulary).clone();
-        known.add_text(&self.facts);
+        known.add_text(self.facts.text());
         known.add_text(&self.brand);
         known.add_text(&self.product);
         known
@@ -133,7 +133,7 @@ impl SelectionConfig {
 
     /// With the brief's text, against which numbers in the copy are checked.
     pub fn with_facts(mut self, facts: &str) -> Self {
-        self.facts = facts.to_string();
+        self.facts = BriefFacts::new(facts);
         self
     }
 }
@@ -494,13 +494,32 @@ pub fn reader_faults(
     config: &SelectionConfig,
     known: &Vocabulary,
 ) -> Vec<Rejection> {
+    reader_faults_grounded(copy, config, known, grounded(copy, config))
+}
+
+/// The share of the copy's content words the brief states ([`grounded_share`]), when there is
+/// a brief to judge by.
+fn grounded(copy: &AdCopy, config: &SelectionConfig) -> Option<f32> {
+    if config.facts.is_empty() {
+        return None;
+    }
+    grounded_share(&copy.prose(), &config.facts, config.language)
+}
+
+/// [`reader_faults`] with the copy's grounded share already computed.
+fn reader_faults_grounded(
+    copy: &AdCopy,
+    config: &SelectionConfig,
+    known: &Vocabulary,
+    grounded: Option<f32>,
+) -> Vec<Rejection> {
     let mut rejections = Vec::new();
     if !config.facts.is_empty() {
-        let numbers = invented_numbers(&copy.joined(), &config.facts);
+        let numbers = invented_numbers(&copy.joined(), config.facts.text());
         if !numbers.is_empty() {
             rejections.push(Rejection::InventedFact { numbers });
         }
-        let words = invented_offers(&copy.joined(), &config.facts);
+        let words = invented_offers(&copy.joined(), config.facts.text());
         if !words.is_empty() {
             rejections.push(Rejection::InventedOffer { words });
         }
@@ -549,9 +568,7 @@ pub fn reader_faults(
     {
         rejections.push(Rejection::UngroundedHeadline);
     }
-    if let Some(share) = grounded_share(&copy.prose(), &config.facts, config.language)
-        .filter(|&share| share < MIN_GROUNDED_SHARE && !config.facts.is_empty())
-    {
+    if let Some(share) = grounded.filter(|&share| share < MIN_GROUNDED_SHARE) {
         rejections.push(Rejection::Ungrounded { share });
     }
     let words: Vec<String> = [&copy.headline, &copy.body]
@@ -599,7 +616,8 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
             {
                 rejections.push(Rejection::Repetition { repeated });
             }
-            rejections.extend(reader_faults(&c.copy, config, &known));
+            let grounded = grounded(&c.copy, config);
+            rejections.extend(reader_faults_grounded(&c.copy, config, &known, grounded));
             let language = detect_language(
                 &format!("{} {}", c.copy.headline, c.copy.body),
                 config.language,
@@ -624,8 +642,6 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                 rejections.push(Rejection::Unnamed);
             }
             let fluency = c.mean_logprob.map_or(0.0, |lp| 0.1 * lp.max(-5.0));
-            let grounded = grounded_share(&c.copy.prose(), &config.facts, config.language)
-                .filter(|_| !config.facts.is_empty());
             CandidateReport {
                 index,
                 copy: c.copy.clone(),

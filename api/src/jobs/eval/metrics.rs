@@ -1,6 +1,8 @@
 //! The per-variant checks of the copy evaluation, on plain strings (definitions in the parent
 //! module's documentation).
 
+use adforge_targeting::copy::function_words::dangles;
+use adforge_targeting::Language;
 use unicode_segmentation::UnicodeSegmentation;
 
 pub use adforge_targeting::copy::naming::{fold, main_noun, names_brand_or_product, stem, words};
@@ -12,7 +14,7 @@ pub use adforge_targeting::copy::faults::Vocabulary;
 /// The known words of a WordPiece vocabulary (`vocab.txt`) with the short words of the four
 /// languages.
 pub fn vocabulary_from_wordpiece(vocab: &str) -> Vocabulary {
-    Vocabulary::from_wordpiece(vocab, adforge_generator::text::SHORT_WORDS)
+    Vocabulary::from_wordpiece(vocab, adforge_targeting::copy::function_words::SHORT_WORDS)
 }
 
 /// Whether `field` looks cut inside a word: it fills its limit of `max_graphemes` exactly, ends
@@ -35,28 +37,6 @@ pub fn cut_mid_word(field: &str, max_graphemes: usize, vocabulary: &Vocabulary) 
     !vocabulary.contains(last_word)
 }
 
-/// Words a field may not end on, per language: conjunctions, articles, prepositions.
-fn dangling_words(language: &str) -> &'static [&'static str] {
-    match language {
-        "fr" => &[
-            "et", "ou", "avec", "pour", "le", "la", "les", "de", "des", "du", "un", "une", "a",
-            "au", "aux", "en", "sur", "par", "dans", "mais", "votre", "vos", "notre",
-        ],
-        "es" => &[
-            "y", "o", "con", "para", "el", "la", "los", "las", "de", "del", "un", "una", "a", "en",
-            "por", "pero", "tu", "su", "sin",
-        ],
-        "de" => &[
-            "und", "oder", "mit", "fur", "der", "die", "das", "den", "dem", "ein", "eine", "einen",
-            "zu", "im", "in", "auf", "von", "aber", "ihr", "ihre", "dein", "deine",
-        ],
-        _ => &[
-            "and", "or", "with", "for", "the", "a", "an", "to", "of", "in", "on", "at", "by",
-            "from", "but", "your", "our", "its", "their", "is", "are", "that",
-        ],
-    }
-}
-
 /// Whether `field` ends on a dangling comma, colon, semicolon, dash, opening bracket or
 /// ampersand, or on a conjunction, article or preposition of `language`.
 pub fn dangling_end(field: &str, language: &str) -> bool {
@@ -68,7 +48,8 @@ pub fn dangling_end(field: &str, language: &str) -> bool {
         return true;
     }
     let last_word = words(field).pop().unwrap_or_default();
-    last.is_alphanumeric() && dangling_words(language).contains(&last_word.as_str())
+    let language = Language::from_tag(language).unwrap_or(Language::En);
+    last.is_alphanumeric() && dangles(&last_word, language)
 }
 
 /// The markup and placeholder artefacts found in `field`, by kind.

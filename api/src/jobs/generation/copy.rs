@@ -57,7 +57,7 @@ pub fn load_vocabulary(dir: &std::path::Path) -> Arc<Vocabulary> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Arc::new(Vocabulary::from_wordpiece(
             &text,
-            adforge_generator::text::SHORT_WORDS,
+            adforge_targeting::copy::function_words::SHORT_WORDS,
         )),
         Err(error) => {
             tracing::warn!(path = %path.display(), %error, "no vocabulary: copy words are not checked");
