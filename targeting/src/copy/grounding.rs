@@ -279,24 +279,54 @@ fn is_price_or_percent(token: &str) -> bool {
         && (token.chars().any(is_currency) || token.ends_with('%'))
 }
 
+/// Verbs that need an object or another verb, which an English sentence ending on its subject
+/// and one of them leaves unsaid ("a review of the words you can.", "Your first day, you'll
+/// get.").
+const CLAUSE_STUBS_EN: &[&str] = &[
+    "can", "will", "could", "would", "should", "must", "get", "got", "make", "give", "find",
+    "need", "want",
+];
+
+/// Whether an English `word` is a subject pronoun, or one with its verb contracted ("you'll").
+fn subject_en(word: &str) -> bool {
+    ["you", "we", "they", "i", "he", "she"].contains(&word)
+        || ["'ll", "'d", "'re", "'ve"]
+            .iter()
+            .any(|suffix| word.ends_with(suffix))
+}
+
 /// The sentences of `field` (a headline or a body) that end on a word no sentence of
 /// `language` ends on ([`crate::copy::function_words`]): a stop put after a cut ("Chef-cooked
-/// meals delivered frozen every."). Returns the dangling words.
+/// meals delivered frozen every."), and in English a subject with a verb that needs more ("the
+/// words you can."). Returns the dangling words.
 pub fn dangling_endings(field: &str, language: Language) -> Vec<String> {
     let mut found = Vec::new();
     let mut last: Option<String> = None;
+    let mut before_last: Option<String> = None;
     let tokens: Vec<&str> = field.split_whitespace().collect();
     for (i, token) in tokens.iter().enumerate() {
-        let word = fold(token.trim_matches(|c: char| !c.is_alphanumeric()));
+        // Folded, so a curly apostrophe is straight; inner apostrophes stay ("you'll").
+        let folded = fold(token);
+        let word = folded.trim_matches(|c: char| !c.is_alphanumeric());
         if !word.is_empty() {
-            last = Some(word);
+            before_last = last.replace(word.to_string());
         }
         let bare = token.trim_end_matches(['"', '\'', '\u{2019}', '\u{201d}', ')']);
         let ends_sentence = bare.ends_with(['.', '!', '?', '…', ':', ';']) || i + 1 == tokens.len();
-        if let Some(w) = last.take_if(|_| ends_sentence) {
-            if dangles(&w, language) && !found.contains(&w) {
-                found.push(w);
-            }
+        if !ends_sentence {
+            continue;
+        }
+        let before = before_last.take();
+        let Some(w) = last.take() else { continue };
+        let stub = language == Language::En
+            && CLAUSE_STUBS_EN.contains(&w.as_str())
+            && before.as_deref().is_some_and(subject_en);
+        let w = match before.filter(|_| stub) {
+            Some(subject) => format!("{subject} {w}"),
+            None => w,
+        };
+        if (stub || dangles(&w, language)) && !found.contains(&w) {
+            found.push(w);
         }
     }
     found
@@ -450,6 +480,15 @@ mod tests {
             dangling_endings("Sign up. Try them for a week. Discover more.", Language::En)
                 .is_empty()
         );
+        assert_eq!(
+            dangling_endings("A review of the words you can.", Language::En),
+            vec!["you can"]
+        );
+        assert_eq!(
+            dangling_endings("Your first day, you’ll get. Order now.", Language::En),
+            vec!["you'll get"]
+        );
+        assert!(dangling_endings("Get it while you can save.", Language::En).is_empty());
         assert_eq!(
             dangling_endings("Du pain pour le", Language::Fr),
             vec!["le"]
