@@ -504,22 +504,14 @@ fn gemma_from_gguf(
             .iter()
             .map(|f| f.as_bool().unwrap_or(false))
             .collect::<Vec<_>>(),
-        other => {
-            let pattern = other
-                .and_then(GgufValue::as_i64)
-                .unwrap_or(if gemma3 { 6 } else { 2 })
-                .max(1);
-            (0..num_hidden_layers)
-                .map(|i| (i + 1) % pattern != 0)
-                .collect()
-        }
+        other => sliding_every(other.and_then(GgufValue::as_i64), gemma3, num_hidden_layers),
     };
-    if sliding_layers.len() as i64 != num_hidden_layers {
-        return Err(TextError::Config(format!(
-            "{arch}.attention.sliding_window_pattern lists {} layers, block_count is {num_hidden_layers}",
-            sliding_layers.len()
-        )));
-    }
+    check_layer_count(
+        &sliding_layers,
+        num_hidden_layers,
+        &format!("{arch}.attention.sliding_window_pattern"),
+        "block_count",
+    )?;
     let rope_scaling = match gguf
         .get(&key("rope.scaling.type"))
         .and_then(GgufValue::as_str)
@@ -706,24 +698,20 @@ fn gemma_from_json(json: &Value, architecture: Architecture) -> Result<GemmaConf
                 ))),
             })
             .collect::<Result<Vec<_>>>()?,
-        None => {
-            let pattern = json
-                .get("sliding_window_pattern")
+        None => sliding_every(
+            json.get("sliding_window_pattern")
                 .or_else(|| json.get("_sliding_window_pattern"))
-                .and_then(Value::as_i64)
-                .unwrap_or(if gemma3 { 6 } else { 2 })
-                .max(1);
-            (0..num_hidden_layers)
-                .map(|i| (i + 1) % pattern != 0)
-                .collect()
-        }
+                .and_then(Value::as_i64),
+            gemma3,
+            num_hidden_layers,
+        ),
     };
-    if sliding_layers.len() as i64 != num_hidden_layers {
-        return Err(TextError::Config(format!(
-            "layer_types lists {} layers, num_hidden_layers is {num_hidden_layers}",
-            sliding_layers.len()
-        )));
-    }
+    check_layer_count(
+        &sliding_layers,
+        num_hidden_layers,
+        "layer_types",
+        "num_hidden_layers",
+    )?;
     let head_dim = int_or("head_dim", 256);
     let max_position_embeddings = int_or(
         "max_position_embeddings",
@@ -796,4 +784,28 @@ fn gemma_from_json(json: &Value, architecture: Architecture) -> Result<GemmaConf
             .unwrap_or(false),
         gelu_approximate,
     })
+}
+
+/// Which of `layers` layers use sliding-window attention when the checkpoint gives a period
+/// (`pattern`, every `pattern`-th layer attends to everything) instead of a list: Gemma 3's
+/// default is 6, Gemma 2's 2.
+fn sliding_every(pattern: Option<i64>, gemma3: bool, layers: i64) -> Vec<bool> {
+    let pattern = pattern.unwrap_or(if gemma3 { 6 } else { 2 }).max(1);
+    (0..layers).map(|i| (i + 1) % pattern != 0).collect()
+}
+
+/// An error unless the per-layer list (`list_name`) has one entry per layer (`count_name`).
+fn check_layer_count(
+    sliding_layers: &[bool],
+    layers: i64,
+    list_name: &str,
+    count_name: &str,
+) -> Result<()> {
+    if sliding_layers.len() as i64 != layers {
+        return Err(TextError::Config(format!(
+            "{list_name} lists {} layers, {count_name} is {layers}",
+            sliding_layers.len()
+        )));
+    }
+    Ok(())
 }

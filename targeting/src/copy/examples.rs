@@ -1,5 +1,6 @@
-//! Few-shot example ads (`assets/copy/examples.toml`) and standard calls to action
-//! (`assets/copy/ctas.toml`), embedded in the binary and parsed once.
+//! Few-shot example ads (`assets/copy/examples.toml`), standard calls to action
+//! (`assets/copy/ctas.toml`) and what each of them suits (`assets/copy/cta_uses.toml`), embedded
+//! in the binary and parsed once.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -11,6 +12,7 @@ use crate::brief::{Language, PlacementSpec};
 
 const EXAMPLES_TOML: &str = include_str!("../../../assets/copy/examples.toml");
 const CTAS_TOML: &str = include_str!("../../../assets/copy/ctas.toml");
+const CTA_USES_TOML: &str = include_str!("../../../assets/copy/cta_uses.toml");
 
 /// The kind of placement, which sets the shape of the ads shown as examples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -187,6 +189,79 @@ pub fn cta_labels(language: Language, max_graphemes: usize) -> Vec<String> {
     labels
 }
 
+/// A standard call to action of a language, with what it suits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandardCta {
+    /// Its key in `assets/copy/ctas.toml` (`shop_now`).
+    pub key: String,
+    /// Its label in the language ("Shop now", "Acheter").
+    pub label: String,
+    /// What it suits, in English words, for comparing with the campaign by embeddings (empty
+    /// when `assets/copy/cta_uses.toml` has no line for it).
+    pub suits: String,
+}
+
+fn cta_uses() -> &'static BTreeMap<String, String> {
+    #[derive(Deserialize)]
+    struct File {
+        uses: BTreeMap<String, String>,
+    }
+    static USES: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    USES.get_or_init(|| match toml::from_str::<File>(CTA_USES_TOML) {
+        Ok(file) => file.uses,
+        Err(error) => {
+            tracing::error!(%error, "assets/copy/cta_uses.toml does not parse");
+            BTreeMap::new()
+        }
+    })
+}
+
+/// The standard calls to action of `language` whose label fits in `max_graphemes`, with what
+/// each suits, in the file's order of keys (sorted).
+pub fn standard_ctas(language: Language, max_graphemes: usize) -> Vec<StandardCta> {
+    let Some(table) = all_ctas().get(language.code()) else {
+        return Vec::new();
+    };
+    table
+        .iter()
+        .filter(|(_, label)| label.graphemes(true).count() <= max_graphemes)
+        .map(|(key, label)| StandardCta {
+            key: key.clone(),
+            label: label.clone(),
+            suits: cta_uses().get(key).cloned().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// How far under the best-fitting call to action another may score (cosine of embeddings) and
+/// still be offered: on the English evaluation briefs and twelve more product lines, the right
+/// CTA scored highest, and the ones within this margin were as fitting ("Shop now" and "Buy
+/// now" for toy blocks); wider margins let in "See menu" for car hire.
+pub const CTA_FIT_MARGIN: f32 = 0.03;
+
+/// Most calls to action offered to the model for one campaign.
+pub const MAX_FITTING_CTAS: usize = 3;
+
+/// The labels to offer, from each label's fit with the campaign: the best fitting, and those
+/// within [`CTA_FIT_MARGIN`] of it, at most [`MAX_FITTING_CTAS`], best first, without repeats.
+pub fn fitting_ctas(scored: &[(String, f32)]) -> Vec<String> {
+    let mut order: Vec<&(String, f32)> = scored.iter().filter(|(_, s)| s.is_finite()).collect();
+    order.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let Some(best) = order.first().map(|(_, s)| *s) else {
+        return Vec::new();
+    };
+    let mut labels: Vec<String> = Vec::new();
+    for (label, score) in order {
+        if *score < best - CTA_FIT_MARGIN || labels.len() == MAX_FITTING_CTAS {
+            break;
+        }
+        if !labels.contains(label) {
+            labels.push(label.clone());
+        }
+    }
+    labels
+}
+
 /// The label of CTA `key` in `language`, if the list has it.
 pub fn cta_label(language: Language, key: &str) -> Option<&'static str> {
     all_ctas()
@@ -276,5 +351,45 @@ mod tests {
         assert!(picked
             .iter()
             .all(|e| e.headline.graphemes(true).count() <= 25));
+    }
+
+    #[test]
+    fn every_standard_cta_says_what_it_suits() {
+        for language in Language::ALL {
+            let ctas = standard_ctas(language, 40);
+            assert_eq!(ctas.len(), 21, "{language:?}");
+            for cta in ctas {
+                assert!(!cta.suits.is_empty(), "{language:?} {}", cta.key);
+            }
+        }
+        assert!(standard_ctas(Language::En, 8)
+            .iter()
+            .all(|c| c.label.graphemes(true).count() <= 8));
+    }
+
+    #[test]
+    fn the_best_fitting_ctas_and_close_ones_are_offered() {
+        let scored = |pairs: &[(&str, f32)]| -> Vec<(String, f32)> {
+            pairs.iter().map(|(l, s)| (l.to_string(), *s)).collect()
+        };
+        assert_eq!(
+            fitting_ctas(&scored(&[
+                ("Book now", 0.22),
+                ("Shop now", 0.26),
+                ("Buy now", 0.24),
+                ("Get offer", 0.14)
+            ])),
+            ["Shop now", "Buy now"]
+        );
+        assert_eq!(
+            fitting_ctas(&scored(&[("A", 0.3), ("B", 0.3), ("C", 0.3), ("D", 0.3)])).len(),
+            MAX_FITTING_CTAS
+        );
+        // French labels shared by two keys are offered once.
+        assert_eq!(
+            fitting_ctas(&scored(&[("Acheter", 0.3), ("Acheter", 0.29)])),
+            ["Acheter"]
+        );
+        assert!(fitting_ctas(&scored(&[("A", f32::NAN)])).is_empty());
     }
 }

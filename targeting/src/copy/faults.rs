@@ -245,8 +245,9 @@ pub fn unfinished_body(body: &str) -> bool {
 /// Whether the headline is a run of fragments: two commas or more ("Sourdough bread,
 /// delivered, up", "Lavender Shirt Shuffle, over-the-top, it"), or a last comma followed by a
 /// fragment that the room left could not finish: a noun phrase of three words at most opened by
-/// an article or a possessive ("Frost Kitchen, a humble", "Kitty, Our New kitten"), or one word
-/// of an offer without its offer ("Yoga at Stillpoint, Free!", "Bike Repair Service, Up"). Read
+/// an article or a possessive ("Frost Kitchen, a humble", "Kitty, Our New kitten"), one word
+/// of an offer without its offer ("Yoga at Stillpoint, Free!", "Bike Repair Service, Up"), or
+/// one word the headline already said ("Spanish Language Apps, Spanish"). Read
 /// on the default model's candidates for the second held-out brief set, where the model tacks
 /// such tails onto headlines as the field fills up. A headline of a few dozen characters with
 /// three clauses reads as word salad.
@@ -254,14 +255,14 @@ pub fn choppy_headline(headline: &str) -> bool {
     if headline.matches(',').count() >= 2 {
         return true;
     }
-    let Some((_, tail)) = headline.rsplit_once(',') else {
+    let Some((head, tail)) = headline.rsplit_once(',') else {
         return false;
     };
     let tail = words(tail);
     const OPENERS: &[&str] = &["a", "an", "the", "our", "your", "my", "their", "its"];
     const OFFER_STUBS: &[&str] = &["free", "up", "off", "now", "out", "new", "too", "more"];
     match tail.as_slice() {
-        [word] => OFFER_STUBS.contains(&word.as_str()),
+        [word] => OFFER_STUBS.contains(&word.as_str()) || words(head).contains(word),
         [first, ..] => tail.len() <= 3 && OPENERS.contains(&first.as_str()),
         [] => false,
     }
@@ -704,6 +705,7 @@ mod tests {
         assert!(choppy_headline("Kitty, Our New kitten"));
         assert!(choppy_headline("Yoga at Stillpoint, Free!"));
         assert!(choppy_headline("Spokevan Bike Repair Service, Up"));
+        assert!(choppy_headline("Spanish Language Apps, Spanish"));
         assert!(!choppy_headline("Dinner, Sorted by Frost"));
         assert!(!choppy_headline(
             "Fresh bread, baked in our ovens every day"

@@ -16,7 +16,10 @@ pub mod lang;
 pub mod naming;
 pub mod select;
 
-pub use examples::{cta_labels, example_texts, examples_for, CopyExample, PlacementKind};
+pub use examples::{
+    cta_labels, example_texts, examples_for, fitting_ctas, standard_ctas, CopyExample,
+    PlacementKind, StandardCta,
+};
 pub use faults::{PromptEcho, Vocabulary};
 pub use lang::{detect_language, identify, LanguageCheck};
 pub use select::{

@@ -89,17 +89,46 @@ fn plain(text: &str) -> bool {
 }
 
 /// The allowed CTA values: the campaign's own CTA when it has one that fits, else the
-/// standard labels of the language that fit; `None` when none fits (free text).
-pub fn allowed_ctas(brief: &CopyBrief<'_>) -> Option<Vec<String>> {
+/// standard labels of the language that fit the placement and suit the campaign (see
+/// [`targeting::copy::fitting_ctas`]; `target` is the embedding of the product and its
+/// description, `facts` the brief's text); `None` when none fits (free text).
+fn allowed_ctas(
+    embedder: &std::sync::Mutex<SentenceEmbedder>,
+    brief: &CopyBrief<'_>,
+    target: &[f32],
+    facts: &str,
+) -> Result<Option<Vec<String>>, PipelineError> {
     use unicode_segmentation::UnicodeSegmentation;
     let max = brief.placement.cta_max;
     if let Some(own) = brief.campaign.call_to_action.as_deref().map(str::trim) {
         if plain(own) && own.graphemes(true).count() <= max {
-            return Some(vec![own.to_string()]);
+            return Ok(Some(vec![own.to_string()]));
         }
     }
-    let labels = targeting::copy::cta_labels(brief.segment.language, max);
-    (!labels.is_empty()).then_some(labels)
+    // A label that promises an offer the brief does not state ("Try it free") is never offered.
+    let standard: Vec<targeting::copy::StandardCta> =
+        targeting::copy::standard_ctas(brief.segment.language, max)
+            .into_iter()
+            .filter(|cta| targeting::copy::faults::invented_offers(&cta.label, facts).is_empty())
+            .collect();
+    if standard.is_empty() {
+        return Ok(None);
+    }
+    let uses = embed_texts(
+        embedder,
+        &standard.iter().map(|c| c.suits.clone()).collect::<Vec<_>>(),
+    )?;
+    let scored: Vec<(String, f32)> = standard
+        .iter()
+        .zip(&uses)
+        .map(|(cta, use_vector)| {
+            (
+                cta.label.clone(),
+                targeting::rank::cosine(target, use_vector),
+            )
+        })
+        .collect();
+    Ok(Some(targeting::copy::fitting_ctas(&scored)))
 }
 
 /// Decodes K × N candidates in one batch, scores them and selects up to N.
@@ -111,7 +140,6 @@ pub fn write_copy(
 ) -> Result<WrittenCopy, PipelineError> {
     let prompts =
         targeting::build_prompts(brief.campaign, brief.segment, brief.brand, brief.placement);
-    let allowed = allowed_ctas(brief);
     let field = |name: &str, max: usize, allowed: Option<Vec<String>>| JsonField {
         name: name.into(),
         max_graphemes: max,
@@ -129,6 +157,17 @@ pub fn write_copy(
         brief.segment.persona,
         brief.brand.required_phrases.join(" ")
     );
+    // What the copy is about: relevance of candidates and the fit of CTAs are measured to it.
+    let target = embed_texts(
+        embedder,
+        &[format!(
+            "{}. {}",
+            brief.campaign.product, brief.campaign.description
+        )],
+    )?
+    .pop()
+    .ok_or_else(no_vectors)?;
+    let allowed = allowed_ctas(embedder, brief, &target, &facts)?;
     // The decoder never starts a word the rules forbid (single words: "best", "guaranteed",
     // the brand's banned words, offer words such as "free" or "discount" that the brief does
     // not state); phrases are left to the checks after decoding.
@@ -190,15 +229,6 @@ pub fn write_copy(
         brief.placement,
         brief.campaign.allow_claims,
     );
-    let target = embed_texts(
-        embedder,
-        &[format!(
-            "{}. {}",
-            brief.campaign.product, brief.campaign.description
-        )],
-    )?
-    .pop()
-    .ok_or_else(no_vectors)?;
 
     let wanted = brief.variants.max(1);
     let mut decoded: Vec<(targeting::AdCopy, u64, usize)> = Vec::new();
