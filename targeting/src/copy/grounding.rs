@@ -217,7 +217,9 @@ pub fn invented_names(field: &str, facts: &BriefFacts, language: Language) -> Ve
 /// A price or a percentage of `text` ("£10", "20%", "$40") is garbled when the brief states
 /// it but neither the word before it nor the word after it is the one the brief puts there:
 /// "Free £10 for a month" for "£10 off your first box" changes the offer; "Free delivery over
-/// $40" for "Free delivery on orders over $40" keeps it. Returns the figures written that way.
+/// $40" for "Free delivery on orders over $40" keeps it. A number the brief states as something
+/// else and the copy as a price or a percentage is garbled too ("up to £48" for "48 hours
+/// before pick-up"). Returns the figures written that way.
 pub fn garbled_figures(text: &str, facts: &BriefFacts) -> Vec<String> {
     let fact_tokens = &facts.tokens;
     let copy_tokens = tokens(text);
@@ -233,7 +235,14 @@ pub fn garbled_figures(text: &str, facts: &BriefFacts) -> Vec<String> {
             .map(|(j, _)| j)
             .collect();
         if in_facts.is_empty() {
-            continue; // an invented figure: `invented_numbers` reports it
+            // A number of the brief made a price or a percentage ("£48" from "48 hours") is
+            // garbled; a number the brief never states is `invented_numbers`' to report.
+            let digits = |t: &str| -> String { t.chars().filter(char::is_ascii_digit).collect() };
+            let number = digits(token);
+            if fact_tokens.iter().any(|t| digits(t) == number) && !garbled.contains(token) {
+                garbled.push(token.clone());
+            }
+            continue;
         }
         let around = |list: &[String], at: usize| {
             (
@@ -456,6 +465,12 @@ mod tests {
         assert!(garbled_figures("Free delivery over $40.", facts).is_empty());
         // A figure the brief does not state is another check's.
         assert!(garbled_figures("Save £20 now.", facts).is_empty());
+        let hire = &BriefFacts::new("Free cancellation up to 48 hours before pick-up.");
+        assert_eq!(
+            garbled_figures("A holiday of up to £48.", hire),
+            vec!["£48"]
+        );
+        assert!(garbled_figures("Cancel up to 48 hours before.", hire).is_empty());
         assert_eq!(
             garbled_figures("Up to 20% for you.", &BriefFacts::new("20% off all boots")),
             vec!["20%"]
