@@ -245,7 +245,7 @@ pub fn unfinished_body(body: &str) -> bool {
 /// Whether the headline is a run of fragments: two commas or more ("Sourdough bread,
 /// delivered, up", "Lavender Shirt Shuffle, over-the-top, it"), or a last comma followed by a
 /// fragment that the room left could not finish: a noun phrase of three words at most opened by
-/// an article or a possessive ("Frost Kitchen, a humble", "Kitty, Our New kitten"), one word
+/// an article or a possessive ("Frost Kitchen, a humble", "Car Hire in Palma, no hidden"), one word
 /// of an offer without its offer ("Yoga at Stillpoint, Free!", "Bike Repair Service, Up"), or
 /// one word the headline already said ("Spanish Language Apps, Spanish"). Read
 /// on the default model's candidates for the second held-out brief set, where the model tacks
@@ -259,7 +259,7 @@ pub fn choppy_headline(headline: &str) -> bool {
         return false;
     };
     let tail = words(tail);
-    const OPENERS: &[&str] = &["a", "an", "the", "our", "your", "my", "their", "its"];
+    const OPENERS: &[&str] = &["a", "an", "the", "no", "our", "your", "my", "their", "its"];
     const OFFER_STUBS: &[&str] = &["free", "up", "off", "now", "out", "new", "too", "more"];
     match tail.as_slice() {
         [word] => OFFER_STUBS.contains(&word.as_str()) || words(head).contains(word),
@@ -706,6 +706,7 @@ mod tests {
         assert!(choppy_headline("Yoga at Stillpoint, Free!"));
         assert!(choppy_headline("Spokevan Bike Repair Service, Up"));
         assert!(choppy_headline("Spanish Language Apps, Spanish"));
+        assert!(choppy_headline("Car Hire in Palma, no hidden"));
         assert!(!choppy_headline("Dinner, Sorted by Frost"));
         assert!(!choppy_headline(
             "Fresh bread, baked in our ovens every day"
