@@ -396,7 +396,8 @@ impl PromptEcho {
 
     /// What of the prompt `text` copies: `label:` for a label with its colon, the run of
     /// instruction words, `tone` for the tone of voice, `audience` for six words of the
-    /// persona in order.
+    /// persona in order or a whole sentence of two words or more that is a piece of the persona
+    /// ("Parents of children." for "Parents of children aged one to three…").
     pub fn find(&self, text: &str) -> Vec<String> {
         let mut found = Vec::new();
         let folded = fold(text);
@@ -426,11 +427,17 @@ impl PromptEcho {
         if contains_run(&copy, &self.voice) {
             found.push("tone".into());
         }
-        if self.persona.len() >= PERSONA_RUN
+        let persona_sentence = || {
+            text.split(['.', '!', '?'])
+                .map(content_words)
+                .any(|sentence| sentence.len() >= 2 && contains_run(&self.persona, &sentence))
+        };
+        if (self.persona.len() >= PERSONA_RUN
             && self
                 .persona
                 .windows(PERSONA_RUN)
-                .any(|run| contains_run(&copy, run))
+                .any(|run| contains_run(&copy, run)))
+            || persona_sentence()
         {
             found.push("audience".into());
         }
@@ -779,6 +786,10 @@ mod tests {
         );
         assert_eq!(
             echo.find("For freelancers who send invoices every month"),
+            ["audience"]
+        );
+        assert_eq!(
+            echo.find("Invoices in a minute. Freelancers who send."),
             ["audience"]
         );
         for fine in [
