@@ -447,7 +447,7 @@ impl PromptEcho {
 
 /// Number words read as the numbers they write ("six" → 6); "one" is left out, it is rarely a
 /// count in copy ("the one for you").
-const NUMBER_WORDS: &[(&str, &str)] = &[
+pub(crate) const NUMBER_WORDS: &[(&str, &str)] = &[
     ("two", "2"),
     ("three", "3"),
     ("four", "4"),

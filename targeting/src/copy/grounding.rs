@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use crate::copy::faults::root;
+use crate::copy::faults::{root, NUMBER_WORDS};
 use crate::copy::function_words::dangles;
 use crate::copy::naming::{fold, words};
 use crate::Language;
@@ -42,6 +42,8 @@ pub struct BriefFacts {
     roots: HashSet<String>,
     tokens: Vec<String>,
     content_words: usize,
+    /// Every number of the brief followed by a unit, as (value in digits, unit's root).
+    counted: Vec<(String, String)>,
 }
 
 impl BriefFacts {
@@ -59,6 +61,7 @@ impl BriefFacts {
             roots,
             tokens: tokens(text),
             content_words,
+            counted: counted(text),
         }
     }
 
@@ -70,6 +73,13 @@ impl BriefFacts {
     /// Whether no brief was given (the checks by the brief are then skipped).
     pub fn is_empty(&self) -> bool {
         self.text.trim().is_empty()
+    }
+
+    /// Whether the brief states enough to judge copy by what it repeats: at least
+    /// [`MIN_BRIEF_WORDS`] distinct content words. A brief of a product name and an audience
+    /// ("Leaf green tea for tea lovers") leaves the copy nothing to repeat.
+    pub fn states_enough(&self) -> bool {
+        self.content_words >= MIN_BRIEF_WORDS
     }
 
     /// Whether the brief says `word` (folded), in any of its forms ("ships" for "shipping").
@@ -132,7 +142,7 @@ const MIN_CONTENT_WORDS: usize = 4;
 /// Fewest distinct content words a brief must state for [`grounded_share`] to judge copy by
 /// it: a brief of a product name and an audience ("Leaf green tea for tea lovers") leaves the
 /// copy nothing to repeat, so any sentence about the product would count as made up.
-const MIN_BRIEF_WORDS: usize = 15;
+pub const MIN_BRIEF_WORDS: usize = 15;
 
 /// The share of the content words of `text` (four letters or more, not among the common
 /// words every ad uses) whose root the brief (`facts`) states: how much of the copy is about
@@ -140,7 +150,7 @@ const MIN_BRIEF_WORDS: usize = 15;
 /// `None` for other languages, for copy with too few content words to judge and for briefs
 /// that state too little to judge by.
 pub fn grounded_share(text: &str, facts: &BriefFacts, language: Language) -> Option<f32> {
-    if language != Language::En || facts.content_words < MIN_BRIEF_WORDS {
+    if language != Language::En || !facts.states_enough() {
         return None;
     }
     let content: Vec<String> = words(text)
@@ -264,6 +274,65 @@ pub fn garbled_figures(text: &str, facts: &BriefFacts) -> Vec<String> {
         }
     }
     garbled
+}
+
+/// Units a count or a duration is given in: "three weeks" and "three days" state different
+/// facts.
+const UNITS: &[&str] = &[
+    "second", "minute", "hour", "day", "night", "week", "month", "year", "people", "person",
+    "player", "seat", "guest", "litre", "liter", "ml", "kg", "gram", "mile", "km", "metre",
+    "meter",
+];
+
+/// The numbers of `text` (in digits or in words) followed by a unit, as (value in digits,
+/// unit's root): "two-minute timer" gives ("2", "minute").
+fn counted(text: &str) -> Vec<(String, String)> {
+    let words = words(text);
+    let value = |w: &str| -> Option<String> {
+        if !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()) {
+            return Some(w.to_string());
+        }
+        NUMBER_WORDS
+            .iter()
+            .find(|(word, _)| *word == w)
+            .map(|(_, digits)| (*digits).to_string())
+    };
+    words
+        .windows(2)
+        .filter_map(|pair| {
+            let unit = root(&pair[1]);
+            let unit = UNITS.iter().find(|u| root(u) == unit).map(|u| root(u))?;
+            Some((value(&pair[0])?, unit))
+        })
+        .collect()
+}
+
+/// Counts and durations of `text` whose number the brief states with another unit and never
+/// with this one ("a battery that lasts three days" for "three weeks"; "open 7 nights" for "7
+/// days"). Returns them as written, folded ("three days").
+pub fn changed_units(text: &str, facts: &BriefFacts) -> Vec<String> {
+    let mut changed = Vec::new();
+    let written = words(text);
+    for (value, unit) in counted(text) {
+        let stated_with = |u: Option<&str>| {
+            facts
+                .counted
+                .iter()
+                .any(|(v, fu)| *v == value && u.is_none_or(|u| u == fu))
+        };
+        if stated_with(None) && !stated_with(Some(&unit)) {
+            // The words as the copy wrote them, for the provenance.
+            let shown = written
+                .windows(2)
+                .find(|pair| root(&pair[1]) == unit)
+                .map(|pair| pair.join(" "))
+                .unwrap_or_else(|| format!("{value} {unit}"));
+            if !changed.contains(&shown) {
+                changed.push(shown);
+            }
+        }
+    }
+    changed
 }
 
 /// Whitespace-separated tokens, folded, with the punctuation around them removed (currency
@@ -465,6 +534,13 @@ mod tests {
         assert!(garbled_figures("Free delivery over $40.", facts).is_empty());
         // A figure the brief does not state is another check's.
         assert!(garbled_figures("Save £20 now.", facts).is_empty());
+        let brush = &BriefFacts::new("A battery that lasts three weeks and a two-minute timer.");
+        assert_eq!(
+            changed_units("A battery that lasts three days.", brush),
+            vec!["three days"]
+        );
+        assert!(changed_units("Three weeks of battery, a 2-minute timer.", brush).is_empty());
+        assert!(changed_units("Ready in five minutes.", brush).is_empty());
         let hire = &BriefFacts::new("Free cancellation up to 48 hours before pick-up.");
         assert_eq!(
             garbled_figures("A holiday of up to £48.", hire),
