@@ -59,18 +59,6 @@ pub struct Candidate {
     pub cut_words: usize,
 }
 
-/// Relevance to the product and its description under which a candidate for a brief that
-/// states enough to repeat is off-topic. Read on the delivered variants of both English brief
-/// sets (`assets/eval/briefs.toml` and `holdout2-en.toml`, seed 1): every variant under it
-/// was unpublishable ("Palma is a well-known and well-loved destination for families", 0.66;
-/// "A bike repair kit for ride-share services", 0.64; "Shorts for men" for linen shirts,
-/// 0.41), and every publishable one but one scored 0.77 to 0.92. Four unpublishable variants
-/// scored above it, so it narrows what is delivered rather than judging it. Checked afterwards
-/// on a third set written for the purpose (`holdout3-en.toml`): of the ten variants delivered
-/// without it, it removed the five under 0.7, all unpublishable (the five it kept were not
-/// publishable either).
-pub const MIN_RELEVANCE_DETAILED_BRIEF: f32 = 0.7;
-
 /// What selection needs besides the candidates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SelectionConfig {
@@ -114,17 +102,6 @@ impl SelectionConfig {
             prompt_echo: PromptEcho::default(),
             vocabulary: Arc::new(Vocabulary::default()),
             examples: example_texts(language),
-        }
-    }
-
-    /// The relevance under which a candidate is off-topic for this brief: [`Self::min_relevance`],
-    /// raised to [`MIN_RELEVANCE_DETAILED_BRIEF`] when the brief states enough to repeat
-    /// ([`BriefFacts::states_enough`]).
-    pub fn min_relevance_here(&self) -> f32 {
-        if self.facts.states_enough() {
-            self.min_relevance.max(MIN_RELEVANCE_DETAILED_BRIEF)
-        } else {
-            self.min_relevance
         }
     }
 
@@ -657,7 +634,7 @@ pub fn select_candidates(candidates: &[Candidate], config: &SelectionConfig) -> 
                     rules: c.violations.iter().map(|v| v.rule.clone()).collect(),
                 });
             }
-            if c.relevance < config.min_relevance_here() {
+            if c.relevance < config.min_relevance {
                 rejections.push(Rejection::OffTopic {
                     relevance: c.relevance,
                 });
@@ -752,47 +729,6 @@ mod tests {
             mean_logprob: Some(-1.5),
             violations: Vec::new(),
         }
-    }
-
-    #[test]
-    fn detailed_briefs_ask_for_closer_copy() {
-        let thin = SelectionConfig::new(1, Language::En, "Leaf", "green tea")
-            .with_facts("Leaf green tea Tea lovers");
-        assert_eq!(thin.min_relevance_here(), thin.min_relevance);
-        let detailed = SelectionConfig::new(1, Language::En, "Spokevan", "mobile bike repair")
-            .with_facts(
-                "Spokevan mobile bike repair. Mechanics who come to your home or office with a \
-                 fully equipped van and repair most bikes in under an hour. Same-day \
-                 appointments. People who cycle to work every day.",
-            );
-        assert_eq!(detailed.min_relevance_here(), MIN_RELEVANCE_DETAILED_BRIEF);
-        let near = candidate(
-            "Spokevan Bike Repair",
-            "Mechanics at your door.",
-            [1.0, 0.0, 0.0],
-            0.8,
-        );
-        let far = candidate(
-            "Spokevan Repair Kit",
-            "A kit for ride-share bikes.",
-            [0.0, 1.0, 0.0],
-            0.64,
-        );
-        let picked = select_candidates(
-            &[near, far],
-            &SelectionConfig {
-                wanted: 2,
-                ..detailed
-            },
-        );
-        let off_topic = |i: usize| {
-            picked.reports[i]
-                .rejections
-                .iter()
-                .any(|r| matches!(r, Rejection::OffTopic { .. }))
-        };
-        assert!(!off_topic(0), "{:?}", picked.reports[0].rejections);
-        assert!(off_topic(1), "{:?}", picked.reports[1].rejections);
     }
 
     #[test]
