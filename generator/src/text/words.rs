@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use adforge_targeting::copy::function_words;
+use adforge_targeting::copy::function_words::{self, CONTRACTED_VERBS_EN, CONTRACTION_ENDINGS_EN};
 pub(crate) use adforge_targeting::copy::function_words::{dangles_anywhere, SHORT_WORDS};
 use adforge_targeting::Language;
 
@@ -15,9 +15,6 @@ const MARKUP: &[char] = &[
 
 /// Punctuation a value may end with (after a complete word).
 const FINAL_PUNCT: &[char] = &['.', '!', '?', '…', ')', '%'];
-
-/// Contraction suffixes after an apostrophe ("brand's", "don't").
-const CONTRACTIONS: &[&str] = &["s", "t", "re", "ve", "ll", "d", "m"];
 
 /// Whether the last word of `text` is a whole short word or longer than two letters.
 pub(crate) fn last_word_is_whole(text: &str) -> bool {
@@ -63,7 +60,7 @@ pub(crate) fn last_word(text: &str) -> Option<&str> {
     let word = &text[start..end];
     let before = &text[..start];
     if let Some(stem_end) = before.strip_suffix(['\'', '’']) {
-        if CONTRACTIONS.contains(&word.to_lowercase().as_str()) {
+        if CONTRACTION_ENDINGS_EN.contains(&word.to_lowercase().as_str()) {
             let stem = last_word(stem_end)?;
             return Some(stem);
         }
@@ -79,7 +76,7 @@ pub(crate) fn ends_cleanly(text: &str, words: &HashSet<String>, dangling: &[&str
     // A pronoun with its verb contracted ("you'll", "we're", "they've", "I'm", "you'd") is
     // the start of a clause, never its end.
     let lower = core.to_lowercase().replace('’', "'");
-    if ["'ll", "'re", "'ve", "'m", "'d"]
+    if CONTRACTED_VERBS_EN
         .iter()
         .any(|suffix| lower.ends_with(suffix))
     {

@@ -179,11 +179,9 @@ fn all_ctas() -> &'static BTreeMap<String, BTreeMap<String, String>> {
 /// repeats, in the file's order of keys (sorted).
 pub fn cta_labels(language: Language, max_graphemes: usize) -> Vec<String> {
     let mut labels: Vec<String> = Vec::new();
-    if let Some(table) = all_ctas().get(language.code()) {
-        for label in table.values() {
-            if label.graphemes(true).count() <= max_graphemes && !labels.contains(label) {
-                labels.push(label.clone());
-            }
+    for cta in standard_ctas(language, max_graphemes) {
+        if !labels.contains(&cta.label) {
+            labels.push(cta.label);
         }
     }
     labels

@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 
+use crate::copy::function_words::{CONTRACTION_ENDINGS_EN, SUBJECT_PRONOUNS_EN};
 use crate::copy::naming::{fold, stem, words};
 
 /// Words known to be words: the whole words of a WordPiece vocabulary (MiniLM's `vocab.txt`),
@@ -143,14 +144,12 @@ pub fn unknown_words(text: &str, vocabulary: &Vocabulary) -> Vec<String> {
 /// Pronouns followed by an apostrophe and an ending that is no English contraction
 /// ("you'res", "we'lls"), folded.
 fn false_contractions(text: &str) -> Vec<String> {
-    const PRONOUNS: &[&str] = &["i", "you", "we", "they", "he", "she", "it"];
-    const ENDINGS: &[&str] = &["s", "t", "re", "ve", "ll", "d", "m"];
     fold(text)
         .split_whitespace()
         .map(|token| token.trim_matches(|c: char| !c.is_alphanumeric()))
         .filter(|token| {
             token.split_once('\'').is_some_and(|(pronoun, ending)| {
-                PRONOUNS.contains(&pronoun) && !ENDINGS.contains(&ending)
+                SUBJECT_PRONOUNS_EN.contains(&pronoun) && !CONTRACTION_ENDINGS_EN.contains(&ending)
             })
         })
         .map(str::to_string)

@@ -48,6 +48,17 @@ pub const SHORT_WORDS: &[&str] = &[
     "ab", "am", "da", "er", "im", "ob", "um", "wo", "zu",
 ];
 
+/// Endings after an apostrophe that make an English contraction ("brand's", "don't",
+/// "we're", "they've", "you'll", "you'd", "I'm").
+pub const CONTRACTION_ENDINGS_EN: &[&str] = &["s", "t", "re", "ve", "ll", "d", "m"];
+
+/// Endings of an English subject with its verb contracted ("you'll", "we're", "they've",
+/// "I'm", "you'd"): such a word opens a clause and never ends one.
+pub const CONTRACTED_VERBS_EN: &[&str] = &["'ll", "'re", "'ve", "'m", "'d"];
+
+/// English subject pronouns.
+pub const SUBJECT_PRONOUNS_EN: &[&str] = &["i", "you", "we", "they", "he", "she", "it"];
+
 /// The words nothing in `language` may end on (lowercase, accented).
 pub fn dangling_words(language: Language) -> &'static [&'static str] {
     match language {

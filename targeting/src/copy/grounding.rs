@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 
 use crate::copy::faults::{root, NUMBER_WORDS};
-use crate::copy::function_words::dangles;
+use crate::copy::function_words::{dangles, CONTRACTED_VERBS_EN, SUBJECT_PRONOUNS_EN};
 use crate::copy::naming::{fold, words};
 use crate::Language;
 
@@ -49,8 +49,9 @@ pub struct BriefFacts {
 impl BriefFacts {
     /// Reads the brief's text.
     pub fn new(text: &str) -> Self {
-        let roots: HashSet<String> = words(text).iter().map(|w| root(w)).collect();
-        let content_words = words(text)
+        let all = words(text);
+        let roots: HashSet<String> = all.iter().map(|w| root(w)).collect();
+        let content_words = all
             .iter()
             .filter(|w| content_word(w))
             .map(|w| root(w))
@@ -61,7 +62,7 @@ impl BriefFacts {
             roots,
             tokens: tokens(text),
             content_words,
-            counted: counted(text),
+            counted: counted(&all),
         }
     }
 
@@ -284,10 +285,9 @@ const UNITS: &[&str] = &[
     "meter",
 ];
 
-/// The numbers of `text` (in digits or in words) followed by a unit, as (value in digits,
-/// unit's root): "two-minute timer" gives ("2", "minute").
-fn counted(text: &str) -> Vec<(String, String)> {
-    let words = words(text);
+/// The numbers among `words` (folded; in digits or in words) followed by a unit, as (value in
+/// digits, unit's root): "two-minute timer" gives ("2", "minute").
+fn counted(words: &[String]) -> Vec<(String, String)> {
     let value = |w: &str| -> Option<String> {
         if !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()) {
             return Some(w.to_string());
@@ -313,7 +313,7 @@ fn counted(text: &str) -> Vec<(String, String)> {
 pub fn changed_units(text: &str, facts: &BriefFacts) -> Vec<String> {
     let mut changed = Vec::new();
     let written = words(text);
-    for (value, unit) in counted(text) {
+    for (value, unit) in counted(&written) {
         let stated_with = |u: Option<&str>| {
             facts
                 .counted
@@ -367,8 +367,8 @@ const CLAUSE_STUBS_EN: &[&str] = &[
 
 /// Whether an English `word` is a subject pronoun, or one with its verb contracted ("you'll").
 fn subject_en(word: &str) -> bool {
-    ["you", "we", "they", "i", "he", "she"].contains(&word)
-        || ["'ll", "'d", "'re", "'ve"]
+    SUBJECT_PRONOUNS_EN.contains(&word)
+        || CONTRACTED_VERBS_EN
             .iter()
             .any(|suffix| word.ends_with(suffix))
 }
